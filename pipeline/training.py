@@ -1,0 +1,125 @@
+"""The training loop shared by the example teacher and the distill stage.
+
+AdamW + OneCycle, optional random-shift augmentation, validation every epoch, and the best
+state_dict by validation accuracy kept (not the last one).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgedistill.pipeline.progress import Progress
+
+# loss(student_logits, batch_indices, augmented_batch_in_0..1_range) -> scalar
+BatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FitResult:
+    best_state: dict[str, torch.Tensor]
+    best_val_accuracy: float
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+
+
+def set_seed(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+    return torch.Generator().manual_seed(seed)
+
+
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift every image in an NCHW batch by up to max_shift pixels in x and y, filling with zeros."""
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
+    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+def to_unit_tensor(raw: np.ndarray, pixel_max: float) -> torch.Tensor:
+    """Raw NHWC images -> float NCHW tensor in [0, 1] (before mean/std normalisation)."""
+    return torch.from_numpy(np.ascontiguousarray(raw.transpose(0, 3, 1, 2))).float() / pixel_max
+
+
+def make_normalizer(mean: list[float], std: list[float], size: tuple[int, int] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        if size is not None and tuple(x.shape[-2:]) != tuple(size):
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return (x - m) / s
+
+    return normalize
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def accuracy(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> float:
+    pred = np.asarray(logits).argmax(axis=1)
+    return float((pred == np.asarray(labels)).mean() * 100.0)
+
+
+def fit(
+    model: nn.Module,
+    *,
+    train_x: torch.Tensor,
+    loss_fn: BatchLoss,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    augment: bool,
+    progress: Progress,
+    label: str,
+) -> FitResult:
+    """Train `model` on train_x (NCHW in [0, 1]); loss_fn sees the student logits, batch indices and the augmented batch."""
+    gen = set_seed(seed)
+    n = len(train_x)
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    val_in = normalize(val_x)
+    result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_val_accuracy=-1.0, best_epoch=0)
+    with progress.task(label, total=epochs) as advance:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            order = torch.randperm(n, generator=gen)
+            total_loss = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                batch = train_x[idx]
+                if augment:
+                    batch = random_shift(batch, 2, gen)
+                loss = loss_fn(model(normalize(batch)), idx, batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total_loss += float(loss.detach()) * len(idx)
+            val_acc = accuracy(predict_logits(model, val_in), val_y)
+            result.history.append({"epoch": epoch, "loss": round(total_loss / n, 5), "val_accuracy": round(val_acc, 3)})
+            if val_acc > result.best_val_accuracy:
+                result.best_val_accuracy, result.best_epoch = val_acc, epoch
+                result.best_state = copy.deepcopy(model.state_dict())
+            advance(f"{label}: epoch {epoch}/{epochs}, val {val_acc:.2f}% (best {result.best_val_accuracy:.2f}%)")
+    model.load_state_dict(result.best_state)
+    model.eval()
+    return result
