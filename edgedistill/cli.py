@@ -46,6 +46,8 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
     config, base = _resolve_config(config_path)
     target = target or config.targets[0]
     console = Console(stderr=True, quiet=quiet)
+    if not console.is_terminal:
+        console = Console(stderr=True, quiet=quiet, width=160)  # a log file: do not wrap the table
     progress = Progress(console, enabled=None if not quiet else False)
     result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress)
     if as_json:

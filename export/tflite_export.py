@@ -8,6 +8,7 @@ output. `torch.export(strict=True)` matters: strict=False leaves residual ADDs a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ from torch import nn
 from edgedistill.pipeline.fsutil import atomic_path
 
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+# torchao warns about CUDA-only kernels it cannot load on a CPU build; torch's pytree about an enum
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
