@@ -74,7 +74,7 @@ def tiny_config(npz: Path, teacher: Path, **overrides) -> dict:
         "teacher": {"factory": TEACHER_FACTORY, "kwargs": TEACHER_KWARGS, "checkpoint": str(teacher)},
         "data": {"npz": str(npz)},
         "student": {"name": "dscnn", "options": {"channels": 24, "blocks": 2}},
-        "distillation": {"epochs": 4, "augment": False},
+        "distillation": {"epochs": 12, "augment": False},
         "quantization": {"calibration_samples": 64},
         "benchmark": {"runs": 5, "warmup": 1, "threads": 1},
     }

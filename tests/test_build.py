@@ -31,7 +31,7 @@ def test_report_holds_every_number(built_project):
         assert a["host_peak_rss_kb"] > 0
     assert r["artifacts"]["tflite_int8"]["int8_gate"].startswith("passed")
     assert r["device"] == "not measured on a device"
-    assert r["teacher"]["accuracy"] > 80 and r["student"]["accuracy"] > 50  # tiny models, few epochs: far above chance (10%)
+    assert r["teacher"]["accuracy"] > 90 and r["student"]["accuracy"] > 85  # tiny models, few epochs; chance is 10%
     assert len(r["config_hash"]) == 64 and r["versions"]["torch"].startswith("2.")
     # the fp32 exports compute what the PyTorch student computes
     for fmt in ("onnx", "tflite_fp32"):

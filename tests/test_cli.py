@@ -1,0 +1,105 @@
+"""The command line: bad input gives one line and a non-zero exit, and leaves build/ untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from edgedistill.pipeline.config import default_config, load_config
+from tests.conftest import run_cli, tiny_config, write_config
+
+
+def assert_one_line_failure(proc, *needles: str) -> str:
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def assert_nothing_built(folder: Path) -> None:
+    build = folder / "build"
+    assert not build.exists() or not any(build.rglob("*")), sorted(build.rglob("*"))
+
+
+def _single_class_folder(root: Path) -> Path:
+    (root / "imgs" / "cat").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(np.full((8, 8), i * 40, np.uint8)).save(root / "imgs" / "cat" / f"{i}.png")
+    return root / "imgs"
+
+
+CASES = {
+    "missing checkpoint": (lambda root, cfg: cfg["teacher"].update(checkpoint=str(root / "nope.pt")), ["nope.pt", "not found"]),
+    "corrupt checkpoint": (
+        lambda root, cfg: ((root / "bad.pt").write_bytes(b"\x00garbage" * 50), cfg["teacher"].update(checkpoint=str(root / "bad.pt"))),
+        ["bad.pt", "not a readable PyTorch state_dict"],
+    ),
+    "unknown key": (lambda root, cfg: cfg["distillation"].update(temprature=4), ["edgedistill.yaml", "distillation.temprature", "unknown key"]),
+    "alpha out of range": (lambda root, cfg: cfg["distillation"].update(alpha=1.5), ["distillation.alpha", "less than or equal to 1"]),
+    "single-class folder": (
+        lambda root, cfg: cfg.update(data={"image_folder": str(_single_class_folder(root)), "grayscale": True}),
+        ["imgs", "at least 2 class subfolders"],
+    ),
+    "unknown student": (lambda root, cfg: cfg["student"].update(name="resnet9000"), ["student.name", "unknown student 'resnet9000'"]),
+    "unknown target in config": (lambda root, cfg: cfg.update(targets=["toaster"]), ["targets", "unknown target 'toaster'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_in_one_line(case, tmp_path, digits_npz, digits_teacher):
+    mutate, needles = CASES[case]
+    cfg = tiny_config(digits_npz, digits_teacher)
+    mutate(tmp_path, cfg)
+    write_config(tmp_path, cfg)
+    proc = run_cli("build", cwd=tmp_path)
+    assert_one_line_failure(proc, *needles)
+    assert_nothing_built(tmp_path)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path, digits_npz, digits_teacher):
+    cfg = tiny_config(digits_npz, digits_teacher)
+    cfg["teacher"]["kwargs"] = {**cfg["teacher"]["kwargs"], "base": 32}
+    write_config(tmp_path, cfg)
+    assert_one_line_failure(run_cli("build", cwd=tmp_path), "teacher.pt", "does not fit the model architecture")
+    assert_nothing_built(tmp_path)
+
+
+def test_unknown_target_flag(tmp_path, digits_npz, digits_teacher):
+    write_config(tmp_path, tiny_config(digits_npz, digits_teacher))
+    assert_one_line_failure(run_cli("build", "--target", "toaster", cwd=tmp_path), "--target", "unknown target 'toaster'", "rpi4")
+    assert_nothing_built(tmp_path)
+
+
+def test_failed_rebuild_keeps_the_previous_build(project_copy):
+    before = {p.name: p.read_bytes() for p in (project_copy / "build" / "rpi4").iterdir()}
+    cfg_path = project_copy / "edgedistill.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["teacher"]["checkpoint"] = str(project_copy / "missing.pt")
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert_one_line_failure(run_cli("build", cwd=project_copy), "missing.pt")
+    after = {p.name: p.read_bytes() for p in (project_copy / "build" / "rpi4").iterdir()}
+    assert after == before
+
+
+def test_init_writes_a_config_equal_to_the_embedded_default(tmp_path):
+    proc = run_cli("init", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = load_config(tmp_path / "edgedistill.yaml")
+    assert written == default_config()
+    assert "#" in (tmp_path / "edgedistill.yaml").read_text()  # commented for people
+    assert_one_line_failure(run_cli("init", cwd=tmp_path), "already exists")
+
+
+def test_listing_commands(tmp_path):
+    students = run_cli("students", cwd=tmp_path)
+    assert students.returncode == 0
+    assert {"dscnn", "mobilenetv2", "resnet8"} <= {line.split()[0] for line in students.stdout.splitlines()}
+    devices = run_cli("devices", cwd=tmp_path)
+    assert devices.returncode == 0 and "rpi4" in devices.stdout and "Cortex-A72" in devices.stdout
