@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from edgedistill.devices.profiles import DEVICES, DeviceProfile, get_device, register_device
+from edgedistill.devices.transport import LocalTransport
+
+
+def test_raspberry_pi_4_profile():
+    pi = get_device("rpi4")
+    assert pi.arch == "aarch64" and pi.cores == 4 and "Cortex-A72" in pi.cpu and pi.threads == 4
+
+
+def test_unknown_device_lists_the_known_ones():
+    with pytest.raises(KeyError, match="unknown target 'toaster' .*rpi4"):
+        get_device("toaster")
+
+
+def test_duplicate_registration_is_refused():
+    with pytest.raises(ValueError, match="registered twice"):
+        register_device(DeviceProfile("rpi4", "", "", "", "", 1, 1, 1))
+    assert DEVICES["rpi4"].description == "Raspberry Pi 4 Model B"
+
+
+def test_local_transport_push_run_pull_and_cleanup(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("payload")
+    with LocalTransport() as t:
+        remote = t.push(src, "copy.txt")
+        result = t.run([t.python, "-c", "import sys; print(open(sys.argv[1]).read()); sys.exit(3)", remote], timeout=60)
+        assert (result.exit_code, result.stdout.strip()) == (3, "payload")
+        t.pull(remote, tmp_path / "back.txt")
+        workdir = t.workdir
+    assert (tmp_path / "back.txt").read_text() == "payload"
+    assert not workdir.exists()
+    assert LocalTransport.python == sys.executable

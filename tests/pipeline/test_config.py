@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgedistill.pipeline.config import EXAMPLE_CONFIG, config_from_dict, default_config, load_config
+from edgedistill.pipeline.errors import ConfigError
+
+BASE = {"teacher": {"bundled": "mnist-resnet8"}, "data": {"bundled": "mnist"}}
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(raw, source="proj.yaml")
+    return str(info.value)
+
+
+def test_defaults_fill_every_section():
+    cfg = default_config()
+    assert cfg.student.name == "dscnn" and cfg.distillation.temperature == 4.0 and cfg.distillation.alpha == 0.9
+    assert cfg.export.formats == ["onnx", "tflite_fp32", "tflite_int8"] and cfg.targets == ["rpi4"]
+
+
+@pytest.mark.parametrize(
+    "patch, path, message",
+    [
+        ({"distillation": {"temperature": 0}}, "distillation.temperature", "greater than 0"),
+        ({"distillation": {"alpha": -0.1}}, "distillation.alpha", "greater than or equal to 0"),
+        ({"distillation": {"epochs": -3}}, "distillation.epochs", "greater than or equal to 1"),
+        ({"distillation": {"epochs": "many"}}, "distillation.epochs", "valid integer"),
+        ({"distillation": {"loss": "magic"}}, "distillation.loss", "unknown loss 'magic'"),
+        ({"student": {"name": "vgg"}}, "student.name", "unknown student 'vgg'"),
+        ({"student": {"widht": 2}}, "student.widht", "unknown key"),
+        ({"export": {"formats": ["coreml"]}}, "export.formats.0", "Input should be"),
+        ({"export": {"formats": []}}, "export.formats", "at least one format"),
+        ({"quantization": {"calibration_samples": 0}}, "quantization.calibration_samples", "greater than or equal to 1"),
+        ({"targets": ["rpi4", "toaster"]}, "targets", "unknown target 'toaster'"),
+        ({"teacher": {"factory": "nocolon"}}, "teacher.factory", "package.module:callable"),
+        ({"teacher": {"factory": "a:b"}}, "teacher", "needs a 'checkpoint'"),
+        ({"teacher": {"bundled": "mnist-resnet8", "torchscript": "t.pt"}}, "teacher", "exactly one"),
+        ({"data": {"npz": "a.npz", "bundled": "mnist"}}, "data", "exactly one"),
+        ({"data": {"bundled": "mnist", "normalize": {"mean": [0.1], "std": [0]}}}, "data.normalize.std", "> 0"),
+        ({"bogus": 1}, "bogus", "unknown key"),
+    ],
+)
+def test_bad_values_name_the_field(patch, path, message):
+    err = _error({**BASE, **patch})
+    assert err.startswith(f"proj.yaml: {path}: "), err
+    assert message in err
+
+
+def test_missing_section_is_named():
+    assert _error({"data": {"bundled": "mnist"}}).startswith("proj.yaml: teacher: Field required")
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    (tmp_path / "sub").mkdir()
+    cfg_file = tmp_path / "sub" / "edgedistill.yaml"
+    cfg_file.write_text("teacher: {factory: 'm:f', checkpoint: ckpt/t.pt}\ndata: {npz: ../d.npz}\n")
+    cfg = load_config(cfg_file)
+    assert cfg.teacher.checkpoint == tmp_path / "sub" / "ckpt" / "t.pt"
+    assert cfg.data.npz == tmp_path / "d.npz"
+
+
+def test_unreadable_files_fail_with_their_name(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teacher: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML at line \d"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        load_config(scalar)
+
+
+def test_example_config_is_the_default(tmp_path):
+    path = Path(tmp_path) / "edgedistill.yaml"
+    path.write_text(EXAMPLE_CONFIG)
+    assert load_config(path) == default_config()
+
+
+def test_section_slices_are_json(tmp_path):
+    cfg = default_config()
+    assert cfg.section("distillation")["distillation"]["alpha"] == 0.9

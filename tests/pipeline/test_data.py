@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgedistill.pipeline.config import DataConfig
+from edgedistill.pipeline.data import load_data, preprocess, stratified_split
+from edgedistill.pipeline.errors import DataError
+
+
+def test_split_is_deterministic_stratified_and_disjoint():
+    y = np.repeat(np.arange(5), 40)
+    a = stratified_split(y, 0.1, 0.2, seed=3)
+    b = stratified_split(y, 0.1, 0.2, seed=3)
+    c = stratified_split(y, 0.1, 0.2, seed=4)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    assert not np.array_equal(a[2], c[2])
+    train, val, test = a
+    assert len(set(train) | set(val) | set(test)) == len(y) == len(train) + len(val) + len(test)
+    assert np.bincount(y[test]).tolist() == [8] * 5 and np.bincount(y[val]).tolist() == [4] * 5
+
+
+def test_npz_source_and_preprocessing(digits_npz):
+    data = load_data(DataConfig(npz=digits_npz))
+    assert data.num_classes == 10 and data.image_shape == (8, 8, 1) and data.pixel_max == 255.0
+    assert len(data.train) + len(data.val) + len(data.test) == 1797
+    x = preprocess(data.test.x[:3], data)
+    assert x.shape == (3, 1, 8, 8) and x.dtype == np.float32
+    expected = (data.test.x[:3, :, :, 0] / 255.0 - data.mean[0]) / data.std[0]
+    assert np.allclose(x[:, 0], expected, atol=1e-5)
+    # the computed normalisation standardises the training split
+    train = preprocess(data.train.x, data)
+    assert abs(train.mean()) < 1e-3 and abs(train.std() - 1) < 1e-2
+    assert preprocess(data.test.x[:2], data, (16, 16)).shape == (2, 1, 16, 16)
+
+
+def test_same_data_same_fingerprint_other_split_other_fingerprint(digits_npz):
+    a = load_data(DataConfig(npz=digits_npz))
+    b = load_data(DataConfig(npz=digits_npz))
+    c = load_data(DataConfig(npz=digits_npz, split={"seed": 1}))
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+
+
+def _write_images(root, sizes):
+    for cls, size_list in sizes.items():
+        (root / cls).mkdir(parents=True)
+        for i, (w, h) in enumerate(size_list):
+            Image.fromarray(np.full((h, w, 3), 20 * i, np.uint8)).save(root / cls / f"{i}.png")
+
+
+def test_image_folder_reads_classes_from_subfolders(tmp_path):
+    _write_images(tmp_path, {"cat": [(10, 10)] * 10, "dog": [(10, 10)] * 10})
+    data = load_data(DataConfig(image_folder=tmp_path, image_size=(6, 6)))
+    assert data.class_names == ["cat", "dog"] and data.image_shape == (6, 6, 3)
+
+
+def test_image_folder_with_mixed_sizes_needs_image_size(tmp_path):
+    _write_images(tmp_path, {"a": [(10, 10)] * 10, "b": [(10, 10), (12, 9)] + [(10, 10)] * 8})
+    with pytest.raises(DataError, match=r"1.png: image is 12x9 but others are 10x10; set data.image_size"):
+        load_data(DataConfig(image_folder=tmp_path))
+    assert load_data(DataConfig(image_folder=tmp_path, image_size=(8, 8))).image_shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x": np.zeros((10, 4, 4), np.uint8)}, "needs arrays 'x' and 'y'"),
+        ({"x": np.zeros((10, 4, 4), np.uint8), "y": np.zeros(9, np.int64)}, "one label per image"),
+        ({"x": np.zeros((10, 4, 4), np.uint8), "y": np.zeros(10, np.float32)}, "integer class labels"),
+        ({"x": np.full((10, 4, 4), 3.0, np.float32), "y": np.arange(10) % 2}, "float images must lie in [0, 1]"),
+        ({"x": np.zeros((10, 4, 4, 2), np.uint8), "y": np.arange(10) % 2}, "x must have shape"),
+        ({"x": np.zeros((40, 4, 4), np.uint8), "y": np.zeros(40, np.int64)}, "at least 2 classes"),
+        ({"x": np.zeros((0, 4, 4), np.uint8), "y": np.zeros(0, np.int64)}, "empty"),
+    ],
+)
+def test_bad_npz_is_refused_with_the_reason(tmp_path, arrays, message):
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError) as info:
+        load_data(DataConfig(npz=path))
+    assert message in str(info.value)
+
+
+def test_labels_out_of_range(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((40, 4, 4), np.uint8), y=np.arange(40) % 4)
+    with pytest.raises(DataError, match=r"labels must lie in 0..2, found 0..3"):
+        load_data(DataConfig(npz=path, labels=["a", "b", "c"]))
+
+
+def test_corrupt_npz(tmp_path):
+    path = tmp_path / "d.npz"
+    path.write_bytes(b"PK\x03\x04 definitely not a zip")
+    with pytest.raises(DataError, match="not a readable .npz"):
+        load_data(DataConfig(npz=path))

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgedistill.pipeline.config import DataConfig, TeacherConfig
+from edgedistill.pipeline.data import load_data
+from edgedistill.pipeline.errors import CheckpointError, ConfigError
+from edgedistill.pipeline.progress import quiet
+from edgedistill.pipeline.teacher import load_teacher
+from edgedistill.students.resnet import resnet8
+from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS
+
+
+@pytest.fixture(scope="module")
+def data(digits_npz):
+    return load_data(DataConfig(npz=digits_npz))
+
+
+def test_factory_and_state_dict(data, digits_teacher):
+    t = load_teacher(TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet())
+    assert not t.module.training and t.file_size == digits_teacher.stat().st_size
+    same = load_teacher(TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet())
+    assert same.fingerprint == t.fingerprint
+
+
+def test_torchscript_teacher_gives_the_same_logits(data, digits_teacher, tmp_path):
+    model = resnet8(**TEACHER_KWARGS)
+    model.load_state_dict(torch.load(digits_teacher, weights_only=True))
+    path = tmp_path / "teacher.ts"
+    torch.jit.script(model.eval()).save(str(path))
+    t = load_teacher(TeacherConfig(torchscript=path), data, quiet())
+    x = torch.randn(3, 1, 8, 8)
+    assert torch.allclose(t.module(x), model(x), atol=1e-5)
+
+
+def test_teacher_with_wrong_number_of_outputs(data, tmp_path):
+    model = resnet8(**{**TEACHER_KWARGS, "num_classes": 7})
+    path = tmp_path / "t7.pt"
+    torch.save(model.state_dict(), path)
+    cfg = TeacherConfig(factory=TEACHER_FACTORY, kwargs={**TEACHER_KWARGS, "num_classes": 7}, checkpoint=path)
+    with pytest.raises(CheckpointError, match=r"teacher outputs \(2, 7\) for 2 inputs; expected \(2, 10\)"):
+        load_teacher(cfg, data, quiet())
+
+
+def test_pickled_module_is_not_loaded(data, tmp_path):
+    """weights_only=True: a checkpoint that needs unpickling arbitrary objects is refused."""
+    path = tmp_path / "whole_module.pt"
+    torch.save(resnet8(**TEACHER_KWARGS), path)
+    with pytest.raises(CheckpointError, match="not a readable PyTorch state_dict"):
+        load_teacher(TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=path), data, quiet())
+
+
+def test_factory_that_is_not_a_module(data, digits_teacher):
+    with pytest.raises(ConfigError, match="returned dict, not a torch.nn.Module"):
+        load_teacher(TeacherConfig(factory="builtins:dict", checkpoint=digits_teacher), data, quiet())
+    with pytest.raises(ConfigError, match="has no 'nothing_here'"):
+        load_teacher(TeacherConfig(factory="edgedistill.students.resnet:nothing_here", checkpoint=digits_teacher), data, quiet())
