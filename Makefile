@@ -1,0 +1,30 @@
+# Set-up and the two everyday jobs. On a machine without the local CPU wheel of torch, set
+# TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu" to avoid the multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN = $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup  ## the main job: distil, export, verify, benchmark the bundled MNIST example for a Raspberry Pi 4
+	$(BIN)/edgedistill build --target rpi4
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup  ## time per stage, cold and cached
+	$(BIN)/python -m edgedistill.benchmarks.build_time
+
+clean:
+	rm -rf build .edgedistill-cache
