@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,15 @@ def _resolve_config(config_path: Path | None) -> tuple[ProjectConfig, Path]:
     if local.is_file():
         return load_config(local), Path.cwd()
     return default_config(), Path.cwd()
+
+
+def _stderr_console(quiet: bool) -> Console:
+    """A console on its own duplicate of stderr, so it keeps drawing while native logs on fd 2 are redirected."""
+    stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+    console = Console(file=stream, quiet=quiet)
+    if not console.is_terminal:
+        console = Console(file=stream, quiet=quiet, width=160)  # a log file: do not wrap the table
+    return console
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,9 +55,7 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
 
     config, base = _resolve_config(config_path)
     target = target or config.targets[0]
-    console = Console(stderr=True, quiet=quiet)
-    if not console.is_terminal:
-        console = Console(stderr=True, quiet=quiet, width=160)  # a log file: do not wrap the table
+    console = _stderr_console(quiet)
     progress = Progress(console, enabled=None if not quiet else False)
     result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress)
     if as_json:

@@ -7,40 +7,21 @@ output. `torch.export(strict=True)` matters: strict=False leaves residual ADDs a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import torch
 from torch import nn
 
+from edgedistill.export.native_logs import native_logs_to
 from edgedistill.pipeline.fsutil import atomic_path
 
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
 # torchao warns about CUDA-only kernels it cannot load on a CPU build; torch's pytree about an enum
 for _noisy in ("torchao", "torch.utils._pytree"):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
-
-
-@contextlib.contextmanager
-def _native_logs_to(log: Path | None) -> Iterator[None]:
-    """Send the converter's C++ log lines (written straight to fd 2) to a file instead of the terminal."""
-    if log is None:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(log, "ab") as fh:
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _channel_last(model: nn.Module) -> nn.Module:
@@ -54,7 +35,7 @@ def export_tflite_fp32(model: nn.Module, input_shape_nchw: tuple[int, ...], dest
 
     c, h, w = input_shape_nchw
     sample = (torch.zeros(1, h, w, c),)
-    with _native_logs_to(log), atomic_path(dest) as tmp:
+    with native_logs_to(log), atomic_path(dest) as tmp:
         litert_torch.convert(_channel_last(model), sample).export(str(tmp))
 
 
@@ -73,7 +54,7 @@ def export_tflite_int8(
     c, h, w = input_shape_nchw
     sample = (torch.zeros(1, h, w, c),)
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-    with _native_logs_to(log):
+    with native_logs_to(log):
         exported = torch.export.export(_channel_last(model), sample, strict=True).module()
         prepared = prepare_pt2e(exported, quantizer)
         count = 0

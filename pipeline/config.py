@@ -81,6 +81,13 @@ class DataConfig(_Strict):
     normalize: NormalizeConfig | None = Field(None, description="default: per-channel mean/std of the training split")
     split: SplitConfig = Field(default_factory=SplitConfig)
 
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and min(v) < 1:
+            raise ValueError("height and width must be >= 1")
+        return v
+
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
         if sum(s is not None for s in (self.bundled, self.npz, self.image_folder)) != 1:
@@ -99,9 +106,7 @@ class StudentConfig(_Strict):
     def _registered(cls, v: str) -> str:
         from edgedistill.students.registry import STUDENTS
 
-        if v not in STUDENTS:
-            raise ValueError(f"unknown student {v!r} (known: {', '.join(sorted(STUDENTS))})")
-        return v
+        return _registered_name(v, STUDENTS, "student")
 
 
 class DistillationConfig(_Strict):
@@ -115,15 +120,12 @@ class DistillationConfig(_Strict):
     augment: bool = Field(True, description="random shifts of up to 2 pixels (teacher sees the same view)")
     seed: int = 0
 
-
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, v: str) -> str:
         from edgedistill.pipeline.losses import LOSSES
 
-        if v not in LOSSES:
-            raise ValueError(f"unknown loss {v!r} (known: {', '.join(sorted(LOSSES))})")
-        return v
+        return _registered_name(v, LOSSES, "loss")
 
 
 class QuantizationConfig(_Strict):
@@ -163,7 +165,7 @@ class ProjectConfig(_Strict):
     @classmethod
     def _known_targets(cls, v: list[str]) -> list[str]:
         for name in v:
-            check_target(name)
+            _registered_name(name, DEVICES, "target")
         return v
 
     def section(self, *names: str) -> dict[str, Any]:
@@ -171,9 +173,9 @@ class ProjectConfig(_Strict):
         return {n: getattr(self, n).model_dump(mode="json") for n in names}
 
 
-def check_target(name: str) -> str:
-    if name not in DEVICES:
-        raise ValueError(f"unknown target {name!r} (known: {', '.join(sorted(DEVICES))})")
+def _registered_name(name: str, registry: dict, what: str) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown {what} {name!r} (known: {', '.join(sorted(registry))})")
     return name
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from edgedistill.export.inspect_tflite import float_ops
+from edgedistill.export.native_logs import native_logs_to
 from edgedistill.export.runtimes import load_runtime
 from edgedistill.pipeline.cache import StageOutput
 from edgedistill.pipeline.data import DataBundle, preprocess
@@ -60,7 +61,7 @@ class VerifyStage(Stage):
         data, test = self.data, self.data.test
         arch = self.student.meta["arch"]
         size = tuple(arch["input_hw"])
-        with self.progress.task("verifying on the test split"):
+        with self.progress.task("verifying on the test split"), native_logs_to(workdir / "verify.log"):
             teacher_logits = predict_logits(self.teacher.module, make_normalizer(data.mean, data.std)(to_unit_tensor(test.x, data.pixel_max)))
             student_in = preprocess(test.x, data, size)  # type: ignore[arg-type]
             student_logits = predict_logits(load_student(self.student), torch.from_numpy(student_in)).numpy()
