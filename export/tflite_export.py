@@ -49,6 +49,7 @@ def export_tflite_int8(
     import litert_torch
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     c, h, w = input_shape_nchw
@@ -62,7 +63,9 @@ def export_tflite_int8(
             for x in calibration:
                 prepared(x.permute(0, 2, 3, 1).contiguous())
                 count += 1
-        quantized = convert_pt2e(prepared, fold_quantize=False)
+        quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
+        for module in quantized.modules():  # exported graphs keep training=True though their ops are eval-mode
+            module.training = False
         with atomic_path(dest) as tmp:
             litert_torch.convert(quantized, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(tmp))
     return count

@@ -52,7 +52,7 @@ class DataBundle:
         h, w, c = self.image_shape
         size = size or (h, w)
         return {
-            "resize": {"height": size[0], "width": size[1], "method": "bilinear"},
+            "resize": {"height": size[0], "width": size[1], "method": "bilinear, antialiased (PIL Image.BILINEAR)"},
             "channels": c,
             "color": "grayscale" if c == 1 else "rgb",
             "scale": 1.0 / self.pixel_max,
@@ -63,12 +63,13 @@ class DataBundle:
 
 
 def preprocess(raw: np.ndarray, data: DataBundle, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Raw NHWC images -> normalised float32 NCHW, resized to size (H, W) when given."""
-    if size is not None and tuple(raw.shape[1:3]) != tuple(size):
-        raw = resize_images(raw, size)
-    x = raw.astype(np.float32) / np.float32(data.pixel_max)
-    x = (x - np.asarray(data.mean, np.float32)) / np.asarray(data.std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    """Raw NHWC images -> normalised float32 NCHW, resized to size (H, W) when given.
+
+    The very transform the student was trained with (see training.make_normalizer).
+    """
+    from edgedistill.pipeline.training import make_normalizer, to_unit_tensor
+
+    return make_normalizer(data.mean, data.std, size)(to_unit_tensor(raw, data.pixel_max)).numpy()
 
 
 def resize_images(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -69,7 +69,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     if "int8_gate" in c:
         lines.append(f"int8 gate: {c['int8_gate']}")
         if "int8_accuracy_drop_vs_fp32_points" in c:
-            lines.append(f"int8 vs fp32 TFLite: {c['int8_accuracy_drop_vs_fp32_points']:+.2f} points lost")
+            drop = c["int8_accuracy_drop_vs_fp32_points"]
+            lines.append(f"int8 TFLite accuracy is {abs(drop):.2f} points {'below' if drop >= 0 else 'above'} the fp32 TFLite")
         lines.append(f"int8 file is 1/{c['teacher_fp32_bytes_over_int8_bytes']:.0f} of the teacher's fp32 checkpoint")
     lines.append(f"device: {report['device']}")
     stages = ", ".join(st["name"] + (" (cached)" if st["cached"] else f" {st['seconds']:.1f} s") for st in report["stages"])

@@ -94,3 +94,14 @@ def test_corrupt_npz(tmp_path):
     path.write_bytes(b"PK\x03\x04 definitely not a zip")
     with pytest.raises(DataError, match="not a readable .npz"):
         load_data(DataConfig(npz=path))
+
+
+def test_preprocess_resizes_like_training(digits_npz):
+    import torch
+
+    from edgedistill.pipeline.training import make_normalizer, to_unit_tensor
+
+    data = load_data(DataConfig(npz=digits_npz))
+    raw = data.test.x[:4]
+    expected = make_normalizer(data.mean, data.std, (12, 12))(to_unit_tensor(raw, data.pixel_max))
+    assert torch.equal(torch.from_numpy(preprocess(raw, data, (12, 12))), expected)
