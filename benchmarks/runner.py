@@ -88,7 +88,7 @@ def _tflite_interpreter_class():
 
         return tf.lite.Interpreter, "tensorflow", tf.__version__
     except ImportError:
-        raise SystemExit("runner: no TFLite runtime found (install ai-edge-litert, tflite-runtime or tensorflow)")
+        raise SystemExit("runner: no TFLite runtime found (install ai-edge-litert, tflite-runtime or tensorflow)") from None
 
 
 class _TFLite:

@@ -19,17 +19,16 @@ from edgedistill.pipeline.cache import StageCache, StageOutput
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.errors import ConfigError
-from edgedistill.pipeline.fsutil import copy_file, sha256_file, sha256_json, write_json
+from edgedistill.pipeline.fsutil import copy_file, write_json
 from edgedistill.pipeline.manifest import build_manifest
 from edgedistill.pipeline.progress import Progress
-from edgedistill.pipeline.report import NOT_ON_DEVICE, REPORT_SCHEMA, checks, library_versions
+from edgedistill.pipeline.report import assemble_report
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
 from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.verify import VerifyStage
 from edgedistill.pipeline.teacher import load_teacher
-from edgedistill.students.profile import profile_model
 
 
 @dataclass(frozen=True)
@@ -64,74 +63,30 @@ def build(config: ProjectConfig, target_name: str, out_root: Path, cache_dir: Pa
     verified = run(VerifyStage(data, teacher, distilled, exported, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
 
-    h, w, c = data.image_shape
-    teacher_profile = profile_model(teacher.module, (c, h, w))
-    v = verified.meta
-    artifacts: dict[str, Any] = {}
-    for fmt, info in exported.meta["artifacts"].items():
-        entry = {"file": exported.files[fmt], "size_bytes": info["size_bytes"], "sha256": exported.sha256[fmt], **v["artifacts"][fmt]}
-        if bench is not None:
-            b = bench.meta["artifacts"][fmt]
-            entry.update(host_latency_ms=b["latency_ms"], host_peak_rss_kb=b["peak_rss_kb"], host_benchmark=b)
-        artifacts[fmt] = entry
-
-    report: dict[str, Any] = {
-        "schema": REPORT_SCHEMA,
-        "project": config.name,
-        "target": target.to_dict(),
-        "config_hash": sha256_json(config.model_dump(mode="json")),
-        "config": config.model_dump(mode="json"),
-        "versions": library_versions(),
-        "data": {
-            "source": data.source,
-            "classes": data.class_names,
-            "image_shape_hwc": list(data.image_shape),
-            "train": len(data.train),
-            "val": len(data.val),
-            "test": len(data.test),
-        },
-        "teacher": {
-            "description": teacher.description,
-            "params": teacher_profile.params,
-            "macs": teacher_profile.macs,
-            "file_bytes": teacher.file_size,
-            "accuracy": v["teacher"]["accuracy"],
-        },
-        "student": {
-            "arch": distilled.meta["arch"],
-            "params": distilled.meta["params"],
-            "macs": distilled.meta["macs"],
-            "val_accuracy": distilled.meta["val_accuracy"],
-            "best_epoch": distilled.meta["best_epoch"],
-            "history": distilled.meta["history"],
-            "accuracy": v["student"]["accuracy"],
-        },
-        "artifacts": artifacts,
-        "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size),
-        "host_benchmark": None if bench is None else {"threads": bench.meta["threads"], "machine": bench.meta["machine"]},
-        "device": NOT_ON_DEVICE,
-        "test_samples": v["test_samples"],
-        "stages": timings,
-    }
+    report = assemble_report(
+        config=config, target=target, data=data, teacher=teacher, distilled=distilled,
+        exported=exported, verified=verified, bench=bench, timings=timings,
+    )
+    shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
+    shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
+    files = {name: {"sha256": sha, "size_bytes": path.stat().st_size} for name, (path, sha) in shipped.items()}
+    artifacts = {fmt: {**info, "file": exported.files[fmt]} for fmt, info in exported.meta["artifacts"].items()}
+    manifest = build_manifest(project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files)
+    report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
-    manifest = _publish(out_dir, report, data, target, distilled, exported, started, config.name)
+    _publish(out_dir, {name: path for name, (path, _) in shipped.items()}, {"manifest.json": manifest, "report.json": report})
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)
 
 
-def _publish(out_dir, report, data, target, distilled: StageOutput, exported: StageOutput, started: float, project: str) -> dict:
-    """Assemble build/<target>/ in a temp folder, then swap it into place."""
+def _publish(out_dir: Path, files: dict[str, Path], documents: dict[str, dict]) -> None:
+    """Assemble build/<target>/ (files copied, documents written as JSON) in a temp folder, then swap it in."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        shipped = [(exported.path(fmt), exported.files[fmt]) for fmt in exported.files] + [(distilled.path("student"), "student.pt")]
-        for src, name in shipped:
+        for name, src in files.items():
             copy_file(src, staging / name)
-        files = {name: {"sha256": sha256_file(staging / name), "size_bytes": (staging / name).stat().st_size} for _, name in shipped}
-        artifacts = {fmt: {**info, "file": exported.files[fmt]} for fmt, info in exported.meta["artifacts"].items()}
-        manifest = build_manifest(project=project, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files)
-        report["total_seconds"] = round(time.perf_counter() - started, 3)
-        write_json(staging / "manifest.json", manifest)
-        write_json(staging / "report.json", report)
+        for name, doc in documents.items():
+            write_json(staging / name, doc)
         os.chmod(staging, 0o755)
         old = None
         if out_dir.exists():
@@ -142,4 +97,3 @@ def _publish(out_dir, report, data, target, distilled: StageOutput, exported: St
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return manifest

@@ -9,6 +9,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.devices.profiles import DeviceProfile
+from edgedistill.pipeline.cache import StageOutput
+from edgedistill.pipeline.config import ProjectConfig
+from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.fsutil import sha256_json
+from edgedistill.pipeline.teacher import Teacher
+from edgedistill.students.profile import profile_model
+
 REPORT_SCHEMA = 1
 NOT_ON_DEVICE = "not measured on a device"
 _PACKAGES = ("edgedistill", "torch", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime", "numpy", "pydantic")
@@ -38,6 +46,69 @@ def checks(teacher_acc: float, student_acc: float, artifacts: dict[str, Any], te
     return out
 
 
+def assemble_report(
+    *,
+    config: ProjectConfig,
+    target: DeviceProfile,
+    data: DataBundle,
+    teacher: Teacher,
+    distilled: StageOutput,
+    exported: StageOutput,
+    verified: StageOutput,
+    bench: StageOutput | None,
+    timings: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Every number of the build in one JSON-able dict (report.json)."""
+    h, w, c = data.image_shape
+    teacher_profile = profile_model(teacher.module, (c, h, w))
+    v = verified.meta
+    artifacts: dict[str, Any] = {}
+    for fmt, info in exported.meta["artifacts"].items():
+        entry = {"file": exported.files[fmt], "size_bytes": info["size_bytes"], "sha256": exported.sha256[fmt], **v["artifacts"][fmt]}
+        if bench is not None:
+            b = bench.meta["artifacts"][fmt]
+            entry.update(host_latency_ms=b["latency_ms"], host_peak_rss_kb=b["peak_rss_kb"], host_benchmark=b)
+        artifacts[fmt] = entry
+    return {
+        "schema": REPORT_SCHEMA,
+        "project": config.name,
+        "target": target.to_dict(),
+        "config_hash": sha256_json(config.model_dump(mode="json")),
+        "config": config.model_dump(mode="json"),
+        "versions": library_versions(),
+        "data": {
+            "source": data.source,
+            "classes": data.class_names,
+            "image_shape_hwc": list(data.image_shape),
+            "train": len(data.train),
+            "val": len(data.val),
+            "test": len(data.test),
+        },
+        "teacher": {
+            "description": teacher.description,
+            "params": teacher_profile.params,
+            "macs": teacher_profile.macs,
+            "file_bytes": teacher.file_size,
+            "accuracy": v["teacher"]["accuracy"],
+        },
+        "student": {
+            "arch": distilled.meta["arch"],
+            "params": distilled.meta["params"],
+            "macs": distilled.meta["macs"],
+            "val_accuracy": distilled.meta["val_accuracy"],
+            "best_epoch": distilled.meta["best_epoch"],
+            "history": distilled.meta["history"],
+            "accuracy": v["student"]["accuracy"],
+        },
+        "artifacts": artifacts,
+        "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size),
+        "host_benchmark": None if bench is None else {"threads": bench.meta["threads"], "machine": bench.meta["machine"]},
+        "device": NOT_ON_DEVICE,
+        "test_samples": v["test_samples"],
+        "stages": timings,
+    }
+
+
 def _fmt(value: Any, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -49,7 +120,7 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     t, s = report["teacher"], report["student"]
     table.add_row("teacher (PyTorch)", f"{t['file_bytes'] / 1024:.0f} KiB", f"{t['params']:,}", f"{t['macs']:,}", f"{t['accuracy']:.2f}", "", "", "", "")
     table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", "", "", "")
-    for fmt, a in report["artifacts"].items():
+    for a in report["artifacts"].values():
         lat = a.get("host_latency_ms") or {}
         rss = a.get("host_peak_rss_kb")
         table.add_row(

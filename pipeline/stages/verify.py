@@ -20,7 +20,7 @@ from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
 from edgedistill.pipeline.teacher import Teacher
-from edgedistill.pipeline.training import accuracy, make_normalizer, predict_logits, to_unit_tensor
+from edgedistill.pipeline.training import accuracy, predict_logits
 
 RESULT_FILE = "verify.json"
 
@@ -62,7 +62,7 @@ class VerifyStage(Stage):
         arch = self.student.meta["arch"]
         size = tuple(arch["input_hw"])
         with self.progress.task("verifying on the test split"), native_logs_to(workdir / "verify.log"):
-            teacher_logits = predict_logits(self.teacher.module, make_normalizer(data.mean, data.std)(to_unit_tensor(test.x, data.pixel_max)))
+            teacher_logits = predict_logits(self.teacher.module, torch.from_numpy(preprocess(test.x, data)))
             student_in = preprocess(test.x, data, size)  # type: ignore[arg-type]
             student_logits = predict_logits(load_student(self.student), torch.from_numpy(student_in)).numpy()
             result: dict[str, Any] = {
