@@ -78,12 +78,20 @@ def init(path: Path, force: bool) -> None:
 
 
 @cli.command()
-def students() -> None:
-    """List the registered student architectures."""
-    from edgedistill.students import STUDENTS
+@click.option("--input-size", type=click.IntRange(4, 1024), default=28, show_default=True)
+@click.option("--channels", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--classes", type=click.IntRange(2), default=10, show_default=True)
+@click.option("--width", type=click.FloatRange(0.05, 4), default=1.0, show_default=True, help="width multiplier")
+def students(input_size: int, channels: int, classes: int, width: float) -> None:
+    """List the registered student architectures with their size for one input shape."""
+    from edgedistill.students import STUDENTS, build_student
+    from edgedistill.students.profile import profile_model
 
+    click.echo(f"{'name':14s} {'params':>10s} {'MACs':>13s}  (input {channels}x{input_size}x{input_size}, {classes} classes, width {width})")
     for name, spec in sorted(STUDENTS.items()):
-        click.echo(f"{name:14s} {spec.summary}")
+        model = build_student(name, num_classes=classes, in_channels=channels, input_size=input_size, width=width)
+        p = profile_model(model, (channels, input_size, input_size))
+        click.echo(f"{name:14s} {p.params:>10,} {p.macs:>13,}  {spec.summary}")
 
 
 @cli.command()

@@ -98,8 +98,14 @@ def test_init_writes_a_config_equal_to_the_embedded_default(tmp_path):
 
 
 def test_listing_commands(tmp_path):
-    students = run_cli("students", cwd=tmp_path)
-    assert students.returncode == 0
-    assert {"dscnn", "mobilenetv2", "resnet8"} <= {line.split()[0] for line in students.stdout.splitlines()}
+    students = run_cli("students", "--input-size", "32", "--channels", "3", cwd=tmp_path)
+    assert students.returncode == 0, students.stderr
+    rows = {line.split()[0]: line.split() for line in students.stdout.splitlines()[1:]}
+    assert {"dscnn", "mobilenetv2", "resnet8"} <= set(rows)
+    from edgedistill.students import build_student
+    from edgedistill.students.profile import profile_model
+
+    expected = profile_model(build_student("resnet8", num_classes=10, in_channels=3, input_size=32), (3, 32, 32))
+    assert rows["resnet8"][1:3] == [f"{expected.params:,}", f"{expected.macs:,}"]
     devices = run_cli("devices", cwd=tmp_path)
     assert devices.returncode == 0 and "rpi4" in devices.stdout and "Cortex-A72" in devices.stdout
