@@ -21,7 +21,10 @@ import platform
 import sys
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    raise SystemExit("runner: numpy is missing on the device (pip install numpy, or apt install python3-numpy)") from None
 
 SCHEMA_VERSION = 1
 
@@ -152,7 +155,13 @@ def random_input(shape, dtype, rng) -> np.ndarray:
     return rng.standard_normal(shape).astype(dtype)
 
 
-def measure(model_path: str, threads: int, runs: int, warmup: int, pause_ms: float = 0.0, input_npy: str | None = None) -> dict:
+def measure(
+    model_path: str, threads: int, runs: int, warmup: int, pause_ms: float = 0.0, input_npy: str | None = None, rounds: int = 1
+) -> dict:
+    """Load, time one first inference, `warmup` untimed runs, then `rounds` x `runs` timed runs.
+
+    Per-round medians show drift across rounds (thermal throttling shows as rising medians).
+    """
     t0 = time.perf_counter()
     model = _Onnx(model_path, threads) if model_path.endswith(".onnx") else _TFLite(model_path, threads)
     init_ms = (time.perf_counter() - t0) * 1e3
@@ -171,13 +180,19 @@ def measure(model_path: str, threads: int, runs: int, warmup: int, pause_ms: flo
 
     first_ms = timed()
     warm = [timed() for _ in range(warmup)]
-    samples = []
-    for _ in range(runs):
-        samples.append(timed())
-        if pause_ms:
-            time.sleep(pause_ms / 1e3)
+    samples: list[float] = []
+    round_medians = []
+    for _ in range(rounds):
+        this_round = []
+        for _ in range(runs):
+            this_round.append(timed())
+            if pause_ms:
+                time.sleep(pause_ms / 1e3)
+        round_medians.append(summarize(this_round)["p50"])
+        samples.extend(this_round)
     result = {
         "schema": SCHEMA_VERSION,
+        "tool": "edgedistill-runner",
         "model": os.path.basename(model_path),
         "model_bytes": os.path.getsize(model_path),
         "runtime": model.runtime,
@@ -189,6 +204,8 @@ def measure(model_path: str, threads: int, runs: int, warmup: int, pause_ms: flo
         "warmup_runs": warmup,
         "warmup_mean_ms": sum(warm) / len(warm) if warm else None,
         "runs": runs,
+        "rounds": rounds,
+        "round_medians_ms": round_medians,
         "latency_ms": summarize(samples),
         "samples_ms": samples,
         "peak_rss_kb": peak_rss_kb(),
@@ -206,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the timed runs; the median of each round is reported")
     parser.add_argument("--pause-ms", type=float, default=0.0, help="sleep between timed runs")
     parser.add_argument("--input", help=".npy input (already in the model's dtype/layout); its outputs are returned")
     args = parser.parse_args(argv)
@@ -213,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runner: {args.model}: no such file", file=sys.stderr)
         return 2
     try:
-        result = measure(args.model, args.threads, args.runs, args.warmup, args.pause_ms, args.input)
+        if min(args.threads, args.runs, args.rounds) < 1 or args.warmup < 0:
+            raise ValueError("threads, runs and rounds must be >= 1 and warmup >= 0")
+        result = measure(args.model, args.threads, args.runs, args.warmup, args.pause_ms, args.input, args.rounds)
     except (ValueError, RuntimeError) as exc:
         print(f"runner: {args.model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 3

@@ -65,6 +65,53 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
 
 
 @cli.command()
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--target", default="rpi4", show_default=True, help="device profile: default threads, runtime and CPU pinning")
+@click.option("--device", default="local", show_default=True, help="'local', an SSH destination (pi@raspberrypi.local), or adb:SERIAL")
+@click.option("--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file (default: ~/.ssh/config)")
+@click.option("--device-python", default="python3", show_default=True, help="Python on the device that has a TFLite runtime (e.g. a venv's python)")
+@click.option("--threads", type=click.IntRange(1), help="inference threads (default: the profile's)")
+@click.option("--runs", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--rounds", type=click.IntRange(1), default=1, show_default=True, help="repeat the timed runs; per-round medians show throttling")
+@click.option("--pause-ms", type=click.FloatRange(0), default=0.0, show_default=True, help="pause between timed runs")
+@click.option("--runtime", type=click.Choice(["auto", "python", "benchmark_model"]), default="auto", show_default=True)
+@click.option("--benchmark-model", "benchmark_model", type=click.Path(path_type=Path, dir_okay=False), help="TFLite benchmark_model binary for the device")
+@click.option("--input", "input_npy", type=click.Path(path_type=Path, dir_okay=False), help=".npy input; the model's outputs are returned")
+@click.option("--timeout", type=click.FloatRange(1), default=600, show_default=True, help="seconds before a device run is abandoned")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def bench(model: Path, target: str, device: str, ssh_config: Path | None, device_python: str, threads: int | None, runs: int, warmup: int, rounds: int,
+          pause_ms: float, runtime: str, benchmark_model: Path | None, input_npy: Path | None, timeout: float, as_json: bool) -> None:
+    """Measure MODEL (.tflite, or .onnx on the host) on a device: init, first inference, latency distribution, peak memory."""
+    from edgedistill.benchmarks.harness import run_benchmark, run_benchmark_model
+    from edgedistill.benchmarks.report import print_bench
+    from edgedistill.devices.connect import open_transport
+    from edgedistill.devices.profiles import get_device
+    from edgedistill.export.inspect_tflite import check_loadable
+
+    try:
+        profile = get_device(target)
+    except KeyError as exc:
+        raise EdgeDistillError(f"--target: {exc.args[0]}") from None
+    check_loadable(model)
+    runtime = profile.runtime if runtime == "auto" else runtime
+    threads = threads or profile.threads
+    with open_transport(device, ssh_config=ssh_config, python=device_python) as transport:
+        if runtime == "benchmark_model":
+            if benchmark_model is None:
+                raise EdgeDistillError(f"{profile.name}: the benchmark_model runtime needs --benchmark-model PATH (the TFLite binary for the device)")
+            result = run_benchmark_model(transport, model, benchmark_model, threads=threads, runs=runs, warmup=warmup, cpu_mask=profile.cpu_mask, timeout=timeout)
+        else:
+            result = run_benchmark(transport, model, threads=threads, runs=runs, warmup=warmup, rounds=rounds, pause_ms=pause_ms, input_npy=input_npy, timeout=timeout)
+    result["device"] = device
+    result["target"] = profile.name
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        print_bench(result, Console())
+
+
+@cli.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default=Path(CONFIG_FILENAME))
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:

@@ -30,6 +30,28 @@ def _interpreter(path: Path):
     return interp
 
 
+def check_loadable(path: Path) -> None:
+    """Fail in one line when path is missing or not a model the host runtime can load."""
+    from edgedistill.pipeline.errors import EdgeDistillError
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDistillError(f"{path}: model file not found")
+    if path.suffix == ".onnx":
+        import onnx
+
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as exc:
+            raise EdgeDistillError(f"{path}: not a valid ONNX model ({type(exc).__name__})") from None
+        return
+    try:
+        _interpreter(path)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise EdgeDistillError(f"{path}: not a valid TFLite model ({first})") from None
+
+
 def _io(detail: dict) -> dict:
     scale, zero_point = detail["quantization"]
     return {

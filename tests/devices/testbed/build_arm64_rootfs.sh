@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build (once) the arm64 Debian userland that plays the Raspberry Pi in the device tests.
+#
+#   tests/devices/testbed/build_arm64_rootfs.sh [OUT.tar.zst]
+#
+# Debian bookworm arm64 minbase + python3, numpy, openssh-server, plus ai-edge-litert 2.3.0 for
+# aarch64 installed from PyPI wheels. Cached outside the clone (default
+# ~/.cache/edgedistill/arm64-rootfs.tar.zst); an existing tarball is reused. Needs root,
+# mmdebstrap and qemu-user-static with binfmt_misc (see .ci/run).
+set -euo pipefail
+out=${1:-${EDGEDISTILL_TESTBED:-$HOME/.cache/edgedistill}/arm64-rootfs.tar.zst}
+[ -s "$out" ] && { echo "$out"; exit 0; }
+mkdir -p "$(dirname "$out")"
+work=$(mktemp -d "$(dirname "$out")/.rootfs-build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
+[ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+
+TMPDIR="$work" mmdebstrap --arch=arm64 --variant=minbase \
+  --include=python3,python3-numpy,openssh-server,openssh-sftp-server,procps,util-linux \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  bookworm "$work/rootfs" "$mirror"
+
+site="$work/rootfs/usr/local/lib/python3.11/dist-packages"
+python3 -m pip install --quiet --no-deps --target "$site" \
+  --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
+  --python-version 3.11 --only-binary=:all: \
+  ai-edge-litert==2.3.0 flatbuffers protobuf tqdm typing-extensions backports.strenum 'ml_dtypes<0.6'
+
+tar --zstd -C "$work/rootfs" -cf "$work/rootfs.tar.zst" .
+mv "$work/rootfs.tar.zst" "$out"
+echo "$out"
