@@ -20,7 +20,8 @@ setup: $(BIN)/.installed
 demo: setup  ## the main job: distil, export, verify, benchmark the bundled MNIST example for a Raspberry Pi 4
 	$(BIN)/edgedistill build --target rpi4
 
-test: setup
+test: setup  ## as root, also sets up the test devices (sshd, adb, qemu-user arm64 rootfs)
+	tests/devices/testbed/setup_host.sh
 	$(BIN)/python -m pytest -q
 
 bench: setup  ## time per stage, cold and cached

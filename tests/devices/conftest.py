@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from tests.devices.testbed.sshd import SshDevice
+from pathlib import Path
+
+from tests.devices.testbed.sshd import SshDevice, arm64_rootfs
 
 
 def _require_root_tools() -> None:
@@ -23,5 +25,22 @@ def x86_ssh_device(tmp_path):
     """The fast tier: this host's own sshd, in a namespace of its own."""
     _require_root_tools()
     device = SshDevice(tmp_path / "x86dev")
+    yield device
+    device.close()
+
+
+@pytest.fixture(scope="session")
+def rootfs(tmp_path_factory) -> Path:
+    """The arm64 Debian userland (built once by tests/devices/testbed/build_arm64_rootfs.sh, cached)."""
+    _require_root_tools()
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        pytest.fail("qemu-aarch64 is not registered with binfmt_misc: .ci/run installs qemu-user-static and mounts binfmt_misc")
+    return arm64_rootfs(tmp_path_factory.mktemp("arm64") / "rootfs")
+
+
+@pytest.fixture
+def arm64_ssh_device(rootfs, tmp_path):
+    """The emulated Raspberry Pi: the rootfs's own arm64 sshd under qemu-user, in a namespace of its own."""
+    device = SshDevice(tmp_path / "armdev", rootfs=rootfs)
     yield device
     device.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -16,10 +17,20 @@ import time
 from pathlib import Path
 
 _counter = itertools.count(1)
+CPUINFO = Path(__file__).with_name("rpi4_cpuinfo.txt")
+ROOTFS_SCRIPT = Path(__file__).with_name("build_arm64_rootfs.sh")
 
 
 def _sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
+
+
+def arm64_rootfs(dest: Path) -> Path:
+    """Unpack the cached arm64 rootfs tarball into dest (building the tarball first when missing)."""
+    tarball = subprocess.run([str(ROOTFS_SCRIPT)], check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    dest.mkdir(parents=True, exist_ok=True)
+    _sh("tar", "--zstd", "-xf", tarball, "-C", str(dest))
+    return dest
 
 
 class NetNamespace:
@@ -75,14 +86,28 @@ class SshDevice:
             f"ListenAddress {self.netns.device_ip}\nPort 22\nHostKey {seen}/host_key\nAuthorizedKeysFile {seen}/authorized_keys\n"
             "PidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
+            # emulate the Pi 4's own core: qemu's default "max" CPU advertises dot-product/i8mm
+            # extensions, and XNNPACK's int8 kernels for them compute wrong results under qemu-user
+            + ("SetEnv QEMU_CPU=cortex-a72\n" if self.rootfs else "")
         )
         run_dir = (self.rootfs or Path("/")) / "run" / "sshd"
         run_dir.mkdir(parents=True, exist_ok=True)
+        sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", f"{seen}/sshd_config"]
         cmd = ["ip", "netns", "exec", self.netns.name]
-        cmd += ["chroot", str(self.rootfs)] if self.rootfs else []
-        cmd += ["/usr/sbin/sshd", "-D", "-e", "-f", f"{seen}/sshd_config"]
+        if self.rootfs is None:
+            cmd += sshd
+        else:
+            # a private mount namespace: /proc with a Raspberry Pi 4's cpuinfo (LiteRT crashes under
+            # qemu-user when it reads the x86 host's), /sys for the CPU lists; all gone when sshd exits
+            r = shlex.quote(str(self.rootfs))
+            mounts = (
+                f"mount -t proc proc {r}/proc && mount --bind {shlex.quote(str(CPUINFO))} {r}/proc/cpuinfo && "
+                f"mount --rbind /sys {r}/sys && exec chroot {r} {shlex.join(sshd)}"
+            )
+            cmd += ["unshare", "-m", "sh", "-c", mounts]
         self.log = open(self.workdir / "sshd.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "QEMU_CPU": "cortex-a72"} if self.rootfs else None
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         host_pub = (keys / "host.pub").read_text().split()[:2]
         (self.workdir / "known_hosts").write_text(f"{self.netns.device_ip} {' '.join(host_pub)}\n")
         self.ssh_config = self.workdir / "ssh_config"
