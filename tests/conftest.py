@@ -19,8 +19,8 @@ import yaml
 EDGEDISTILL = [sys.executable, "-m", "edgedistill.cli"]
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EDGEDISTILL_HOME": str(cwd / ".home")}
+def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EDGEDISTILL_HOME": str(cwd / ".home"), **(env or {})}
     return subprocess.run([*EDGEDISTILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -44,3 +44,15 @@ def arm64_ssh_device(rootfs, tmp_path):
     device = SshDevice(tmp_path / "armdev", rootfs=rootfs)
     yield device
     device.close()
+
+
+@pytest.fixture
+def adb_device(rootfs, tmp_path):
+    """A test 'phone' reached through the real adb client: the test adbd serving the arm64 rootfs."""
+    if shutil.which("adb") is None:
+        pytest.fail("adb is missing: .ci/run installs it")
+    from tests.devices.testbed.adb_device import AdbDevice
+
+    device = AdbDevice(tmp_path / "adbdev", rootfs)
+    yield device
+    device.close()
