@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.devices.testbed.sshd import CPUINFO
 
 ADBD = Path(__file__).with_name("adbd.py")
+STANDIN = Path(__file__).with_name("benchmark_model_standin.py")
 
 
 def _free_port() -> int:
