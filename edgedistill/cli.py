@@ -47,7 +47,12 @@ def cli() -> None:
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), help="stage cache (default: .edgedistill-cache beside the config)")
 @click.option("--quiet", is_flag=True, help="no progress bars and no summary table")
 @click.option("--json", "as_json", is_flag=True, help="print report.json on stdout")
-def build(config_path: Path | None, target: str | None, out_root: Path, cache_dir: Path | None, quiet: bool, as_json: bool) -> None:
+@click.option("--device", help="also measure the TFLite models on this device: an SSH destination or adb:SERIAL")
+@click.option("--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file (default: ~/.ssh/config)")
+@click.option("--device-python", default="python3", show_default=True, help="Python on the device that has a TFLite runtime")
+@click.option("--benchmark-model", "benchmark_model", type=click.Path(path_type=Path, dir_okay=False), help="TFLite benchmark_model binary (phone profiles)")
+def build(config_path: Path | None, target: str | None, out_root: Path, cache_dir: Path | None, quiet: bool, as_json: bool,
+          device: str | None, ssh_config: Path | None, device_python: str, benchmark_model: Path | None) -> None:
     """Distil, export (ONNX, TFLite fp32 + int8), verify, benchmark and report."""
     from edgedistill.pipeline.build import build as run_build
     from edgedistill.pipeline.progress import Progress
@@ -57,7 +62,10 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
     target = target or config.targets[0]
     console = _stderr_console(quiet)
     progress = Progress(console, enabled=None if not quiet else False)
-    result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress)
+    from edgedistill.pipeline.device_benchmark import DeviceSpec
+
+    spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
+    result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress, spec)
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     print_summary(result.report, console)

@@ -18,6 +18,7 @@ from edgedistill.devices.profiles import get_device
 from edgedistill.pipeline.cache import StageCache, StageOutput
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
+from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
 from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.fsutil import copy_file, write_json
 from edgedistill.pipeline.manifest import build_manifest
@@ -38,7 +39,9 @@ class BuildResult:
     manifest: dict[str, Any]
 
 
-def build(config: ProjectConfig, target_name: str, out_root: Path, cache_dir: Path, progress: Progress) -> BuildResult:
+def build(
+    config: ProjectConfig, target_name: str, out_root: Path, cache_dir: Path, progress: Progress, device: DeviceSpec | None = None
+) -> BuildResult:
     try:
         target = get_device(target_name)
     except KeyError as exc:
@@ -63,9 +66,15 @@ def build(config: ProjectConfig, target_name: str, out_root: Path, cache_dir: Pa
     verified = run(VerifyStage(data, teacher, distilled, exported, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
 
+    on_device = None
+    if device is not None:
+        t0 = time.perf_counter()
+        on_device = measure_on_device(exported, device, target, config.benchmark, progress)
+        timings.append({"name": "device benchmark", "key": "", "cached": False, "seconds": round(time.perf_counter() - t0, 3)})
+
     report = assemble_report(
         config=config, target=target, data=data, teacher=teacher, distilled=distilled,
-        exported=exported, verified=verified, bench=bench, timings=timings,
+        exported=exported, verified=verified, bench=bench, timings=timings, on_device=on_device,
     )
     shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
     shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])

@@ -57,6 +57,7 @@ def assemble_report(
     verified: StageOutput,
     bench: StageOutput | None,
     timings: list[dict[str, Any]],
+    on_device: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every number of the build in one JSON-able dict (report.json)."""
     h, w, c = data.image_shape
@@ -68,6 +69,9 @@ def assemble_report(
         if bench is not None:
             b = bench.meta["artifacts"][fmt]
             entry.update(host_latency_ms=b["latency_ms"], host_peak_rss_kb=b["peak_rss_kb"], host_benchmark=b)
+        if on_device is not None and fmt in on_device["artifacts"]:
+            d = on_device["artifacts"][fmt]
+            entry.update(device_latency_ms=d["latency_ms"], device_peak_rss_kb=d["peak_rss_kb"], device_benchmark=d)
         artifacts[fmt] = entry
     return {
         "schema": REPORT_SCHEMA,
@@ -103,7 +107,7 @@ def assemble_report(
         "artifacts": artifacts,
         "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size),
         "host_benchmark": None if bench is None else {"threads": bench.meta["threads"], "machine": bench.meta["machine"]},
-        "device": NOT_ON_DEVICE,
+        "device": NOT_ON_DEVICE if on_device is None else {k: v for k, v in on_device.items() if k != "artifacts"},
         "test_samples": v["test_samples"],
         "stages": timings,
     }
@@ -113,13 +117,23 @@ def _fmt(value: Any, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _device_cells(artifact: dict[str, Any]) -> list[str]:
+    lat = artifact.get("device_latency_ms") or {}
+    rss = artifact.get("device_peak_rss_kb")
+    return [_fmt(lat.get("p50"), ".3f"), _fmt(lat.get("p99"), ".3f"), _fmt(rss / 1024 if rss else None, ".1f")]
+
+
 def print_summary(report: dict[str, Any], console: Console) -> None:
     table = Table(title=f"edgedistill build: {report['project']} for {report['target']['name']}")
-    for col in ("model", "size", "params", "MACs", "test acc %", "agree %", "host p50 ms", "host p99 ms", "peak RSS MB"):
+    on_device = isinstance(report["device"], dict)
+    columns = ["model", "size", "params", "MACs", "test acc %", "agree %", "host p50 ms", "host p99 ms", "peak RSS MB"]
+    columns += ["device p50 ms", "device p99 ms", "device RSS MB"] if on_device else []
+    for col in columns:
         table.add_column(col, justify="right" if col != "model" else "left")
     t, s = report["teacher"], report["student"]
-    table.add_row("teacher (PyTorch)", f"{t['file_bytes'] / 1024:.0f} KiB", f"{t['params']:,}", f"{t['macs']:,}", f"{t['accuracy']:.2f}", "", "", "", "")
-    table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", "", "", "")
+    pad = [""] * (len(columns) - 6)
+    table.add_row("teacher (PyTorch)", f"{t['file_bytes'] / 1024:.0f} KiB", f"{t['params']:,}", f"{t['macs']:,}", f"{t['accuracy']:.2f}", "", *pad)
+    table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", *pad)
     for a in report["artifacts"].values():
         lat = a.get("host_latency_ms") or {}
         rss = a.get("host_peak_rss_kb")
@@ -133,6 +147,7 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             _fmt(lat.get("p50"), ".3f"),
             _fmt(lat.get("p99"), ".3f"),
             _fmt(rss / 1024 if rss else None, ".1f"),
+            *(_device_cells(a) if on_device else []),
         )
     console.print(table)
     c = report["checks"]
@@ -143,7 +158,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             drop = c["int8_accuracy_drop_vs_fp32_points"]
             lines.append(f"int8 TFLite accuracy is {abs(drop):.2f} points {'below' if drop >= 0 else 'above'} the fp32 TFLite")
         lines.append(f"int8 file is 1/{c['teacher_fp32_bytes_over_int8_bytes']:.0f} of the teacher's fp32 checkpoint")
-    lines.append(f"device: {report['device']}")
+    device = report["device"]
+    lines.append(f"device: {device if isinstance(device, str) else device['device'] + ' (' + device['target'] + ', ' + device['runtime'] + ')'}")
     stages = ", ".join(st["name"] + (" (cached)" if st["cached"] else f" {st['seconds']:.1f} s") for st in report["stages"])
     lines.append(f"stages: {stages}")
     for line in lines:

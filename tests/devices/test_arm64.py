@@ -36,3 +36,18 @@ def test_bench_on_the_arm64_device_matches_the_host(arm64_ssh_device, built_proj
     assert dev_out.shape == host_out.shape == (1, 10)
     assert np.abs(dev_out - host_out).max() <= 1  # int8 logits: the same, at most one quantization step apart
     assert dev_out.argmax() == host_out.argmax()
+
+
+def test_build_with_a_device_adds_its_numbers_to_the_report(arm64_ssh_device, project_copy):
+    proc = run_cli(
+        "build", "--target", "rpi4", "--device", arm64_ssh_device.destination, "--ssh-config", str(arm64_ssh_device.ssh_config),
+        "--quiet", "--json", cwd=project_copy,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((project_copy / "build" / "rpi4" / "report.json").read_text())
+    assert report["device"] == {"device": "testdevice", "target": "rpi4", "threads": 4, "runtime": "python"}
+    for fmt in ("tflite_fp32", "tflite_int8"):
+        d = report["artifacts"][fmt]["device_benchmark"]
+        assert d["machine"] == "aarch64" and d["runs"] == 5 and report["artifacts"][fmt]["device_latency_ms"]["p50"] > 0
+    assert "device_benchmark" not in report["artifacts"]["onnx"]
+    assert json.loads(proc.stdout)["device"]["device"] == "testdevice"

@@ -1,0 +1,52 @@
+"""Measure the shipped TFLite artifacts on the target device (when the user names one).
+
+Not cached: a device measurement is an observation of that device now, not something derived
+from the inputs, so every build that names a device measures again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistill.benchmarks.harness import run_benchmark, run_benchmark_model
+from edgedistill.devices.connect import open_transport
+from edgedistill.devices.profiles import DeviceProfile
+from edgedistill.pipeline.cache import StageOutput
+from edgedistill.pipeline.config import BenchmarkConfig
+from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.pipeline.progress import Progress
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """Where and how to measure: the --device string and what reaching it needs."""
+
+    device: str
+    ssh_config: Path | None = None
+    python: str = "python3"
+    benchmark_model: Path | None = None
+    timeout: float = 600
+
+
+def measure_on_device(exported: StageOutput, spec: DeviceSpec, target: DeviceProfile, cfg: BenchmarkConfig, progress: Progress) -> dict[str, Any]:
+    formats = [fmt for fmt in exported.files if fmt.startswith("tflite")]
+    if target.runtime == "benchmark_model" and spec.benchmark_model is None:
+        raise EdgeDistillError(f"{target.name}: measuring on this device needs --benchmark-model PATH (TFLite's binary for it)")
+    results: dict[str, Any] = {}
+    with open_transport(spec.device, ssh_config=spec.ssh_config, python=spec.python) as transport, progress.task(
+        f"benchmarking on {spec.device}", total=len(formats)
+    ) as advance:
+        for fmt in formats:
+            model = exported.path(fmt)
+            if target.runtime == "benchmark_model":
+                assert spec.benchmark_model is not None
+                results[fmt] = run_benchmark_model(
+                    transport, model, spec.benchmark_model, threads=target.threads, runs=cfg.runs, warmup=cfg.warmup,
+                    cpu_mask=target.cpu_mask, timeout=spec.timeout,
+                )
+            else:
+                results[fmt] = run_benchmark(transport, model, threads=target.threads, runs=cfg.runs, warmup=cfg.warmup, timeout=spec.timeout)
+            advance(f"benchmarked {fmt} on {spec.device}")
+    return {"device": spec.device, "target": target.name, "threads": target.threads, "runtime": target.runtime, "artifacts": results}
