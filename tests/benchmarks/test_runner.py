@@ -62,7 +62,7 @@ def test_runner_returns_outputs_for_a_given_input(built_project, tmp_path):
 def test_runner_failure_is_one_clear_error(tmp_path):
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"TFL3 not really a model")
-    with LocalTransport() as t, pytest.raises(EdgeDistillError, match=r"broken.tflite: benchmark runner failed \(exit [1-9]"):
+    with LocalTransport() as t, pytest.raises(EdgeDistillError, match=r"broken.tflite: benchmark runner failed on the device \(exit [1-9]\): runner: .*not a valid Flatbuffer"):
         run_benchmark(t, broken, threads=1, runs=1, warmup=0)
     proc = subprocess.run([sys.executable, str(RUNNER), str(tmp_path / "none.tflite")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such file" in proc.stderr
