@@ -13,6 +13,13 @@ def test_raspberry_pi_4_profile():
     assert pi.arch == "aarch64" and pi.cores == 4 and "Cortex-A72" in pi.cpu and pi.threads == 4
 
 
+def test_profiles_say_how_to_measure():
+    assert {"rpi4", "rpi5", "rpi-zero2w", "android-arm64", "pixel-7"} <= set(DEVICES)
+    assert get_device("rpi4").transport == "ssh" and get_device("rpi4").runtime == "python"
+    phone = get_device("pixel-7")
+    assert (phone.os, phone.transport, phone.runtime, phone.cpu_mask) == ("android", "adb", "benchmark_model", "f0")
+
+
 def test_unknown_device_lists_the_known_ones():
     with pytest.raises(KeyError, match="unknown target 'toaster' .*rpi4"):
         get_device("toaster")
@@ -36,3 +43,23 @@ def test_local_transport_push_run_pull_and_cleanup(tmp_path):
     assert (tmp_path / "back.txt").read_text() == "payload"
     assert not workdir.exists()
     assert LocalTransport.python == sys.executable
+
+
+@pytest.mark.parametrize(
+    "spec, kind",
+    [("local", "LocalTransport"), ("adb:emulator-5554", "AdbTransport"), ("pi@raspberrypi.local", "SSHTransport"), ("ssh:pi@10.0.0.2", "SSHTransport")],
+)
+def test_device_strings_pick_the_transport(spec, kind):
+    from edgedistill.devices.connect import open_transport
+
+    with open_transport(spec, python="python3.11") as t:
+        assert type(t).__name__ == kind
+
+
+@pytest.mark.parametrize("spec", ["adb:", "-oProxyCommand=evil", "pi@host; rm -rf /", ""])
+def test_bad_device_strings_are_refused(spec):
+    from edgedistill.devices.connect import open_transport
+    from edgedistill.pipeline.errors import EdgeDistillError
+
+    with pytest.raises(EdgeDistillError):
+        open_transport(spec)
