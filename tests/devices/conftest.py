@@ -9,7 +9,8 @@ import pytest
 
 from pathlib import Path
 
-from tests.devices.testbed.sshd import SshDevice, arm64_rootfs
+from tests.devices.testbed.rootfs import arm64_rootfs
+from tests.devices.testbed.sshd import SshDevice
 
 
 def _require_root_tools() -> None:

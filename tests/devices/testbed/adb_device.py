@@ -7,14 +7,13 @@ point ANDROID_ADB_SERVER_PORT at the private server.
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.devices.testbed.sshd import CPUINFO
+from tests.devices.testbed.rootfs import PI_ENV, as_raspberry_pi
 
 ADBD = Path(__file__).with_name("adbd.py")
 STANDIN = Path(__file__).with_name("benchmark_model_standin.py")
@@ -48,14 +47,9 @@ class AdbDevice:
         return subprocess.run(["adb", *args], env={**os.environ, **self.env}, capture_output=True, text=True, timeout=timeout)
 
     def _start(self) -> None:
-        r = shlex.quote(str(self.rootfs))
-        script = (
-            f"mount -t proc proc {r}/proc && mount --bind {shlex.quote(str(CPUINFO))} {r}/proc/cpuinfo && "
-            f"mount --rbind /sys {r}/sys && exec {shlex.quote(sys.executable)} {shlex.quote(str(ADBD))} --rootfs {r} --port {self.device_port}"
-        )
+        adbd = [sys.executable, str(ADBD), "--rootfs", str(self.rootfs), "--port", str(self.device_port)]
         log = open(self.workdir / "adbd.log", "ab")
-        self.adbd = subprocess.Popen(["unshare", "-m", "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "QEMU_CPU": "cortex-a72"})
+        self.adbd = subprocess.Popen(as_raspberry_pi(self.rootfs, adbd), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **PI_ENV})
         self._wait_port(self.device_port, self.adbd)
         server_log = open(self.workdir / "adb-server.log", "ab")
         self.server = subprocess.Popen(["adb", "-P", str(self.server_port), "nodaemon", "server"], env={**os.environ, **self.env},

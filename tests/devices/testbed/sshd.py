@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import itertools
 import os
-import shlex
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from tests.devices.testbed.rootfs import PI_ENV, as_raspberry_pi
+
 _counter = itertools.count(1)
-CPUINFO = Path(__file__).with_name("rpi4_cpuinfo.txt")
-ROOTFS_SCRIPT = Path(__file__).with_name("build_arm64_rootfs.sh")
+
 
 
 def _sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
-
-
-def arm64_rootfs(dest: Path) -> Path:
-    """Unpack the cached arm64 rootfs tarball into dest (building the tarball first when missing)."""
-    tarball = subprocess.run([str(ROOTFS_SCRIPT)], check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    dest.mkdir(parents=True, exist_ok=True)
-    _sh("tar", "--zstd", "-xf", tarball, "-C", str(dest))
-    return dest
 
 
 class NetNamespace:
@@ -86,9 +78,8 @@ class SshDevice:
             f"ListenAddress {self.netns.device_ip}\nPort 22\nHostKey {seen}/host_key\nAuthorizedKeysFile {seen}/authorized_keys\n"
             "PidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
-            # emulate the Pi 4's own core: qemu's default "max" CPU advertises dot-product/i8mm
-            # extensions, and XNNPACK's int8 kernels for them compute wrong results under qemu-user
-            + ("SetEnv QEMU_CPU=cortex-a72\n" if self.rootfs else "")
+            # sessions get the Pi's qemu settings too (sshd does not pass its own environment on)
+            + ("".join(f"SetEnv {k}={v}\n" for k, v in PI_ENV.items()) if self.rootfs else "")
         )
         run_dir = (self.rootfs or Path("/")) / "run" / "sshd"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,16 +88,9 @@ class SshDevice:
         if self.rootfs is None:
             cmd += sshd
         else:
-            # a private mount namespace: /proc with a Raspberry Pi 4's cpuinfo (LiteRT crashes under
-            # qemu-user when it reads the x86 host's), /sys for the CPU lists; all gone when sshd exits
-            r = shlex.quote(str(self.rootfs))
-            mounts = (
-                f"mount -t proc proc {r}/proc && mount --bind {shlex.quote(str(CPUINFO))} {r}/proc/cpuinfo && "
-                f"mount --rbind /sys {r}/sys && exec chroot {r} {shlex.join(sshd)}"
-            )
-            cmd += ["unshare", "-m", "sh", "-c", mounts]
+            cmd += as_raspberry_pi(self.rootfs, ["chroot", str(self.rootfs), *sshd])
         self.log = open(self.workdir / "sshd.log", "ab")
-        env = {**os.environ, "QEMU_CPU": "cortex-a72"} if self.rootfs else None
+        env = {**os.environ, **PI_ENV} if self.rootfs else None
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         host_pub = (keys / "host.pub").read_text().split()[:2]
         (self.workdir / "known_hosts").write_text(f"{self.netns.device_ip} {' '.join(host_pub)}\n")
