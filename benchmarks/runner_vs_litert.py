@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,17 +52,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--trials", type=int, default=3, help="alternate the two tools this many times; medians are compared")
     parser.add_argument("--models", type=Path, nargs="*")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="edgedistill-runner-check-"))
     models = args.models or reference_models(folder)
-    table = Table(title=f"runner vs benchmark_litert_model ({args.threads} threads, {args.runs} runs, this host)")
+    table = Table(title=f"runner vs benchmark_litert_model ({args.threads} threads, {args.runs} runs x {args.trials} alternating trials)")
     for col in ("model", "runner p50 ms", "LiteRT median ms", "runner / LiteRT", "within 10%"):
         table.add_column(col, justify="left" if col == "model" else "right")
     with LocalTransport() as transport:
         for model in models:
-            ours = run_benchmark(transport, model, threads=args.threads, runs=args.runs, warmup=20)["latency_ms"]["p50"]
-            theirs = litert_median_ms(model, args.threads, args.runs, folder / f"{model.stem}.json")
+            ours, theirs = [], []
+            for _ in range(args.trials):  # alternate, so drifting load on a shared host hits both tools alike
+                ours.append(run_benchmark(transport, model, threads=args.threads, runs=args.runs, warmup=20)["latency_ms"]["p50"])
+                theirs.append(litert_median_ms(model, args.threads, args.runs, folder / f"{model.stem}.json"))
+            ours, theirs = statistics.median(ours), statistics.median(theirs)
             ratio = ours / theirs
             table.add_row(model.name, f"{ours:.3f}", f"{theirs:.3f}", f"{ratio:.3f}", "yes" if abs(ratio - 1) <= 0.10 else "NO")
     Console().print(table)
