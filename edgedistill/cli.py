@@ -55,6 +55,7 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
           device: str | None, ssh_config: Path | None, device_python: str, benchmark_model: Path | None) -> None:
     """Distil, export (ONNX, TFLite fp32 + int8), verify, benchmark and report."""
     from edgedistill.pipeline.build import build as run_build
+    from edgedistill.pipeline.device_benchmark import DeviceSpec
     from edgedistill.pipeline.progress import Progress
     from edgedistill.pipeline.report import print_summary
 
@@ -62,8 +63,6 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
     target = target or config.targets[0]
     console = _stderr_console(quiet)
     progress = Progress(console, enabled=None if not quiet else False)
-    from edgedistill.pipeline.device_benchmark import DeviceSpec
-
     spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
     result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress, spec)
     if as_json:

@@ -46,6 +46,8 @@ def build(
         target = get_device(target_name)
     except KeyError as exc:
         raise ConfigError(f"--target: {exc.args[0]}") from None
+    if device is not None:
+        device.check(target)
     started = time.perf_counter()
     cache = StageCache(cache_dir)
     timings: list[dict[str, Any]] = []

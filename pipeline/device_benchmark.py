@@ -29,11 +29,15 @@ class DeviceSpec:
     benchmark_model: Path | None = None
     timeout: float = 600
 
+    def check(self, target: DeviceProfile) -> None:
+        """Refuse a bad device string or a missing benchmark_model before any work is done (no connection yet)."""
+        open_transport(self.device, ssh_config=self.ssh_config, python=self.python).close()
+        if target.runtime == "benchmark_model" and (self.benchmark_model is None or not self.benchmark_model.is_file()):
+            raise EdgeDistillError(f"{target.name}: measuring on this device needs --benchmark-model PATH (TFLite's binary for it)")
+
 
 def measure_on_device(exported: StageOutput, spec: DeviceSpec, target: DeviceProfile, cfg: BenchmarkConfig, progress: Progress) -> dict[str, Any]:
     formats = [fmt for fmt in exported.files if fmt.startswith("tflite")]
-    if target.runtime == "benchmark_model" and spec.benchmark_model is None:
-        raise EdgeDistillError(f"{target.name}: measuring on this device needs --benchmark-model PATH (TFLite's binary for it)")
     results: dict[str, Any] = {}
     with open_transport(spec.device, ssh_config=spec.ssh_config, python=spec.python) as transport, progress.task(
         f"benchmarking on {spec.device}", total=len(formats)

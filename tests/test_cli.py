@@ -109,3 +109,14 @@ def test_listing_commands(tmp_path):
     assert rows["resnet8"][1:3] == [f"{expected.params:,}", f"{expected.macs:,}"]
     devices = run_cli("devices", cwd=tmp_path)
     assert devices.returncode == 0 and "rpi4" in devices.stdout and "Cortex-A72" in devices.stdout
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(["--device", "adb:"], "needs a serial"), (["--target", "pixel-7", "--device", "adb:emulator-5554"], "needs --benchmark-model PATH")],
+)
+def test_bad_device_options_fail_before_any_work(tmp_path, digits_npz, digits_teacher, args, needle):
+    write_config(tmp_path, tiny_config(digits_npz, digits_teacher))
+    assert_one_line_failure(run_cli("build", *args, cwd=tmp_path), needle)
+    assert not (tmp_path / ".edgedistill-cache").exists()
+    assert_nothing_built(tmp_path)
