@@ -25,14 +25,14 @@ def run_benchmark(
     timeout: float = 600,
 ) -> dict:
     """Run benchmarks/runner.py on the device; return its JSON (with outputs when input_npy is given)."""
-    runner = transport.push(RUNNER, "edgedistill_runner.py")
+    runner = transport.push_once(RUNNER, "edgedistill_runner.py")
     remote_model = transport.push(model, model.name)
     argv = [transport.python, runner, remote_model, "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
     argv += ["--rounds", str(rounds), "--pause-ms", str(pause_ms)]
     if input_npy is not None:
         argv += ["--input", transport.push(input_npy, "input.npy")]
     result = transport.run(argv, timeout=timeout)
-    if result.exit_code == 127 or "No such file or directory" in result.stderr and transport.python in result.stderr:
+    if result.exit_code == 127 or ("No such file or directory" in result.stderr and transport.python in result.stderr):
         raise EdgeDistillError(f"{model.name}: no {transport.python} on the device (use a benchmark_model runtime)")
     if result.exit_code != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -57,7 +57,7 @@ def run_benchmark_model(
     """Run TFLite's native benchmark_model (phones have no Python) and parse what it prints."""
     if not binary.is_file():
         raise EdgeDistillError(f"{binary}: benchmark_model binary not found")
-    remote_bin = transport.push(binary, "benchmark_model")
+    remote_bin = transport.push_once(binary, "benchmark_model")
     remote_model = transport.push(model, model.name)
     transport.run(["chmod", "755", remote_bin], timeout=60)
     argv = [

@@ -29,6 +29,14 @@ class Transport(ABC):
     def push(self, local: Path, remote_name: str) -> str:
         """Copy a local file into the transport's work folder; return its path on the device."""
 
+    def push_once(self, local: Path, remote_name: str) -> str:
+        """push(), but a file already pushed under that name in this session is reused (the runner, a binary)."""
+        pushed = self.__dict__.setdefault("_pushed", {})
+        key = (str(local), remote_name)
+        if key not in pushed:
+            pushed[key] = self.push(local, remote_name)
+        return pushed[key]
+
     @abstractmethod
     def run(self, argv: list[str], timeout: float) -> CommandResult: ...
 

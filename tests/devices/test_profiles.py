@@ -63,3 +63,13 @@ def test_bad_device_strings_are_refused(spec):
 
     with pytest.raises(EdgeDistillError):
         open_transport(spec)
+
+
+def test_push_once_reuses_a_pushed_file(tmp_path):
+    src = tmp_path / "runner.py"
+    src.write_text("v1")
+    with LocalTransport() as t:
+        first = t.push_once(src, "runner.py")
+        (t.workdir / "runner.py").write_text("already there")
+        assert t.push_once(src, "runner.py") == first
+        assert (t.workdir / "runner.py").read_text() == "already there"  # not copied again
