@@ -24,13 +24,16 @@ class _Strict(BaseModel):
 
 
 class TeacherConfig(_Strict):
-    """Exactly one source: the bundled example teacher, a factory + state_dict, or a TorchScript file."""
+    """Exactly one source: the bundled example teacher, a factory + state_dict, a TorchScript file,
+    a torch.export program (.pt2), or an ONNX model (a teacher from any framework)."""
 
     bundled: Literal["mnist-resnet8"] | None = None
     factory: str | None = Field(None, description="'package.module:callable' returning an nn.Module")
     kwargs: dict[str, Any] = Field(default_factory=dict)
     checkpoint: Path | None = None
     torchscript: Path | None = None
+    exported: Path | None = Field(None, description="a torch.export program saved with torch.export.save (.pt2)")
+    onnx: Path | None = Field(None, description="an ONNX model, run by onnxruntime")
 
     @field_validator("factory")
     @classmethod
@@ -41,9 +44,9 @@ class TeacherConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> "TeacherConfig":
-        sources = [self.bundled is not None, self.factory is not None, self.torchscript is not None]
-        if sum(sources) != 1:
-            raise ValueError("give exactly one of 'bundled', 'factory' (with 'checkpoint') or 'torchscript'")
+        sources = [self.bundled, self.factory, self.torchscript, self.exported, self.onnx]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError("give exactly one of 'bundled', 'factory' (with 'checkpoint'), 'torchscript', 'exported' or 'onnx'")
         if self.factory is not None and self.checkpoint is None:
             raise ValueError("'factory' needs a 'checkpoint' (a state_dict file)")
         if self.factory is None and self.checkpoint is not None:
@@ -191,7 +194,7 @@ def format_validation_error(source: str, err: ValidationError) -> str:
 
 def _resolve_paths(raw: dict, base: Path) -> dict:
     """Make relative file paths in the raw config relative to the config's folder."""
-    for section, keys in (("teacher", ("checkpoint", "torchscript")), ("data", ("npz", "image_folder"))):
+    for section, keys in (("teacher", ("checkpoint", "torchscript", "exported", "onnx")), ("data", ("npz", "image_folder"))):
         part = raw.get(section)
         if isinstance(part, dict):
             for key in keys:
@@ -247,6 +250,8 @@ teacher:
   #   checkpoint: teacher.pt                       ... and its state_dict (loaded with weights_only=True)
   #   kwargs: {num_classes: 10}                    ... keyword arguments for the factory
   #   torchscript: teacher_scripted.pt             a TorchScript file
+  #   exported: teacher.pt2                        a torch.export program (torch.export.save)
+  #   onnx: teacher.onnx                           an ONNX model from any framework (run by onnxruntime)
   bundled: mnist-resnet8
 
 data:

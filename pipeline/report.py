@@ -61,7 +61,10 @@ def assemble_report(
 ) -> dict[str, Any]:
     """Every number of the build in one JSON-able dict (report.json)."""
     h, w, c = data.image_shape
-    teacher_profile = profile_model(teacher.module, (c, h, w))
+    try:
+        teacher_profile = profile_model(teacher.module, (c, h, w))
+    except RuntimeError:
+        teacher_profile = None
     v = verified.meta
     artifacts: dict[str, Any] = {}
     for fmt, info in exported.meta["artifacts"].items():
@@ -90,8 +93,9 @@ def assemble_report(
         },
         "teacher": {
             "description": teacher.description,
-            "params": teacher_profile.params,
-            "macs": teacher_profile.macs,
+            # an ONNX teacher has no parameters to count, a TorchScript one takes no hooks: None, not 0
+            "params": (teacher_profile.params or None) if teacher_profile else None,
+            "macs": (teacher_profile.macs or None) if teacher_profile else None,
             "file_bytes": teacher.file_size,
             "accuracy": v["teacher"]["accuracy"],
         },
@@ -132,7 +136,7 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         table.add_column(col, justify="right" if col != "model" else "left")
     t, s = report["teacher"], report["student"]
     pad = [""] * (len(columns) - 6)
-    table.add_row("teacher (PyTorch)", f"{t['file_bytes'] / 1024:.0f} KiB", f"{t['params']:,}", f"{t['macs']:,}", f"{t['accuracy']:.2f}", "", *pad)
+    table.add_row("teacher", f"{t['file_bytes'] / 1024:.0f} KiB", _fmt(t["params"], ","), _fmt(t["macs"], ","), f"{t['accuracy']:.2f}", "", *pad)
     table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", *pad)
     for a in report["artifacts"].values():
         lat = a.get("host_latency_ms") or {}

@@ -81,6 +81,21 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Te
         load_state_dict_into(module, path)
         description = f"bundled {cfg.bundled} ({ARCH['name']} {ARCH['options']})"
         arch_id = json.dumps(ARCH, sort_keys=True)
+    elif cfg.onnx is not None:
+        path = cfg.onnx
+        module = OnnxTeacher(path)
+        description = f"ONNX {path.name} (onnxruntime)"
+        arch_id = "onnx"
+    elif cfg.exported is not None:
+        path = cfg.exported
+        if not path.is_file():
+            raise CheckpointError(f"{path}: exported (.pt2) teacher not found")
+        try:
+            module = ExportedTeacher(torch.export.load(str(path)).module())
+        except Exception as exc:
+            raise CheckpointError(f"{path}: not a loadable torch.export program ({type(exc).__name__})") from None
+        description = f"torch.export {path.name}"
+        arch_id = "torch.export"
     elif cfg.torchscript is not None:
         path = cfg.torchscript
         if not path.is_file():
@@ -112,13 +127,46 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Te
     return Teacher(module=module, description=description, checkpoint=path, fingerprint=fingerprint)
 
 
+class ExportedTeacher(nn.Module):
+    """A torch.export program behind the nn.Module interface. Its graph is fixed in eval mode and
+    refuses .eval()/.train(), so it is held outside the module tree where those calls cannot reach it."""
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "graph", graph)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.graph(x)
+
+
+class OnnxTeacher(nn.Module):
+    """An ONNX model (any framework's teacher) behind the nn.Module interface; inference only."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise CheckpointError(f"{path}: ONNX teacher not found")
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise CheckpointError(f"{path}: not a loadable ONNX model ({first})") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype("float32")})[0])
+
+
 def _check_output(module: nn.Module, data: DataBundle, path: Path) -> None:
     h, w, c = data.image_shape
     try:
         with torch.no_grad():
             out = module(torch.zeros(2, c, h, w))
     except Exception as exc:
-        raise CheckpointError(f"{path}: teacher fails on a {c}x{h}x{w} input ({type(exc).__name__})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first})") from None
     if not isinstance(out, torch.Tensor) or out.shape != (2, data.num_classes):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise CheckpointError(f"{path}: teacher outputs {shape} for 2 inputs; expected (2, {data.num_classes}) logits")

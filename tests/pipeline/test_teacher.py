@@ -56,3 +56,41 @@ def test_factory_that_is_not_a_module(data, digits_teacher):
         load_teacher(TeacherConfig(factory="builtins:dict", checkpoint=digits_teacher), data, quiet())
     with pytest.raises(ConfigError, match="has no 'nothing_here'"):
         load_teacher(TeacherConfig(factory="edgedistill.students.resnet:nothing_here", checkpoint=digits_teacher), data, quiet())
+
+
+def _trained(digits_teacher):
+    model = resnet8(**TEACHER_KWARGS)
+    model.load_state_dict(torch.load(digits_teacher, weights_only=True))
+    return model.eval()
+
+
+def test_onnx_teacher_gives_the_same_logits(data, digits_teacher, tmp_path):
+    from edgedistill.export.onnx_export import export_onnx
+
+    model = _trained(digits_teacher)
+    export_onnx(model, (1, 8, 8), tmp_path / "teacher.onnx")
+    t = load_teacher(TeacherConfig(onnx=tmp_path / "teacher.onnx"), data, quiet())
+    x = torch.randn(5, 1, 8, 8)
+    assert torch.allclose(t.module(x), model(x), atol=1e-4)
+    assert t.description.startswith("ONNX teacher.onnx")
+
+
+def test_onnx_teacher_with_the_wrong_number_of_classes(data, tmp_path):
+    from edgedistill.export.onnx_export import export_onnx
+
+    export_onnx(resnet8(**{**TEACHER_KWARGS, "num_classes": 4}).eval(), (1, 8, 8), tmp_path / "t4.onnx")
+    with pytest.raises(CheckpointError, match=r"t4.onnx: teacher outputs \(2, 4\) for 2 inputs; expected \(2, 10\)"):
+        load_teacher(TeacherConfig(onnx=tmp_path / "t4.onnx"), data, quiet())
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(CheckpointError, match="junk.onnx: not a loadable ONNX model"):
+        load_teacher(TeacherConfig(onnx=tmp_path / "junk.onnx"), data, quiet())
+
+
+def test_torch_export_teacher(data, digits_teacher, tmp_path):
+    model = _trained(digits_teacher)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(model, (torch.zeros(2, 1, 8, 8),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, tmp_path / "teacher.pt2")
+    t = load_teacher(TeacherConfig(exported=tmp_path / "teacher.pt2"), data, quiet())
+    x = torch.randn(3, 1, 8, 8)
+    assert torch.allclose(t.module(x), model(x), atol=1e-5)

@@ -1,0 +1,43 @@
+"""A teacher from another framework (ONNX) or TorchScript distils a student through `edgedistill build`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from edgedistill.students.resnet import resnet8
+from tests.conftest import TEACHER_KWARGS, run_cli, tiny_config, write_config
+
+
+def _save_onnx(model, path):
+    from edgedistill.export.onnx_export import export_onnx
+
+    export_onnx(model, (1, 8, 8), path)
+
+
+def _save_torchscript(model, path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(model).save(str(path))
+
+
+@pytest.mark.parametrize("source, suffix, save", [("onnx", "onnx", _save_onnx), ("torchscript", "ts", _save_torchscript)])
+def test_build_distils_from_the_teacher(source, suffix, save, tmp_path, digits_npz, digits_teacher):
+    model = resnet8(**TEACHER_KWARGS)
+    model.load_state_dict(torch.load(digits_teacher, weights_only=True))
+    save(model.eval(), tmp_path / f"teacher.{suffix}")
+    cfg = tiny_config(digits_npz, digits_teacher)
+    cfg["teacher"] = {source: f"teacher.{suffix}"}  # relative to the config file
+    cfg["export"] = {"formats": ["tflite_int8"]}
+    cfg["benchmark"] = {"enabled": False}
+    write_config(tmp_path, cfg)
+    proc = run_cli("build", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "build" / "rpi4" / "report.json").read_text())
+    assert report["teacher"]["accuracy"] > 90 and report["student"]["accuracy"] > 85
+    assert report["teacher"]["params"] in (None, sum(p.numel() for p in model.parameters()))
+    assert report["artifacts"]["tflite_int8"]["int8_gate"].startswith("passed")
