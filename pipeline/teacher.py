@@ -8,6 +8,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
@@ -17,6 +18,8 @@ from edgedistill.pipeline.data import DataBundle
 from edgedistill.pipeline.errors import CheckpointError, ConfigError
 from edgedistill.pipeline.fsutil import sha256_file
 from edgedistill.pipeline.progress import Progress
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,24 +91,12 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Te
         arch_id = "onnx"
     elif cfg.exported is not None:
         path = cfg.exported
-        if not path.is_file():
-            raise CheckpointError(f"{path}: exported (.pt2) teacher not found")
-        try:
-            module = ExportedTeacher(torch.export.load(str(path)).module())
-        except Exception as exc:
-            raise CheckpointError(f"{path}: not a loadable torch.export program ({type(exc).__name__})") from None
+        module = _load_file(path, "exported (.pt2)", "torch.export program", lambda p: ExportedTeacher(torch.export.load(str(p)).module()))
         description = f"torch.export {path.name}"
         arch_id = "torch.export"
     elif cfg.torchscript is not None:
         path = cfg.torchscript
-        if not path.is_file():
-            raise CheckpointError(f"{path}: TorchScript teacher not found")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still a common teacher format
-                module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:
-            raise CheckpointError(f"{path}: not a loadable TorchScript file ({type(exc).__name__})") from None
+        module = _load_file(path, "TorchScript", "TorchScript file", _load_torchscript)
         description = f"TorchScript {path.name}"
         arch_id = "torchscript"
     else:
@@ -127,6 +118,23 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Te
     return Teacher(module=module, description=description, checkpoint=path, fingerprint=fingerprint)
 
 
+def _load_file(path: Path, source: str, what: str, loader: Callable[[Path], T]) -> T:
+    """Load a teacher file, turning a missing or unreadable one into a one-line CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {source} teacher not found")
+    try:
+        return loader(path)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path}: not a loadable {what} ({first})") from None
+
+
+def _load_torchscript(path: Path) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still a common teacher format
+        return torch.jit.load(str(path), map_location="cpu")
+
+
 class ExportedTeacher(nn.Module):
     """A torch.export program behind the nn.Module interface. Its graph is fixed in eval mode and
     refuses .eval()/.train(), so it is held outside the module tree where those calls cannot reach it."""
@@ -146,13 +154,7 @@ class OnnxTeacher(nn.Module):
         super().__init__()
         import onnxruntime as ort
 
-        if not path.is_file():
-            raise CheckpointError(f"{path}: ONNX teacher not found")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise CheckpointError(f"{path}: not a loadable ONNX model ({first})") from None
+        self.session = _load_file(path, "ONNX", "ONNX model", lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]))
         self.input_name = self.session.get_inputs()[0].name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
