@@ -71,6 +71,52 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
     console.print(f"shipped: {result.out_dir}/ ({', '.join(sorted(result.manifest['files']))}, manifest.json, report.json)")
 
 
+def _numbers(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{what}: a comma-separated list of numbers, got {text!r}") from None
+    if not values:
+        raise click.BadParameter(f"{what}: give at least one value")
+    return values
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=f"project config (default: ./{CONFIG_FILENAME}, else the bundled example)")
+@click.option("--temperatures", default="1,2,4,8,16", show_default=True, help="comma-separated temperatures")
+@click.option("--alphas", default="0.5,0.9", show_default=True, help="comma-separated weights of the soft-target loss")
+@click.option("--epochs", type=click.IntRange(1), help="epochs per point (default: the config's)")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), help="stage cache (default: .edgedistill-cache beside the config)")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=Path("sweep.json"), show_default=True, help="where to write the table")
+@click.option("--write-best", is_flag=True, help="set the best temperature and alpha in the config file")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def sweep(config_path: Path | None, temperatures: str, alphas: str, epochs: int | None, cache_dir: Path | None, json_path: Path,
+          write_best: bool, quiet: bool) -> None:
+    """Distil once per temperature x alpha and compare students on the validation split."""
+    from edgedistill.pipeline.fsutil import write_json
+    from edgedistill.pipeline.progress import Progress
+    from edgedistill.pipeline.sweep import print_sweep, write_best as write_best_to
+    from edgedistill.pipeline.sweep import sweep as run_sweep
+
+    temps, alps = _numbers(temperatures, "--temperatures"), _numbers(alphas, "--alphas")
+    if any(t <= 0 for t in temps) or any(not 0 <= a <= 1 for a in alps):
+        raise click.BadParameter("temperatures must be > 0 and alphas within 0..1")
+    config, base = _resolve_config(config_path)
+    if write_best and config_path is None and not (Path.cwd() / CONFIG_FILENAME).is_file():
+        raise EdgeDistillError("--write-best: no config file to write to (give --config, or run `edgedistill init` first)")
+    if epochs is not None:
+        config = config.model_copy(update={"distillation": config.distillation.model_copy(update={"epochs": epochs})})
+    console = _stderr_console(quiet)
+    result = run_sweep(config, temps, alps, cache_dir or base / ".edgedistill-cache", Progress(console, enabled=None if not quiet else False))
+    write_json(json_path, result.to_dict())
+    print_sweep(result, Console())
+    click.echo(f"wrote {json_path}")
+    if write_best:
+        target = config_path or Path.cwd() / CONFIG_FILENAME
+        write_best_to(target, result.best["temperature"], result.best["alpha"])
+        click.echo(f"set distillation.temperature={result.best['temperature']:g} and alpha={result.best['alpha']:g} in {target}")
+
+
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--target", default="rpi4", show_default=True, help="device profile: default threads, runtime and CPU pinning")

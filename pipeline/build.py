@@ -1,4 +1,4 @@
-"""Orchestration: config -> data + teacher -> distill -> export -> verify -> benchmark -> report.
+"""Orchestration: config -> data + teacher -> baseline + distill chain -> export -> verify -> benchmark -> report.
 
 Every stage is cached; build/<target>/ is assembled in a temporary folder and swapped into place
 only when every stage has passed, so it never holds a partial or failed build.
@@ -19,6 +19,7 @@ from edgedistill.pipeline.cache import StageCache, StageOutput
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
+from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.fsutil import copy_file, write_json
 from edgedistill.pipeline.manifest import build_manifest
@@ -26,7 +27,6 @@ from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.report import assemble_report
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
-from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.verify import VerifyStage
 from edgedistill.pipeline.teacher import load_teacher
@@ -52,10 +52,10 @@ def build(
     cache = StageCache(cache_dir)
     timings: list[dict[str, Any]] = []
 
-    def run(stage: Stage) -> StageOutput:
+    def run(stage: Stage, name: str | None = None) -> StageOutput:
         t0 = time.perf_counter()
         out = run_stage(stage, cache)
-        timings.append({"name": stage.name, "key": out.key, "cached": out.cached, "seconds": round(time.perf_counter() - t0, 3)})
+        timings.append({"name": name or stage.name, "key": out.key, "cached": out.cached, "seconds": round(time.perf_counter() - t0, 3)})
         return out
 
     t0 = time.perf_counter()
@@ -63,7 +63,8 @@ def build(
     teacher = load_teacher(config.teacher, data, progress)
     timings.append({"name": "load", "key": data.fingerprint[:24], "cached": False, "seconds": round(time.perf_counter() - t0, 3)})
 
-    distilled = run(DistillStage(data, teacher, config.student, config.distillation, progress))
+    chain = distill(config, data, teacher, progress, run)
+    distilled = chain.student
     exported = run(ExportStage(distilled, data, config.export, config.quantization, progress))
     verified = run(VerifyStage(data, teacher, distilled, exported, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
@@ -75,7 +76,7 @@ def build(
         timings.append({"name": "device benchmark", "key": "", "cached": False, "seconds": round(time.perf_counter() - t0, 3)})
 
     report = assemble_report(
-        config=config, target=target, data=data, teacher=teacher, distilled=distilled,
+        config=config, target=target, data=data, teacher=teacher, chain=chain,
         exported=exported, verified=verified, bench=bench, timings=timings, on_device=on_device,
     )
     shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}

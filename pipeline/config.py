@@ -23,41 +23,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TeacherConfig(_Strict):
-    """Exactly one source: the bundled example teacher, a factory + state_dict, a TorchScript file,
-    a torch.export program (.pt2), or an ONNX model (a teacher from any framework)."""
-
-    bundled: Literal["mnist-resnet8"] | None = None
-    factory: str | None = Field(None, description="'package.module:callable' returning an nn.Module")
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    checkpoint: Path | None = None
-    torchscript: Path | None = None
-    exported: Path | None = Field(None, description="a torch.export program saved with torch.export.save (.pt2)")
-    onnx: Path | None = Field(None, description="an ONNX model, run by onnxruntime")
-
-    @field_validator("factory")
-    @classmethod
-    def _factory_form(cls, v: str | None) -> str | None:
-        if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
-            raise ValueError("must look like 'package.module:callable'")
-        return v
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "TeacherConfig":
-        sources = [self.bundled, self.factory, self.torchscript, self.exported, self.onnx]
-        if sum(s is not None for s in sources) != 1:
-            raise ValueError("give exactly one of 'bundled', 'factory' (with 'checkpoint'), 'torchscript', 'exported' or 'onnx'")
-        if self.factory is not None and self.checkpoint is None:
-            raise ValueError("'factory' needs a 'checkpoint' (a state_dict file)")
-        if self.factory is None and self.checkpoint is not None:
-            raise ValueError("'checkpoint' is only used with 'factory'")
-        return self
-
-
-class SplitConfig(_Strict):
-    val: float = Field(0.1, gt=0, lt=0.5)
-    test: float = Field(0.2, gt=0, lt=0.5)
-    seed: int = 0
+def _positive_hw(v: tuple[int, int] | None) -> tuple[int, int] | None:
+    if v is not None and min(v) < 1:
+        raise ValueError("height and width must be >= 1")
+    return v
 
 
 class NormalizeConfig(_Strict):
@@ -72,12 +41,69 @@ class NormalizeConfig(_Strict):
         return v
 
 
+class TeacherConfig(_Strict):
+    """Exactly one source: the bundled example teacher, a factory + state_dict, a TorchScript file,
+    a torch.export program (.pt2), an ONNX model (a teacher from any framework), or precomputed
+    logits (a teacher behind an API). `input_size` and `normalize` give the teacher its own view
+    of each sample when it was trained at another resolution or normalisation than the student."""
+
+    bundled: Literal["mnist-resnet8"] | None = None
+    factory: str | None = Field(None, description="'package.module:callable' returning an nn.Module")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: Path | None = None
+    torchscript: Path | None = None
+    exported: Path | None = Field(None, description="a torch.export program saved with torch.export.save (.pt2)")
+    onnx: Path | None = Field(None, description="an ONNX model, run by onnxruntime")
+    logits: Path | None = Field(
+        None,
+        description="a .npy of shape (N, classes): one row per data sample in source order, then one per data.unlabeled sample",
+    )
+    input_size: tuple[int, int] | None = Field(None, description="(height, width) the teacher takes; default: the data's")
+    normalize: NormalizeConfig | None = Field(None, description="the teacher's own mean/std; default: the data's")
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        return _positive_hw(v)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v: str | None) -> str | None:
+        if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
+            raise ValueError("must look like 'package.module:callable'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TeacherConfig":
+        sources = [self.bundled, self.factory, self.torchscript, self.exported, self.onnx, self.logits]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError("give exactly one of 'bundled', 'factory' (with 'checkpoint'), 'torchscript', 'exported', 'onnx' or 'logits'")
+        if self.logits is not None and (self.input_size is not None or self.normalize is not None):
+            raise ValueError("precomputed 'logits' take no 'input_size' or 'normalize'")
+        if self.factory is not None and self.checkpoint is None:
+            raise ValueError("'factory' needs a 'checkpoint' (a state_dict file)")
+        if self.factory is None and self.checkpoint is not None:
+            raise ValueError("'checkpoint' is only used with 'factory'")
+        return self
+
+
+class SplitConfig(_Strict):
+    val: float = Field(0.1, gt=0, lt=0.5)
+    test: float = Field(0.2, gt=0, lt=0.5)
+    seed: int = 0
+
+
 class DataConfig(_Strict):
-    """Exactly one source: the bundled MNIST digits, an .npz with x/y arrays, or an image folder."""
+    """Exactly one labelled source (the bundled MNIST digits, an .npz with x/y arrays, or an image
+    folder), and optionally an unlabelled transfer set the student learns from the teacher alone."""
 
     bundled: Literal["mnist"] | None = None
     npz: Path | None = None
     image_folder: Path | None = None
+    unlabeled: Path | None = Field(None, description="transfer set: an .npz with an x array, or a folder of images (searched recursively)")
+    labeled_fraction: float = Field(
+        1.0, gt=0, le=1, description="keep the labels of this fraction of the training split (per class); the rest joins the transfer set"
+    )
     labels: list[str] | None = Field(None, description="class names; default: folder names or '0'..'N-1'")
     image_size: tuple[int, int] | None = Field(None, description="(height, width) images are resized to")
     grayscale: bool | None = Field(None, description="image folders: read as 1 channel (default: 3)")
@@ -87,9 +113,7 @@ class DataConfig(_Strict):
     @field_validator("image_size")
     @classmethod
     def _positive_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
-        if v is not None and min(v) < 1:
-            raise ValueError("height and width must be >= 1")
-        return v
+        return _positive_hw(v)
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
@@ -112,15 +136,46 @@ class StudentConfig(_Strict):
         return _registered_name(v, STUDENTS, "student")
 
 
+class HintConfig(_Strict):
+    """FitNets: the student's `student` layer output learns (through a 1x1 adapter) the teacher's `teacher` layer output."""
+
+    teacher: str = Field(description="module path in the teacher, as in named_modules(), e.g. 'layer2'")
+    student: str = Field(description="module path in the student, e.g. 'blocks.2'")
+    weight: float = Field(1.0, gt=0)
+
+
+class RelationConfig(_Strict):
+    """Relational KD (Park et al. 2019): match pairwise distances and triplet angles of embeddings."""
+
+    distance: float = Field(25.0, ge=0, description="weight of the distance term")
+    angle: float = Field(50.0, ge=0, description="weight of the angle term")
+    teacher: str | None = Field(None, description="teacher layer whose output is the embedding; default: the input of its last Linear")
+    student: str | None = Field(None, description="student layer whose output is the embedding; default: the input of its last Linear")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> "RelationConfig":
+        if self.distance == 0 and self.angle == 0:
+            raise ValueError("set 'distance' or 'angle' above 0 (or drop 'relation')")
+        return self
+
+
 class DistillationConfig(_Strict):
-    loss: str = Field("hinton", description="registered distillation loss")
+    loss: str = Field("hinton", description="registered loss on the logits")
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.9, ge=0, le=1)
     epochs: int = Field(15, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(5e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
-    augment: bool = Field(True, description="random shifts of up to 2 pixels (teacher sees the same view)")
+    augment: bool = Field(True, description="random shifts of up to 1/14 of the image side, 2 px at 28x28 (teacher sees the same view)")
+    hflip: bool = Field(False, description="also mirror images left-right: only where that keeps the label (not digits or text)")
+    hints: list[HintConfig] = Field(default_factory=list, description="FitNets feature hints")
+    relation: RelationConfig | None = Field(None, description="RKD on embeddings")
+    assistants: list[StudentConfig] = Field(
+        default_factory=list, description="teacher-assistant chain: teacher -> assistants[0] -> ... -> student"
+    )
+    born_again: int = Field(0, ge=0, le=5, description="generations of self-distillation: the trained student teaches a fresh copy")
+    baseline: bool = Field(True, description="also train the student on hard labels alone, to check the teacher and show the gain")
     seed: int = 0
 
     @field_validator("loss")
@@ -129,6 +184,18 @@ class DistillationConfig(_Strict):
         from edgedistill.pipeline.losses import LOSSES
 
         return _registered_name(v, LOSSES, "loss")
+
+    @model_validator(mode="after")
+    def _layer_paths_need_one_link(self) -> "DistillationConfig":
+        named = self.hints or (self.relation is not None and (self.relation.teacher or self.relation.student))
+        if named and (self.assistants or self.born_again):
+            raise ValueError("hints and relation layers name layers of the configured teacher and student: they cannot be combined with "
+                             "assistants or born_again (the teachers of those links have other layers)")
+        return self
+
+    def link(self) -> "DistillationConfig":
+        """The recipe of one teacher -> student link of a chain (the chain's own keys do not apply to it)."""
+        return self.model_copy(update={"assistants": [], "born_again": 0, "baseline": False})
 
 
 class QuantizationConfig(_Strict):
@@ -194,7 +261,7 @@ def format_validation_error(source: str, err: ValidationError) -> str:
 
 def _resolve_paths(raw: dict, base: Path) -> dict:
     """Make relative file paths in the raw config relative to the config's folder."""
-    for section, keys in (("teacher", ("checkpoint", "torchscript", "exported", "onnx")), ("data", ("npz", "image_folder"))):
+    for section, keys in (("teacher", ("checkpoint", "torchscript", "exported", "onnx", "logits")), ("data", ("npz", "image_folder", "unlabeled"))):
         part = raw.get(section)
         if isinstance(part, dict):
             for key in keys:
@@ -280,7 +347,8 @@ distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (
   batch_size: 64
   lr: 0.005
   weight_decay: 0.0005
-  augment: true        # random shifts of up to 2 px, the teacher sees the same view
+  augment: true        # random shifts of up to 1/14 of the image side (2 px at 28x28), the teacher sees the same view
+  hflip: false         # mirror left-right too: only where that keeps the label (not digits or text)
   seed: 0
 
 quantization:

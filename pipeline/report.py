@@ -13,6 +13,7 @@ from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.pipeline.cache import StageOutput
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.distill_chain import Distilled
 from edgedistill.pipeline.fsutil import sha256_json
 from edgedistill.pipeline.teacher import Teacher
 from edgedistill.students.profile import profile_model
@@ -32,9 +33,18 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def checks(teacher_acc: float, student_acc: float, artifacts: dict[str, Any], teacher_bytes: int) -> dict[str, Any]:
+def _baseline(out: StageOutput) -> dict[str, Any]:
+    keys = ("labelled_samples", "val_accuracy", "test_accuracy", "best_epoch", "history")
+    return {"what": "the same student trained on the hard labels alone, same recipe and steps", **{k: out.meta[k] for k in keys}}
+
+
+def checks(
+    teacher_acc: float, student_acc: float, artifacts: dict[str, Any], teacher_bytes: int, baseline: StageOutput | None = None
+) -> dict[str, Any]:
     """The headline numbers a reviewer asks for first."""
     out: dict[str, Any] = {"student_retention_of_teacher": round(student_acc / teacher_acc, 4) if teacher_acc else None}
+    if baseline is not None:
+        out["distillation_gain_points"] = round(student_acc - baseline.meta["test_accuracy"], 3)
     int8 = artifacts.get("tflite_int8")
     if int8:
         out["int8_gate"] = int8.get("int8_gate", "not run")
@@ -52,7 +62,7 @@ def assemble_report(
     target: DeviceProfile,
     data: DataBundle,
     teacher: Teacher,
-    distilled: StageOutput,
+    chain: Distilled,
     exported: StageOutput,
     verified: StageOutput,
     bench: StageOutput | None,
@@ -60,12 +70,12 @@ def assemble_report(
     on_device: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every number of the build in one JSON-able dict (report.json)."""
-    h, w, c = data.image_shape
+    c = data.image_shape[2]
     try:
-        teacher_profile = profile_model(teacher.module, (c, h, w))
+        teacher_profile = profile_model(teacher.module, (c, *teacher.input_hw)) if teacher.module is not None else None
     except RuntimeError:
         teacher_profile = None
-    v = verified.meta
+    distilled, v = chain.student, verified.meta
     artifacts: dict[str, Any] = {}
     for fmt, info in exported.meta["artifacts"].items():
         entry = {"file": exported.files[fmt], "size_bytes": info["size_bytes"], "sha256": exported.sha256[fmt], **v["artifacts"][fmt]}
@@ -88,6 +98,7 @@ def assemble_report(
             "classes": data.class_names,
             "image_shape_hwc": list(data.image_shape),
             "train": len(data.train),
+            "transfer_unlabeled": len(data.transfer),
             "val": len(data.val),
             "test": len(data.test),
         },
@@ -97,7 +108,9 @@ def assemble_report(
             "params": (teacher_profile.params or None) if teacher_profile else None,
             "macs": (teacher_profile.macs or None) if teacher_profile else None,
             "file_bytes": teacher.file_size,
+            "input_hw": list(teacher.input_hw),
             "accuracy": v["teacher"]["accuracy"],
+            **chain.teacher_check,
         },
         "student": {
             "arch": distilled.meta["arch"],
@@ -106,10 +119,15 @@ def assemble_report(
             "val_accuracy": distilled.meta["val_accuracy"],
             "best_epoch": distilled.meta["best_epoch"],
             "history": distilled.meta["history"],
+            "samples": distilled.meta["samples"],
+            "teacher_outputs": distilled.meta["teacher_outputs"],
             "accuracy": v["student"]["accuracy"],
         },
+        "distillation_chain": chain.links,
+        "baseline": None if chain.baseline is None else _baseline(chain.baseline),
         "artifacts": artifacts,
-        "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size),
+        "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size, chain.baseline),
+        "warnings": chain.warnings,
         "host_benchmark": None if bench is None else {"threads": bench.meta["threads"], "machine": bench.meta["machine"]},
         "device": NOT_ON_DEVICE if on_device is None else {k: v for k, v in on_device.items() if k != "artifacts"},
         "test_samples": v["test_samples"],
@@ -137,6 +155,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     t, s = report["teacher"], report["student"]
     pad = [""] * (len(columns) - 6)
     table.add_row("teacher", f"{t['file_bytes'] / 1024:.0f} KiB", _fmt(t["params"], ","), _fmt(t["macs"], ","), f"{t['accuracy']:.2f}", "", *pad)
+    if report.get("baseline"):
+        table.add_row("student, labels only", "", f"{s['params']:,}", f"{s['macs']:,}", f"{report['baseline']['test_accuracy']:.2f}", "", *pad)
     table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", *pad)
     for a in report["artifacts"].values():
         lat = a.get("host_latency_ms") or {}
@@ -156,6 +176,13 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     c = report["checks"]
     lines = [f"student keeps {c['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy"]
+    if report.get("baseline"):
+        gain = c["distillation_gain_points"]
+        lines.append(
+            f"distillation: {abs(gain):.2f} points {'above' if gain >= 0 else 'below'} the same student trained on "
+            f"{report['baseline']['labelled_samples']} labels alone ({report['baseline']['test_accuracy']:.2f}%)"
+        )
+    lines += [f"[yellow]warning:[/] {w}" for w in report.get("warnings", [])]
     if "int8_gate" in c:
         lines.append(f"int8 gate: {c['int8_gate']}")
         if "int8_accuracy_drop_vs_fp32_points" in c:

@@ -1,4 +1,5 @@
-"""Loading the teacher named in the config: bundled example, factory + state_dict, or TorchScript."""
+"""Loading the teacher named in the config: the bundled example, factory + state_dict, TorchScript,
+torch.export, ONNX, or precomputed logits; each teacher sees its own view of a sample."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,20 +20,38 @@ from edgedistill.pipeline.data import DataBundle
 from edgedistill.pipeline.errors import CheckpointError, ConfigError
 from edgedistill.pipeline.fsutil import sha256_file
 from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.training import make_normalizer, predict_logits
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Teacher:
-    module: nn.Module
     description: str
-    checkpoint: Path
-    fingerprint: str  # identifies weights + architecture, for cache keys
+    checkpoint: Path  # the file it came from
+    fingerprint: str  # identifies weights + architecture + view, for cache keys
+    module: nn.Module | None  # None for precomputed logits
+    view: Callable[[torch.Tensor], torch.Tensor]  # images in [0, 1], NCHW -> the teacher's input (its resize and mean/std)
+    input_hw: tuple[int, int]
+    table: np.ndarray | None = None  # precomputed logits, one row per source row of the data
 
     @property
     def file_size(self) -> int:
         return self.checkpoint.stat().st_size
+
+    @property
+    def live(self) -> bool:
+        """Whether the teacher can be run on new (augmented) inputs and tapped for features."""
+        return self.module is not None
+
+    def logits(self, rows: np.ndarray | torch.Tensor, unit_x: torch.Tensor) -> torch.Tensor:
+        """Logits for samples given by their source rows and their images in [0, 1] (NCHW).
+
+        Precomputed logits ignore the images: an augmented view gets its sample's logits."""
+        if self.table is not None:
+            return torch.from_numpy(self.table[np.asarray(rows)])
+        assert self.module is not None
+        return predict_logits(self.module, self.view(unit_x))
 
 
 def _load_state_dict(path: Path) -> dict:
@@ -76,46 +96,78 @@ def _import_factory(spec: str):
 
 
 def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Teacher:
+    if cfg.logits is not None:
+        return _logits_teacher(cfg.logits, data)
+    module, path, description, arch_id = _load_module(cfg, data, progress)
+    module.eval()
+    h, w, c = data.image_shape
+    input_hw = tuple(cfg.input_size) if cfg.input_size else (h, w)
+    norm = cfg.normalize or data
+    if len(norm.mean) != c or len(norm.std) != c:
+        raise ConfigError(f"teacher.normalize: needs {c} mean/std values (one per channel of the data)")
+    view = make_normalizer(list(norm.mean), list(norm.std), input_hw)  # type: ignore[arg-type]
+    _check_output(module, data, path, input_hw)
+    view_id = json.dumps([input_hw, list(norm.mean), list(norm.std)])
+    fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}|{view_id}".encode()).hexdigest()
+    return Teacher(description, path, fingerprint, module, view, input_hw)  # type: ignore[arg-type]
+
+
+def _load_module(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> tuple[nn.Module, Path, str, str]:
+    """(module, its file, a description, an architecture id) for every source that is a runnable model."""
     if cfg.bundled is not None:
         from edgedistill.pipeline.example.teacher import ARCH, build_teacher_module, ensure_teacher_checkpoint
 
-        path = ensure_teacher_checkpoint(data, progress)
+        path = ensure_teacher_checkpoint(progress)
         module = build_teacher_module(data.num_classes, data.image_shape[2])
         load_state_dict_into(module, path)
-        description = f"bundled {cfg.bundled} ({ARCH['name']} {ARCH['options']})"
-        arch_id = json.dumps(ARCH, sort_keys=True)
-    elif cfg.onnx is not None:
-        path = cfg.onnx
-        module = OnnxTeacher(path)
-        description = f"ONNX {path.name} (onnxruntime)"
-        arch_id = "onnx"
-    elif cfg.exported is not None:
+        return module, path, f"bundled {cfg.bundled} ({ARCH['name']} {ARCH['options']})", json.dumps(ARCH, sort_keys=True)
+    if cfg.onnx is not None:
+        return OnnxTeacher(cfg.onnx), cfg.onnx, f"ONNX {cfg.onnx.name} (onnxruntime)", "onnx"
+    if cfg.exported is not None:
         path = cfg.exported
         module = _load_file(path, "exported (.pt2)", "torch.export program", lambda p: ExportedTeacher(torch.export.load(str(p)).module()))
-        description = f"torch.export {path.name}"
-        arch_id = "torch.export"
-    elif cfg.torchscript is not None:
+        return module, path, f"torch.export {path.name}", "torch.export"
+    if cfg.torchscript is not None:
         path = cfg.torchscript
-        module = _load_file(path, "TorchScript", "TorchScript file", _load_torchscript)
-        description = f"TorchScript {path.name}"
-        arch_id = "torchscript"
-    else:
-        assert cfg.factory is not None and cfg.checkpoint is not None
-        factory = _import_factory(cfg.factory)
-        try:
-            module = factory(**cfg.kwargs)
-        except Exception as exc:
-            raise ConfigError(f"teacher.factory: {cfg.factory}(**kwargs) failed ({type(exc).__name__}: {exc})") from None
-        if not isinstance(module, nn.Module):
-            raise ConfigError(f"teacher.factory: {cfg.factory} returned {type(module).__name__}, not a torch.nn.Module")
-        path = cfg.checkpoint
-        load_state_dict_into(module, path)
-        description = f"{cfg.factory} + {path.name}"
-        arch_id = json.dumps({"factory": cfg.factory, "kwargs": cfg.kwargs}, sort_keys=True, default=str)
-    module.eval()
-    _check_output(module, data, path)
-    fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}".encode()).hexdigest()
-    return Teacher(module=module, description=description, checkpoint=path, fingerprint=fingerprint)
+        return _load_file(path, "TorchScript", "TorchScript file", _load_torchscript), path, f"TorchScript {path.name}", "torchscript"
+    assert cfg.factory is not None and cfg.checkpoint is not None
+    factory = _import_factory(cfg.factory)
+    try:
+        module = factory(**cfg.kwargs)
+    except Exception as exc:
+        raise ConfigError(f"teacher.factory: {cfg.factory}(**kwargs) failed ({type(exc).__name__}: {exc})") from None
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"teacher.factory: {cfg.factory} returned {type(module).__name__}, not a torch.nn.Module")
+    load_state_dict_into(module, cfg.checkpoint)
+    arch_id = json.dumps({"factory": cfg.factory, "kwargs": cfg.kwargs}, sort_keys=True, default=str)
+    return module, cfg.checkpoint, f"{cfg.factory} + {cfg.checkpoint.name}", arch_id
+
+
+def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
+    """A teacher behind an API: its logits for every sample, one row per source row (labelled data, then data.unlabeled)."""
+    table = _load_file(path, "logits", ".npy array", lambda p: np.load(p, allow_pickle=False))
+    if table.ndim != 2 or not np.issubdtype(table.dtype, np.floating):
+        raise CheckpointError(f"{path}: teacher logits must be a 2-D float array (samples x classes), got {table.dtype} {table.shape}")
+    if len(table) != data.source_rows:
+        extra = f" + {data.unlabeled_rows} unlabeled = {data.source_rows}" if data.unlabeled_rows else ""
+        raise CheckpointError(
+            f"{path}: teacher logits have {len(table)} rows but the data has {data.labelled_rows} samples{extra}; "
+            "give one row per sample, in source order"
+        )
+    if table.shape[1] != data.num_classes:
+        raise CheckpointError(f"{path}: teacher logits have {table.shape[1]} columns; expected {data.num_classes} (one per class)")
+    if not np.isfinite(table).all():
+        raise CheckpointError(f"{path}: teacher logits hold NaN or infinite values")
+    h, w, _ = data.image_shape
+    return Teacher(
+        description=f"precomputed logits {path.name}",
+        checkpoint=path,
+        fingerprint=hashlib.sha256(f"logits|{sha256_file(path)}".encode()).hexdigest(),
+        module=None,
+        view=lambda x: x,
+        input_hw=(h, w),
+        table=table.astype(np.float32),
+    )
 
 
 def _load_file(path: Path, source: str, what: str, loader: Callable[[Path], T]) -> T:
@@ -161,14 +213,14 @@ class OnnxTeacher(nn.Module):
         return torch.from_numpy(self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype("float32")})[0])
 
 
-def _check_output(module: nn.Module, data: DataBundle, path: Path) -> None:
-    h, w, c = data.image_shape
+def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int]) -> None:
+    (h, w), c = input_hw, data.image_shape[2]
     try:
         with torch.no_grad():
             out = module(torch.zeros(2, c, h, w))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise CheckpointError(f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first})") from None
+        raise CheckpointError(f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}); set teacher.input_size?") from None
     if not isinstance(out, torch.Tensor) or out.shape != (2, data.num_classes):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise CheckpointError(f"{path}: teacher outputs {shape} for 2 inputs; expected (2, {data.num_classes}) logits")

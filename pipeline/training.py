@@ -1,7 +1,7 @@
 """The training loop shared by the example teacher and the distill stage.
 
-AdamW + OneCycle, optional random-shift augmentation, validation every epoch, and the best
-state_dict by validation accuracy kept (not the last one).
+AdamW + OneCycle, optional augmentation (random shifts, left-right flips), validation every epoch,
+and the best state_dict by validation accuracy kept (not the last one).
 """
 
 from __future__ import annotations
@@ -43,6 +43,25 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
     padded = F.pad(x, (max_shift,) * 4)
     offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
     return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+def shift_for(height: int, width: int) -> int:
+    """Random-shift range fit for the image size: 1/14 of the shorter side (2 px at 28x28), at least 1 px."""
+    return max(1, round(min(height, width) / 14))
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int, hflip: bool = False) -> torch.Tensor:
+    x = random_shift(x, max_shift, generator)
+    if hflip:
+        flip = torch.rand(len(x), generator=generator) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+def epoch_order(n: int, epoch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of one epoch: fresh permutations of 0..n-1 back to back until epoch_size are drawn."""
+    parts = [torch.randperm(n, generator=generator) for _ in range(-(-epoch_size // n))]
+    return torch.cat(parts)[:epoch_size]
 
 
 def to_unit_tensor(raw: np.ndarray, pixel_max: float) -> torch.Tensor:
@@ -89,25 +108,36 @@ def fit(
     augment: bool,
     progress: Progress,
     label: str,
+    hflip: bool = False,
+    epoch_size: int | None = None,
+    extra: nn.Module | None = None,
 ) -> FitResult:
-    """Train `model` on train_x (NCHW in [0, 1]); loss_fn sees the student logits, batch indices and the augmented batch."""
+    """Train `model` on train_x (NCHW in [0, 1]); loss_fn sees the student logits, batch indices and the augmented batch.
+
+    epoch_size: samples per epoch (default: all of train_x once), so a small labelled set can get as many
+    steps as a large transfer set. extra: modules trained alongside (e.g. hint adapters), not kept.
+    """
     gen = set_seed(seed)
     n = len(train_x)
-    steps_per_epoch = (n + batch_size - 1) // batch_size
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    per_epoch = epoch_size or n
+    steps_per_epoch = (per_epoch + batch_size - 1) // batch_size
+    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
     val_in = normalize(val_x)
     result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_val_accuracy=-1.0, best_epoch=0)
     with progress.task(label, total=epochs) as advance:
         for epoch in range(1, epochs + 1):
             model.train()
-            order = torch.randperm(n, generator=gen)
+            if extra is not None:
+                extra.train()
+            order = epoch_order(n, per_epoch, gen)
             total_loss = 0.0
-            for start in range(0, n, batch_size):
+            for start in range(0, per_epoch, batch_size):
                 idx = order[start : start + batch_size]
                 batch = train_x[idx]
-                if augment:
-                    batch = random_shift(batch, 2, gen)
+                if augment or hflip:
+                    batch = augment_batch(batch, gen, shift_for(*batch.shape[-2:]) if augment else 0, hflip)
                 loss = loss_fn(model(normalize(batch)), idx, batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -115,7 +145,7 @@ def fit(
                 sched.step()
                 total_loss += float(loss.detach()) * len(idx)
             val_acc = accuracy(predict_logits(model, val_in), val_y)
-            result.history.append({"epoch": epoch, "loss": round(total_loss / n, 5), "val_accuracy": round(val_acc, 3)})
+            result.history.append({"epoch": epoch, "loss": round(total_loss / per_epoch, 5), "val_accuracy": round(val_acc, 3)})
             if val_acc > result.best_val_accuracy:
                 result.best_val_accuracy, result.best_epoch = val_acc, epoch
                 result.best_state = copy.deepcopy(model.state_dict())

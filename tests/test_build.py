@@ -38,7 +38,12 @@ def test_report_holds_every_number(built_project):
         assert r["artifacts"][fmt]["agreement_with_student"] == 100.0
         assert r["artifacts"][fmt]["max_abs_logit_diff"] < 1e-3
     assert r["artifacts"]["tflite_int8"]["agreement_with_student"] >= 90.0
-    assert [s["name"] for s in r["stages"]] == ["load", "distill", "export", "verify", "benchmark"]
+    assert [s["name"] for s in r["stages"]] == ["load", "baseline", "distill", "export", "verify", "benchmark"]
+    # the teacher was checked against the student trained on labels alone, and the gain is reported
+    assert r["teacher"]["teacher_better_than_baseline"] and r["teacher"]["teacher_val_accuracy"] > r["baseline"]["val_accuracy"]
+    assert r["checks"]["distillation_gain_points"] == round(r["student"]["accuracy"] - r["baseline"]["test_accuracy"], 3)
+    assert r["warnings"] == [] and r["data"]["transfer_unlabeled"] == 0
+    assert [link["role"] for link in r["distillation_chain"]] == ["student"]
 
 
 def test_app_reading_only_the_manifest_gets_the_reported_accuracy(built_project, digits_npz):
@@ -88,6 +93,6 @@ def test_changed_setting_reruns_only_what_depends_on_it(project_copy):
     proc = run_cli("build", "--target", "rpi4", "--json", "--quiet", cwd=project_copy)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cached = {s["name"]: s["cached"] for s in json.loads(proc.stdout)["stages"]}
-    assert cached == {"load": False, "distill": True, "export": True, "verify": True, "benchmark": False}
+    assert cached == {"load": False, "baseline": True, "distill": True, "export": True, "verify": True, "benchmark": False}
     report = json.loads((project_copy / "build" / "rpi4" / "report.json").read_text())
     assert report["artifacts"]["tflite_int8"]["host_benchmark"]["runs"] == 7

@@ -49,6 +49,18 @@ CASES = {
     ),
     "unknown student": (lambda root, cfg: cfg["student"].update(name="resnet9000"), ["student.name", "unknown student 'resnet9000'"]),
     "unknown target in config": (lambda root, cfg: cfg.update(targets=["toaster"]), ["targets", "unknown target 'toaster'"]),
+    "logits with the wrong number of rows": (
+        lambda root, cfg: (np.save(root / "logits.npy", np.zeros((100, 10), np.float32)), cfg.update(teacher={"logits": "logits.npy"})),
+        ["logits.npy", "100 rows", "1797 samples", "one row per sample"],
+    ),
+    "hint layer that does not exist": (
+        lambda root, cfg: cfg["distillation"].update(hints=[{"teacher": "layer9", "student": "features.1"}]),
+        ["distillation.hints[0].teacher", "no layer 'layer9'", "layer1"],
+    ),
+    "hints with assistants": (
+        lambda root, cfg: cfg["distillation"].update(hints=[{"teacher": "layer2", "student": "features.1"}], assistants=[{"name": "dscnn"}]),
+        ["distillation", "cannot be combined with assistants"],
+    ),
 }
 
 

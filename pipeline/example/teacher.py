@@ -63,14 +63,18 @@ def train_teacher(data: DataBundle, out: Path, progress: Progress, **recipe) -> 
     return accuracy(test_logits, data.test.y)
 
 
-def ensure_teacher_checkpoint(data: DataBundle, progress: Progress) -> Path:
-    """The shipped checkpoint, else the cached one, else train one now (once)."""
+def ensure_teacher_checkpoint(progress: Progress, data: DataBundle | None = None) -> Path:
+    """The shipped checkpoint, else the cached one, else train one now (once) on `data`, by default the bundled
+    data with all its labels."""
+    from edgedistill.pipeline.config import default_config
+    from edgedistill.pipeline.data import load_data
+
     for path in (SHIPPED_CHECKPOINT, cached_checkpoint()):
         if path.is_file():
             return path
     out = cached_checkpoint()
     progress.console.print(f"example teacher checkpoint missing: training it once into {out}")
-    train_teacher(data, out, progress)
+    train_teacher(data or load_data(default_config().data), out, progress)
     return out
 
 

@@ -1,4 +1,5 @@
-"""distill: train the registry student from the teacher's soft targets and the hard labels."""
+"""distill: train the registry student from the teacher (soft targets, and hints or relations when
+configured) on the training split plus the transfer set, and from the hard labels where they exist."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from edgedistill.pipeline.cache import StageOutput
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data import DataBundle
-from edgedistill.pipeline.losses import LOSSES
+from edgedistill.pipeline.kd_objective import KDObjective
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.teacher import Teacher, load_state_dict_into
-from edgedistill.pipeline.training import fit, make_normalizer, predict_logits, to_unit_tensor
+from edgedistill.pipeline.training import fit, make_normalizer, to_unit_tensor
 from edgedistill.students.profile import profile_model
 from edgedistill.students.registry import build_student
 
@@ -60,17 +62,44 @@ def load_student(output: StageOutput) -> nn.Module:
     return model.eval()
 
 
+def student_view(data: DataBundle, arch: dict[str, Any]):
+    """Images in [0, 1] (NCHW) -> the student's input: resized to its input size, normalised with the data's mean/std."""
+    return make_normalizer(data.mean, data.std, tuple(arch["input_hw"]))  # type: ignore[arg-type]
+
+
+def teacher_from_distilled(output: StageOutput, data: DataBundle) -> Teacher:
+    """A distilled student as the teacher of the next link (teacher-assistant chains, born-again generations)."""
+    arch = output.meta["arch"]
+    return Teacher(
+        description=f"distilled {arch['name']} (width {arch['width']}, val {output.meta['val_accuracy']:.2f}%)",
+        checkpoint=output.path("student"),
+        fingerprint=output.fingerprint(),
+        module=load_student(output),
+        view=student_view(data, arch),
+        input_hw=tuple(arch["input_hw"]),  # type: ignore[arg-type]
+    )
+
+
+def training_set(data: DataBundle) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The labelled training split followed by the transfer set: images in [0, 1], labels (-1: none), source rows."""
+    x = np.concatenate([data.train.x, data.transfer.x])
+    y = np.concatenate([data.train.y, data.transfer.y])
+    rows = np.concatenate([data.train.rows, data.transfer.rows])
+    return to_unit_tensor(x, data.pixel_max), torch.from_numpy(y), rows
+
+
 @register_stage
 @dataclass
 class DistillStage(Stage):
     name = "distill"
-    version = 1
+    version = 2
 
     data: DataBundle
     teacher: Teacher
     student: StudentConfig
     recipe: DistillationConfig
     progress: Progress
+    label: str = "student"
 
     def cache_inputs(self) -> dict[str, Any]:
         return {
@@ -85,45 +114,48 @@ class DistillStage(Stage):
         arch = student_arch(data, self.student)
         torch.manual_seed(r.seed)
         model = build_from_arch(arch)
-        size = tuple(arch["input_hw"])
-        teacher_norm = make_normalizer(data.mean, data.std)
-        student_norm = make_normalizer(data.mean, data.std, size)  # type: ignore[arg-type]
-        train_x = to_unit_tensor(data.train.x, data.pixel_max)
-        train_y = torch.from_numpy(data.train.y)
-        loss = LOSSES[r.loss]
-        cached_teacher = None if r.augment else predict_logits(self.teacher.module, teacher_norm(train_x))
+        view = student_view(data, arch)
+        train_x, train_y, rows = training_set(data)
+        objective = KDObjective(r, self.teacher, model, view, train_x[: min(8, len(train_x))])
+        augmenting = r.augment or r.hflip
+        teacher_outputs = "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each augmented batch"
+        if not self.teacher.live:
+            teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
 
         def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-            if cached_teacher is not None:
-                t = cached_teacher[idx]
-            else:
-                with torch.no_grad():
-                    t = self.teacher.module(teacher_norm(batch))  # the same augmented view as the student
-            return loss(logits, t, train_y[idx], r.temperature, r.alpha)
+            t_logits, t_feats = objective.teacher_outputs(idx, rows[idx.numpy()], batch)
+            return objective(logits, train_y[idx], t_logits, t_feats)
 
-        self.teacher.module.eval()
-        result = fit(
-            model,
-            train_x=train_x,
-            loss_fn=loss_fn,
-            val_x=to_unit_tensor(data.val.x, data.pixel_max),
-            val_y=torch.from_numpy(data.val.y),
-            normalize=student_norm,
-            epochs=r.epochs,
-            batch_size=r.batch_size,
-            lr=r.lr,
-            weight_decay=r.weight_decay,
-            seed=r.seed,
-            augment=r.augment,
-            progress=self.progress,
-            label=f"distilling {arch['name']}",
-        )
+        try:
+            result = fit(
+                model,
+                train_x=train_x,
+                loss_fn=loss_fn,
+                val_x=to_unit_tensor(data.val.x, data.pixel_max),
+                val_y=torch.from_numpy(data.val.y),
+                normalize=view,
+                epochs=r.epochs,
+                batch_size=r.batch_size,
+                lr=r.lr,
+                weight_decay=r.weight_decay,
+                seed=r.seed,
+                augment=r.augment,
+                hflip=r.hflip,
+                progress=self.progress,
+                label=f"distilling {self.label} ({arch['name']})",
+                extra=objective,
+            )
+        finally:
+            objective.close()
         torch.save(result.best_state, workdir / STUDENT_FILE)
-        profile = profile_model(model, (arch["in_channels"], *size))
+        profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
         meta = {
             "arch": arch,
+            "teacher": self.teacher.description,
             "params": profile.params,
             "macs": profile.macs,
+            "samples": {"labelled": len(data.train), "transfer": len(data.transfer)},
+            "teacher_outputs": teacher_outputs,
             "best_epoch": result.best_epoch,
             "val_accuracy": round(result.best_val_accuracy, 3),
             "history": result.history,

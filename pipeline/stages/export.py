@@ -23,11 +23,12 @@ LAYOUT = {"onnx": "NCHW", "tflite_fp32": "NHWC", "tflite_int8": "NHWC"}
 
 
 def calibration_samples(data: DataBundle, arch: dict, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
-    """`count` training images (a fixed random subset), preprocessed for the student, one at a time."""
+    """`count` training images, labelled or from the transfer set (a fixed random subset), preprocessed for the student, one at a time."""
+    pool = np.concatenate([data.train.x, data.transfer.x])
     rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(data.train))[: min(count, len(data.train))]
+    idx = rng.permutation(len(pool))[: min(count, len(pool))]
     normalize = make_normalizer(data.mean, data.std, tuple(arch["input_hw"]))
-    x = normalize(to_unit_tensor(data.train.x[np.sort(idx)], data.pixel_max))
+    x = normalize(to_unit_tensor(pool[np.sort(idx)], data.pixel_max))
     for i in range(len(x)):
         yield x[i : i + 1]
 

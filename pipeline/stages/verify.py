@@ -20,7 +20,7 @@ from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
 from edgedistill.pipeline.teacher import Teacher
-from edgedistill.pipeline.training import accuracy, predict_logits
+from edgedistill.pipeline.training import accuracy, predict_logits, to_unit_tensor
 
 RESULT_FILE = "verify.json"
 
@@ -41,7 +41,7 @@ def int8_gate(path: Path) -> None:
 @dataclass
 class VerifyStage(Stage):
     name = "verify"
-    version = 1
+    version = 2
 
     data: DataBundle
     teacher: Teacher
@@ -62,7 +62,7 @@ class VerifyStage(Stage):
         arch = self.student.meta["arch"]
         size = tuple(arch["input_hw"])
         with self.progress.task("verifying on the test split"), native_logs_to(workdir / "verify.log"):
-            teacher_logits = predict_logits(self.teacher.module, torch.from_numpy(preprocess(test.x, data)))
+            teacher_logits = self.teacher.logits(test.rows, to_unit_tensor(test.x, data.pixel_max))
             student_in = preprocess(test.x, data, size)  # type: ignore[arg-type]
             student_logits = predict_logits(load_student(self.student), torch.from_numpy(student_in)).numpy()
             result: dict[str, Any] = {

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from edgedistill.pipeline.config import DataConfig
-from edgedistill.pipeline.data import load_data, preprocess, stratified_split
+from edgedistill.pipeline.data import UNLABELED, load_data, preprocess, stratified_split
 from edgedistill.pipeline.errors import DataError
 
 
@@ -105,3 +105,51 @@ def test_preprocess_resizes_like_training(digits_npz):
     raw = data.test.x[:4]
     expected = make_normalizer(data.mean, data.std, (12, 12))(to_unit_tensor(raw, data.pixel_max))
     assert torch.equal(torch.from_numpy(preprocess(raw, data, (12, 12))), expected)
+
+
+def test_labeled_fraction_keeps_a_per_class_share_and_moves_the_rest_to_the_transfer_set(digits_npz):
+    full = load_data(DataConfig(npz=digits_npz))
+    few = load_data(DataConfig(npz=digits_npz, labeled_fraction=0.1))
+    assert np.array_equal(few.val.rows, full.val.rows) and np.array_equal(few.test.rows, full.test.rows)
+    counts = np.bincount(few.train.y, minlength=10)
+    assert counts.sum() == len(few.train) and all(abs(c - 0.1 * f) <= 1 for c, f in zip(counts, np.bincount(full.train.y)))
+    assert len(few.train) + len(few.transfer) == len(full.train)
+    assert set(few.train.rows) | set(few.transfer.rows) == set(full.train.rows)
+    assert (few.transfer.y == UNLABELED).all() and few.source_rows == full.source_rows == 1797
+    assert np.array_equal(few.transfer.x, load_data(DataConfig(npz=digits_npz)).train.x[np.isin(full.train.rows, few.transfer.rows)])
+    assert few.fingerprint != full.fingerprint
+
+
+def test_unlabeled_npz_joins_the_transfer_set_after_the_labelled_rows(tmp_path, digits_npz):
+    extra = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "u.npz", x=extra)
+    data = load_data(DataConfig(npz=digits_npz, unlabeled=tmp_path / "u.npz"))
+    assert len(data.transfer) == 30 and data.unlabeled_rows == 30 and data.source_rows == 1797 + 30
+    assert data.transfer.rows.tolist() == list(range(1797, 1827))
+    assert np.array_equal(data.transfer.x[..., 0], extra)
+    assert len(data.train) == len(load_data(DataConfig(npz=digits_npz)).train)
+
+
+def test_unlabeled_image_folder_is_searched_recursively_and_resized(tmp_path):
+    _write_images(tmp_path / "labelled", {"a": [(10, 10)] * 6, "b": [(10, 10)] * 6})
+    for sub in ("x", "x/y"):
+        (tmp_path / "pool" / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "pool" / sub / "img.png")
+    data = load_data(DataConfig(image_folder=tmp_path / "labelled", unlabeled=tmp_path / "pool", image_size=(10, 10)))
+    assert data.transfer.x.shape == (2, 10, 10, 3)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: np.savez(p / "u.npz", images=np.zeros((3, 8, 8), np.uint8)), "needs an array 'x'"),
+        (lambda p: np.savez(p / "u.npz", x=np.zeros((3, 9, 9), np.uint8)), "set data.image_size"),
+        (lambda p: np.savez(p / "u.npz", x=np.zeros((3, 8, 8), np.float32)), "store both the same way"),
+        (lambda p: (p / "u.npz").write_bytes(b"junk"), "not a readable .npz"),
+        (lambda p: None, "data.unlabeled not found"),
+    ],
+)
+def test_bad_unlabeled_data_is_one_clear_error(tmp_path, digits_npz, make, message):
+    make(tmp_path)
+    with pytest.raises(DataError, match=message):
+        load_data(DataConfig(npz=digits_npz, unlabeled=tmp_path / "u.npz"))

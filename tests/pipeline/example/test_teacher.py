@@ -22,7 +22,7 @@ def test_missing_checkpoint_is_trained_once_into_the_cache(monkeypatch, tmp_path
     monkeypatch.setenv("EDGEDISTILL_HOME", str(tmp_path / "home"))
     monkeypatch.setitem(example.RECIPE, "epochs", 2)
     data = load_data(DataConfig(npz=digits_npz))
-    path = example.ensure_teacher_checkpoint(data, quiet())
+    path = example.ensure_teacher_checkpoint(quiet(), data)
     assert path == tmp_path / "home" / "mnist_resnet8.pt" and path.is_file()
     model = example.build_teacher_module()
     model.load_state_dict(torch.load(path, weights_only=True))
@@ -31,7 +31,7 @@ def test_missing_checkpoint_is_trained_once_into_the_cache(monkeypatch, tmp_path
         raise AssertionError("trained again")
 
     monkeypatch.setattr(example, "train_teacher", no_second_training)
-    assert example.ensure_teacher_checkpoint(data, quiet()) == path
+    assert example.ensure_teacher_checkpoint(quiet(), data) == path
 
 
 def test_training_reaches_far_above_chance(tmp_path, digits_npz):

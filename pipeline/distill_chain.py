@@ -1,0 +1,68 @@
+"""Distillation as the build runs it: check the teacher against the hard-label baseline, then walk the
+chain teacher -> assistants -> student -> born-again generations, each link a cached distill stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from edgedistill.pipeline.cache import StageOutput
+from edgedistill.pipeline.config import ProjectConfig
+from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.stages.base import Stage
+from edgedistill.pipeline.stages.baseline import BaselineStage
+from edgedistill.pipeline.kd_objective import check_layers
+from edgedistill.pipeline.stages.distill import DistillStage, build_from_arch, student_arch, teacher_from_distilled
+from edgedistill.pipeline.teacher import Teacher
+from edgedistill.pipeline.training import accuracy, to_unit_tensor
+
+RunStage = Callable[[Stage, str], StageOutput]
+
+
+@dataclass(frozen=True)
+class Distilled:
+    student: StageOutput  # the final student
+    links: list[dict[str, Any]]
+    baseline: StageOutput | None
+    teacher_check: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_teacher(teacher: Teacher, data: DataBundle, baseline: StageOutput | None) -> tuple[dict[str, Any], list[str]]:
+    """The teacher's validation accuracy, against the student trained without it; a warning when it is not better."""
+    val = data.val
+    teacher_val = round(accuracy(teacher.logits(val.rows, to_unit_tensor(val.x, data.pixel_max)), val.y), 3)
+    check: dict[str, Any] = {"teacher_val_accuracy": teacher_val}
+    warnings = []
+    if baseline is not None:
+        base_val = baseline.meta["val_accuracy"]
+        check["baseline_val_accuracy"] = base_val
+        check["teacher_better_than_baseline"] = teacher_val > base_val
+        if teacher_val <= base_val:
+            warnings.append(
+                f"weak teacher: {teacher_val:.2f}% on the validation split, no better than the student trained on labels alone "
+                f"({base_val:.2f}%); distilling from it is likely to drag the student down"
+            )
+    return check, warnings
+
+
+def distill(config: ProjectConfig, data: DataBundle, teacher: Teacher, progress: Progress, run: RunStage) -> Distilled:
+    recipe = config.distillation
+    check_layers(recipe, teacher, build_from_arch(student_arch(data, config.student)))
+    baseline = run(BaselineStage(data, config.student, recipe, progress), "baseline") if recipe.baseline else None
+    check, warnings = check_teacher(teacher, data, baseline)
+    for warning in warnings:
+        progress.console.print(f"[yellow]warning:[/] {warning}")
+    students = [*recipe.assistants, config.student, *[config.student] * recipe.born_again]
+    n_assist = len(recipe.assistants)
+    links, current, out = [], teacher, None
+    for i, student_cfg in enumerate(students):
+        role = "assistant" if i < n_assist else ("student" if i == n_assist else f"born-again generation {i - n_assist}")
+        link_recipe = recipe.link().model_copy(update={"seed": recipe.seed + i})
+        out = run(DistillStage(data, current, student_cfg, link_recipe, progress, label=role), "distill" if len(students) == 1 else f"distill ({role})")
+        links.append({"role": role, "teacher": current.description, "arch": out.meta["arch"], "val_accuracy": out.meta["val_accuracy"]})
+        if i + 1 < len(students):
+            current = teacher_from_distilled(out, data)
+    assert out is not None
+    return Distilled(student=out, links=links, baseline=baseline, teacher_check=check, warnings=warnings)

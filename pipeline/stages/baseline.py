@@ -1,0 +1,76 @@
+"""baseline: the same student trained on the hard labels alone, with the same recipe and as many
+optimizer steps as distillation takes. It is what distillation has to beat, and what the teacher
+is checked against before distilling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgedistill.pipeline.config import DistillationConfig, StudentConfig
+from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.losses import labelled_cross_entropy
+from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.stages.base import Stage, register_stage
+from edgedistill.pipeline.stages.distill import STUDENT_FILE, build_from_arch, student_arch, student_view
+from edgedistill.pipeline.training import accuracy, fit, predict_logits, to_unit_tensor
+
+
+@register_stage
+@dataclass
+class BaselineStage(Stage):
+    name = "baseline"
+    version = 1
+
+    data: DataBundle
+    student: StudentConfig
+    recipe: DistillationConfig
+    progress: Progress
+
+    def cache_inputs(self) -> dict[str, Any]:
+        r = self.recipe
+        return {
+            "student": self.student.model_dump(mode="json"),
+            "recipe": r.model_dump(mode="json", include={"epochs", "batch_size", "lr", "weight_decay", "augment", "hflip", "seed"}),
+            "data": self.data.fingerprint,
+        }
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        data, r = self.data, self.recipe
+        arch = student_arch(data, self.student)
+        torch.manual_seed(r.seed)
+        model = build_from_arch(arch)
+        view = student_view(data, arch)
+        train_y = torch.from_numpy(data.train.y)
+        result = fit(
+            model,
+            train_x=to_unit_tensor(data.train.x, data.pixel_max),
+            loss_fn=lambda logits, idx, _batch: labelled_cross_entropy(logits, train_y[idx]),
+            val_x=to_unit_tensor(data.val.x, data.pixel_max),
+            val_y=torch.from_numpy(data.val.y),
+            normalize=view,
+            epochs=r.epochs,
+            batch_size=r.batch_size,
+            lr=r.lr,
+            weight_decay=r.weight_decay,
+            seed=r.seed,
+            augment=r.augment,
+            hflip=r.hflip,
+            epoch_size=len(data.train) + len(data.transfer),  # the steps distillation gets
+            progress=self.progress,
+            label=f"baseline: {arch['name']} on {len(data.train)} labels alone",
+        )
+        torch.save(result.best_state, workdir / STUDENT_FILE)
+        test_logits = predict_logits(model, view(to_unit_tensor(data.test.x, data.pixel_max)))
+        meta = {
+            "arch": arch,
+            "labelled_samples": len(data.train),
+            "best_epoch": result.best_epoch,
+            "val_accuracy": round(result.best_val_accuracy, 3),
+            "test_accuracy": round(accuracy(test_logits, data.test.y), 3),
+            "history": result.history,
+        }
+        return {"student": STUDENT_FILE}, meta
