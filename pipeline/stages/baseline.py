@@ -15,7 +15,7 @@ from edgedistill.pipeline.data import DataBundle
 from edgedistill.pipeline.losses import labelled_cross_entropy
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import STUDENT_FILE, build_from_arch, student_arch, student_view
+from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
 from edgedistill.pipeline.training import accuracy, fit, predict_logits, to_unit_tensor
 
 
@@ -40,28 +40,17 @@ class BaselineStage(Stage):
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         data, r = self.data, self.recipe
-        arch = student_arch(data, self.student)
-        torch.manual_seed(r.seed)
-        model = build_from_arch(arch)
-        view = student_view(data, arch)
+        arch, model, view = fresh_student(data, self.student, r.seed)
         train_y = torch.from_numpy(data.train.y)
         result = fit(
             model,
             train_x=to_unit_tensor(data.train.x, data.pixel_max),
             loss_fn=lambda logits, idx, _batch: labelled_cross_entropy(logits, train_y[idx]),
-            val_x=to_unit_tensor(data.val.x, data.pixel_max),
-            val_y=torch.from_numpy(data.val.y),
             normalize=view,
-            epochs=r.epochs,
-            batch_size=r.batch_size,
-            lr=r.lr,
-            weight_decay=r.weight_decay,
-            seed=r.seed,
-            augment=r.augment,
-            hflip=r.hflip,
             epoch_size=len(data.train) + len(data.transfer),  # the steps distillation gets
             progress=self.progress,
             label=f"baseline: {arch['name']} on {len(data.train)} labels alone",
+            **fit_settings(r, data),
         )
         torch.save(result.best_state, workdir / STUDENT_FILE)
         test_logits = predict_logits(model, view(to_unit_tensor(data.test.x, data.pixel_max)))

@@ -80,6 +80,28 @@ def teacher_from_distilled(output: StageOutput, data: DataBundle) -> Teacher:
     )
 
 
+def fresh_student(data: DataBundle, cfg: StudentConfig, seed: int) -> tuple[dict[str, Any], nn.Module, Any]:
+    """(arch, a freshly initialised student seeded by `seed`, its input view)."""
+    arch = student_arch(data, cfg)
+    torch.manual_seed(seed)
+    return arch, build_from_arch(arch), student_view(data, arch)
+
+
+def fit_settings(recipe: DistillationConfig, data: DataBundle) -> dict[str, Any]:
+    """The keyword arguments of training.fit every student training shares: validation split and recipe."""
+    return {
+        "val_x": to_unit_tensor(data.val.x, data.pixel_max),
+        "val_y": torch.from_numpy(data.val.y),
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "lr": recipe.lr,
+        "weight_decay": recipe.weight_decay,
+        "seed": recipe.seed,
+        "augment": recipe.augment,
+        "hflip": recipe.hflip,
+    }
+
+
 def training_set(data: DataBundle) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """The labelled training split followed by the transfer set: images in [0, 1], labels (-1: none), source rows."""
     x = np.concatenate([data.train.x, data.transfer.x])
@@ -111,10 +133,7 @@ class DistillStage(Stage):
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         data, r = self.data, self.recipe
-        arch = student_arch(data, self.student)
-        torch.manual_seed(r.seed)
-        model = build_from_arch(arch)
-        view = student_view(data, arch)
+        arch, model, view = fresh_student(data, self.student, r.seed)
         train_x, train_y, rows = training_set(data)
         objective = KDObjective(r, self.teacher, model, view, train_x[: min(8, len(train_x))])
         augmenting = r.augment or r.hflip
@@ -131,19 +150,11 @@ class DistillStage(Stage):
                 model,
                 train_x=train_x,
                 loss_fn=loss_fn,
-                val_x=to_unit_tensor(data.val.x, data.pixel_max),
-                val_y=torch.from_numpy(data.val.y),
                 normalize=view,
-                epochs=r.epochs,
-                batch_size=r.batch_size,
-                lr=r.lr,
-                weight_decay=r.weight_decay,
-                seed=r.seed,
-                augment=r.augment,
-                hflip=r.hflip,
                 progress=self.progress,
                 label=f"distilling {self.label} ({arch['name']})",
                 extra=objective,
+                **fit_settings(r, data),
             )
         finally:
             objective.close()

@@ -42,6 +42,14 @@ def test_defaults_fill_every_section():
         ({"data": {"npz": "a.npz", "bundled": "mnist"}}, "data", "exactly one"),
         ({"data": {"bundled": "mnist", "normalize": {"mean": [0.1], "std": [0]}}}, "data.normalize.std", "> 0"),
         ({"bogus": 1}, "bogus", "unknown key"),
+        ({"teacher": {"logits": "t.npy", "input_size": [32, 32]}}, "teacher", "take no 'input_size'"),
+        ({"teacher": {"bundled": "mnist-resnet8", "input_size": [0, 32]}}, "teacher.input_size", ">= 1"),
+        ({"data": {"bundled": "mnist", "labeled_fraction": 0}}, "data.labeled_fraction", "greater than 0"),
+        ({"distillation": {"relation": {"distance": 0, "angle": 0}}}, "distillation.relation", "above 0"),
+        ({"distillation": {"hints": [{"teacher": "layer2"}]}}, "distillation.hints.0.student", "Field required"),
+        ({"distillation": {"born_again": 9}}, "distillation.born_again", "less than or equal to 5"),
+        ({"distillation": {"assistants": [{"name": "vgg"}]}}, "distillation.assistants.0.name", "unknown student 'vgg'"),
+        ({"distillation": {"relation": {"teacher": "layer3"}, "born_again": 1}}, "distillation", "cannot be combined"),
     ],
 )
 def test_bad_values_name_the_field(patch, path, message):
@@ -61,6 +69,9 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     cfg = load_config(cfg_file)
     assert cfg.teacher.checkpoint == tmp_path / "sub" / "ckpt" / "t.pt"
     assert cfg.data.npz == tmp_path / "d.npz"
+    cfg_file.write_text("teacher: {logits: out/logits.npy}\ndata: {npz: d.npz, unlabeled: pool}\n")
+    cfg = load_config(cfg_file)
+    assert cfg.teacher.logits == tmp_path / "sub" / "out" / "logits.npy" and cfg.data.unlabeled == tmp_path / "sub" / "pool"
 
 
 def test_unreadable_files_fail_with_their_name(tmp_path):

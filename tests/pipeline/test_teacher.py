@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -94,3 +95,35 @@ def test_torch_export_teacher(data, digits_teacher, tmp_path):
     t = load_teacher(TeacherConfig(exported=tmp_path / "teacher.pt2"), data, quiet())
     x = torch.randn(3, 1, 8, 8)
     assert torch.allclose(t.module(x), model(x), atol=1e-5)
+
+
+def test_each_teacher_sees_its_own_view_of_the_sample(data, digits_teacher):
+    """A teacher trained at another resolution and normalisation gets its inputs resized and normalised its way."""
+    cfg = dict(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher)
+    plain = load_teacher(TeacherConfig(**cfg), data, quiet())
+    own = load_teacher(TeacherConfig(**cfg, input_size=(16, 12), normalize={"mean": [0.5], "std": [0.25]}), data, quiet())
+    x = torch.rand(3, 1, 8, 8)
+    assert plain.input_hw == (8, 8) and torch.allclose(plain.view(x), (x - data.mean[0]) / data.std[0])
+    seen = own.view(x)
+    assert own.input_hw == (16, 12) and seen.shape == (3, 1, 16, 12)
+    assert torch.allclose(seen.mean(), (torch.nn.functional.interpolate(x, (16, 12), mode="bilinear", antialias=True).mean() - 0.5) / 0.25, atol=1e-4)
+    assert own.fingerprint != plain.fingerprint
+    with pytest.raises(ConfigError, match="teacher.normalize: needs 1 mean/std values"):
+        load_teacher(TeacherConfig(**cfg, normalize={"mean": [0.5, 0.5, 0.5], "std": [1, 1, 1]}), data, quiet())
+
+
+def test_precomputed_logits_are_looked_up_by_source_row(data, tmp_path):
+    table = np.random.default_rng(0).standard_normal((data.source_rows, 10)).astype(np.float32)
+    np.save(tmp_path / "logits.npy", table)
+    t = load_teacher(TeacherConfig(logits=tmp_path / "logits.npy"), data, quiet())
+    assert not t.live and t.module is None
+    images = torch.zeros(len(data.test), 1, 8, 8)  # ignored: the logits belong to the samples, not the pixels
+    assert np.array_equal(t.logits(data.test.rows, images).numpy(), table[data.test.rows])
+    np.save(tmp_path / "cols.npy", table[:, :7])
+    with pytest.raises(CheckpointError, match="cols.npy: teacher logits have 7 columns; expected 10"):
+        load_teacher(TeacherConfig(logits=tmp_path / "cols.npy"), data, quiet())
+    np.save(tmp_path / "ints.npy", np.zeros((data.source_rows, 10), np.int64))
+    with pytest.raises(CheckpointError, match="2-D float array"):
+        load_teacher(TeacherConfig(logits=tmp_path / "ints.npy"), data, quiet())
+    with pytest.raises(CheckpointError, match="missing.npy: logits teacher not found"):
+        load_teacher(TeacherConfig(logits=tmp_path / "missing.npy"), data, quiet())

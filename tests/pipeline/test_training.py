@@ -33,3 +33,14 @@ def test_fit_learns_and_keeps_the_best_epoch():
     assert abs(result.best_val_accuracy - max(h["val_accuracy"] for h in result.history)) < 1e-3
     # the model holds the best epoch's weights, not the last epoch's
     assert abs(accuracy(predict_logits(model, norm(x[200:])), y[200:]) - result.best_val_accuracy) < 1e-6
+
+
+def test_shift_range_fits_the_image_size_and_flips_mirror_whole_images():
+    from edgedistill.pipeline.training import augment_batch, shift_for
+
+    assert (shift_for(8, 8), shift_for(28, 28), shift_for(32, 32), shift_for(224, 224)) == (1, 2, 2, 16)
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    flipped = augment_batch(x.repeat(16, 1, 1, 1), torch.Generator().manual_seed(0), max_shift=0, hflip=True)
+    same = [torch.equal(f, o) for f, o in zip(flipped, x.repeat(16, 1, 1, 1))]
+    mirrored = [torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x.repeat(16, 1, 1, 1))]
+    assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)
