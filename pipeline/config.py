@@ -319,7 +319,11 @@ teacher:
   #   torchscript: teacher_scripted.pt             a TorchScript file
   #   exported: teacher.pt2                        a torch.export program (torch.export.save)
   #   onnx: teacher.onnx                           an ONNX model from any framework (run by onnxruntime)
+  #   logits: teacher_logits.npy                   a teacher behind an API: (rows, classes), one row per data
+  #                                                sample in source order, then one per data.unlabeled sample
   bundled: mnist-resnet8
+  # input_size: [64, 64]                          the teacher's own resolution (default: the data's)
+  # normalize: {mean: [0.5], std: [0.25]}         the teacher's own normalisation (default: the data's)
 
 data:
   # One of:
@@ -332,6 +336,8 @@ data:
   # grayscale: true               image folders: read as one channel
   # normalize: {mean: [0.1307], std: [0.3081]}   default: computed on the training split
   split: {val: 0.1, test: 0.2, seed: 0}
+  # unlabeled: pool/              transfer set: a folder of images or an .npz with x; the teacher labels it
+  # labeled_fraction: 0.1         keep only this share of the training labels (the rest joins the transfer set)
 
 student:
   name: dscnn          # see `edgedistill students`
@@ -339,8 +345,8 @@ student:
   # input_size: 28     # square input side (default: the data's image size)
   # options: {}        # architecture-specific options
 
-distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE
-  loss: hinton
+distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE (where there is a label)
+  loss: hinton         # or pseudo_labels: the teacher's top-1 as a hard label for unlabelled samples
   temperature: 4.0
   alpha: 0.9
   epochs: 15
@@ -350,6 +356,11 @@ distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (
   augment: true        # random shifts of up to 1/14 of the image side (2 px at 28x28), the teacher sees the same view
   hflip: false         # mirror left-right too: only where that keeps the label (not digits or text)
   seed: 0
+  baseline: true       # also train the student on labels alone: checks the teacher, reports the gain
+  # hints: [{teacher: layer2, student: features.2, weight: 1.0}]   FitNets, layers by module path
+  # relation: {distance: 25, angle: 50}                            RKD on embeddings
+  # assistants: [{name: resnet8, options: {base: 16}}]             teacher -> assistant -> student
+  # born_again: 1                                                  the student then teaches a fresh copy
 
 quantization:
   calibration_samples: 256   # training samples used to calibrate int8 activations
