@@ -48,3 +48,20 @@ def test_unknown_student_and_bad_options():
 
 def test_make_divisible():
     assert make_divisible(32 * 0.35) == 16 and make_divisible(64) == 64 and make_divisible(3) == 8
+
+
+def test_mobilenetv3_small_activations_equal_torchs_and_match_the_paper_at_224():
+    from edgedistill.students.mobilenetv3 import HardSigmoid, HardSwish
+
+    x = torch.linspace(-6, 6, 97).view(1, 1, 97, 1)
+    assert torch.allclose(HardSigmoid()(x), torch.nn.functional.hardsigmoid(x), atol=1e-6)
+    assert torch.allclose(HardSwish()(x), torch.nn.functional.hardswish(x), atol=1e-6)
+    assert torch.allclose(HardSwish()(x.view(1, 97)), torch.nn.functional.hardswish(x.view(1, 97)), atol=1e-6)
+    model = build_student("mobilenetv3_small", num_classes=1000, in_channels=3, input_size=224)
+    assert model.features(torch.randn(1, 3, 224, 224)).shape[-1] == 7  # 32x downsampling
+    profile = profile_model(model, (3, 224, 224))
+    # the paper: 2.5M parameters, 56M multiply-adds at 224x224 (width 1.0)
+    assert 2.3e6 < profile.params < 2.7e6 and 50e6 < profile.macs < 65e6
+    small = build_student("mobilenetv3_small", num_classes=10, in_channels=1, input_size=28, width=0.5)
+    assert small.features(torch.randn(1, 1, 28, 28)).shape[-1] >= 2  # small inputs keep a feature map
+    assert not any("three" in k or "sixth" in k for k in model.state_dict())  # constants are not weights
