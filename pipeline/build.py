@@ -28,6 +28,7 @@ from edgedistill.pipeline.report import assemble_report
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
 from edgedistill.pipeline.stages.export import ExportStage
+from edgedistill.pipeline.stages.prune import PruneStage
 from edgedistill.pipeline.stages.verify import VerifyStage
 from edgedistill.pipeline.teacher import load_teacher
 
@@ -65,6 +66,8 @@ def build(
 
     chain = distill(config, data, teacher, progress, run)
     distilled = chain.student
+    if config.prune is not None:
+        distilled = run(PruneStage(data, teacher, chain.student, config.prune, config.distillation, progress))
     exported = run(ExportStage(distilled, data, config.export, config.quantization, progress))
     verified = run(VerifyStage(data, teacher, distilled, exported, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
@@ -76,11 +79,13 @@ def build(
         timings.append({"name": "device benchmark", "key": "", "cached": False, "seconds": round(time.perf_counter() - t0, 3)})
 
     report = assemble_report(
-        config=config, target=target, data=data, teacher=teacher, chain=chain,
+        config=config, target=target, data=data, teacher=teacher, chain=chain, student=distilled,
         exported=exported, verified=verified, bench=bench, timings=timings, on_device=on_device,
     )
     shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
     shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
+    if "pruning" in distilled.files:  # the pruned student rebuilds from its arch + this history
+        shipped["pruning.json"] = (distilled.path("pruning"), distilled.sha256["pruning"])
     files = {name: {"sha256": sha, "size_bytes": path.stat().st_size} for name, (path, sha) in shipped.items()}
     artifacts = {fmt: {**info, "file": exported.files[fmt]} for fmt, info in exported.meta["artifacts"].items()}
     manifest = build_manifest(project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files)

@@ -198,6 +198,28 @@ class DistillationConfig(_Strict):
         return self.model_copy(update={"assistants": [], "born_again": 0, "baseline": False})
 
 
+class PruneConfig(_Strict):
+    """Structured pruning (Torch-Pruning): whole channels removed, coupled layers kept consistent, then
+    KD fine-tuning from the teacher. Give the target as exactly one of ratio, keep_macs or keep_params."""
+
+    ratio: float | None = Field(None, gt=0, lt=1, description="share of channels removed from each prunable layer")
+    keep_macs: float | None = Field(None, gt=0, lt=1, description="keep at most this share of the MACs (the ratio is searched)")
+    keep_params: float | None = Field(None, gt=0, lt=1, description="keep at most this share of the parameters (the ratio is searched)")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l2"
+    global_pruning: bool = Field(False, description="rank channels across layers instead of the same ratio in every layer")
+    round_to: int = Field(8, ge=1, description="keep channel counts multiples of this (SIMD width)")
+    steps: int = Field(1, ge=1, le=10, description="iterative schedule: this many rounds of prune + KD fine-tune")
+    finetune_epochs: int = Field(5, ge=0, description="KD fine-tuning epochs after each step")
+    keep_layers: list[str] = Field(default_factory=list, description="module paths never pruned (the classifier always is kept)")
+    verbose: bool = Field(False, description="print the coupled layers each step touched")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "PruneConfig":
+        if sum(v is not None for v in (self.ratio, self.keep_macs, self.keep_params)) != 1:
+            raise ValueError("give exactly one of 'ratio', 'keep_macs' or 'keep_params'")
+        return self
+
+
 class QuantizationConfig(_Strict):
     calibration_samples: int = Field(256, ge=1)
 
@@ -226,6 +248,7 @@ class ProjectConfig(_Strict):
     data: DataConfig
     student: StudentConfig = Field(default_factory=StudentConfig)
     distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+    prune: PruneConfig | None = Field(None, description="structured pruning after distillation; off when absent")
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)

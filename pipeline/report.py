@@ -34,7 +34,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _baseline(out: StageOutput) -> dict[str, Any]:
-    keys = ("labelled_samples", "val_accuracy", "test_accuracy", "best_epoch", "history")
+    keys = ("params", "macs", "labelled_samples", "val_accuracy", "test_accuracy", "best_epoch", "history")
     return {"what": "the same student trained on the hard labels alone, same recipe and steps", **{k: out.meta[k] for k in keys}}
 
 
@@ -63,6 +63,7 @@ def assemble_report(
     data: DataBundle,
     teacher: Teacher,
     chain: Distilled,
+    student: StageOutput,
     exported: StageOutput,
     verified: StageOutput,
     bench: StageOutput | None,
@@ -75,7 +76,7 @@ def assemble_report(
         teacher_profile = profile_model(teacher.module, (c, *teacher.input_hw)) if teacher.module is not None else None
     except RuntimeError:
         teacher_profile = None
-    distilled, v = chain.student, verified.meta
+    distilled, v = student, verified.meta
     artifacts: dict[str, Any] = {}
     for fmt, info in exported.meta["artifacts"].items():
         entry = {"file": exported.files[fmt], "size_bytes": info["size_bytes"], "sha256": exported.sha256[fmt], **v["artifacts"][fmt]}
@@ -124,6 +125,7 @@ def assemble_report(
             "accuracy": v["student"]["accuracy"],
         },
         "distillation_chain": chain.links,
+        "pruning": distilled.meta.get("pruning"),
         "baseline": None if chain.baseline is None else _baseline(chain.baseline),
         "artifacts": artifacts,
         "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size, chain.baseline),
@@ -156,7 +158,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     pad = [""] * (len(columns) - 6)
     table.add_row("teacher", f"{t['file_bytes'] / 1024:.0f} KiB", _fmt(t["params"], ","), _fmt(t["macs"], ","), f"{t['accuracy']:.2f}", "", *pad)
     if report.get("baseline"):
-        table.add_row("student, labels only", "", f"{s['params']:,}", f"{s['macs']:,}", f"{report['baseline']['test_accuracy']:.2f}", "", *pad)
+        b = report["baseline"]
+        table.add_row("student, labels only", "", f"{b['params']:,}", f"{b['macs']:,}", f"{b['test_accuracy']:.2f}", "", *pad)
     table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", *pad)
     for a in report["artifacts"].values():
         lat = a.get("host_latency_ms") or {}
@@ -178,9 +181,19 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     lines = [f"student keeps {c['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy"]
     if report.get("baseline"):
         gain = c["distillation_gain_points"]
+        pruned = bool(report.get("pruning"))
         lines.append(
-            f"distillation: {abs(gain):.2f} points {'above' if gain >= 0 else 'below'} the same student trained on "
+            f"{'the shipped (pruned) student is' if pruned else 'distillation:'} {abs(gain):.2f} points "
+            f"{'above' if gain >= 0 else 'below'} the {'unpruned' if pruned else 'same'} student trained on "
             f"{report['baseline']['labelled_samples']} labels alone ({report['baseline']['test_accuracy']:.2f}%)"
+        )
+    pruning = report.get("pruning")
+    if pruning:
+        b, a = pruning["before"], pruning["steps"][-1]
+        lines.append(
+            f"pruned ({pruning['importance']}, ratio {pruning['ratio']:g}, {len(pruning['steps'])} step(s) + KD fine-tune): "
+            f"MACs {b['macs']:,} -> {a['macs']:,} ({1 - a['macs'] / b['macs']:.0%} fewer), params {b['params']:,} -> {a['params']:,}, "
+            f"val {b['val_accuracy']:.2f}% -> {a['val_accuracy']:.2f}%"
         )
     lines += [f"[yellow]warning:[/] {w}" for w in report.get("warnings", [])]
     if "int8_gate" in c:

@@ -17,13 +17,14 @@ from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
 from edgedistill.pipeline.training import accuracy, fit, predict_logits, to_unit_tensor
+from edgedistill.students.profile import profile_model
 
 
 @register_stage
 @dataclass
 class BaselineStage(Stage):
     name = "baseline"
-    version = 1
+    version = 2
 
     data: DataBundle
     student: StudentConfig
@@ -54,8 +55,11 @@ class BaselineStage(Stage):
         )
         torch.save(result.best_state, workdir / STUDENT_FILE)
         test_logits = predict_logits(model, view(to_unit_tensor(data.test.x, data.pixel_max)))
+        profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
         meta = {
             "arch": arch,
+            "params": profile.params,
+            "macs": profile.macs,
             "labelled_samples": len(data.train),
             "best_epoch": result.best_epoch,
             "val_accuracy": round(result.best_val_accuracy, 3),

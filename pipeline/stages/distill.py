@@ -3,6 +3,7 @@ configured) on the training split plus the transfer set, and from the hard label
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from edgedistill.pipeline.kd_objective import KDObjective
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.teacher import Teacher, load_state_dict_into
-from edgedistill.pipeline.training import fit, make_normalizer, to_unit_tensor
+from edgedistill.pipeline.training import FitResult, fit, make_normalizer, to_unit_tensor
 from edgedistill.students.profile import profile_model
 from edgedistill.students.registry import build_student
 
@@ -56,9 +57,18 @@ def build_from_arch(arch: dict[str, Any]) -> nn.Module:
 
 
 def load_student(output: StageOutput) -> nn.Module:
-    """Rebuild the distilled student from a distill output (state_dict loaded with weights_only=True)."""
-    model = build_from_arch(output.meta["arch"])
-    load_state_dict_into(model, output.path("student"))
+    """Rebuild the student from a distill or prune output (state_dict loaded with weights_only=True)."""
+    return load_student_files(output.meta["arch"], output.path("student"), output.path("pruning") if "pruning" in output.files else None)
+
+
+def load_student_files(arch: dict[str, Any], state_dict: Path, pruning: Path | None = None) -> nn.Module:
+    """Rebuild a student from its arch, its state_dict file and, if it was pruned, its pruning history (JSON)."""
+    model = build_from_arch(arch)
+    if pruning is not None:
+        from edgedistill.pipeline.pruning import replay
+
+        replay(model, (1, arch["in_channels"], *arch["input_hw"]), json.loads(pruning.read_text())["history"])
+    load_state_dict_into(model, state_dict)
     return model.eval()
 
 
@@ -134,30 +144,7 @@ class DistillStage(Stage):
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
-        train_x, train_y, rows = training_set(data)
-        objective = KDObjective(r, self.teacher, model, view, train_x[: min(8, len(train_x))])
-        augmenting = r.augment or r.hflip
-        teacher_outputs = "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each augmented batch"
-        if not self.teacher.live:
-            teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
-
-        def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-            t_logits, t_feats = objective.teacher_outputs(idx, rows[idx.numpy()], batch)
-            return objective(logits, train_y[idx], t_logits, t_feats)
-
-        try:
-            result = fit(
-                model,
-                train_x=train_x,
-                loss_fn=loss_fn,
-                normalize=view,
-                progress=self.progress,
-                label=f"distilling {self.label} ({arch['name']})",
-                extra=objective,
-                **fit_settings(r, data),
-            )
-        finally:
-            objective.close()
+        result, teacher_outputs = distill_into(model, view, data, self.teacher, r, self.progress, f"distilling {self.label} ({arch['name']})")
         torch.save(result.best_state, workdir / STUDENT_FILE)
         profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
         meta = {
@@ -172,3 +159,25 @@ class DistillStage(Stage):
             "history": result.history,
         }
         return {"student": STUDENT_FILE}, meta
+
+
+def distill_into(
+    model: nn.Module, view, data: DataBundle, teacher: Teacher, recipe: DistillationConfig, progress: Progress, label: str
+) -> tuple[FitResult, str]:
+    """Train `model` from the teacher on the training split plus the transfer set; (fit result, how the teacher ran)."""
+    train_x, train_y, rows = training_set(data)
+    objective = KDObjective(recipe, teacher, model, view, train_x[: min(8, len(train_x))])
+    augmenting = recipe.augment or recipe.hflip
+    teacher_outputs = "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each augmented batch"
+    if not teacher.live:
+        teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
+
+    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        t_logits, t_feats = objective.teacher_outputs(idx, rows[idx.numpy()], batch)
+        return objective(logits, train_y[idx], t_logits, t_feats)
+
+    try:
+        result = fit(model, train_x=train_x, loss_fn=loss_fn, normalize=view, progress=progress, label=label, extra=objective, **fit_settings(recipe, data))
+    finally:
+        objective.close()
+    return result, teacher_outputs

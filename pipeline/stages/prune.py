@@ -1,0 +1,101 @@
+"""prune: structured pruning of the distilled student in `steps` rounds, each followed by KD
+fine-tuning from the teacher; the pruned student is saved as state_dict + pruning history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgedistill.pipeline.cache import StageOutput
+from edgedistill.pipeline.config import DistillationConfig, PruneConfig
+from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.fsutil import write_json
+from edgedistill.pipeline.losses import labelled_cross_entropy
+from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.pruning import history, make_pruner, prune_step, search_ratio
+from edgedistill.pipeline.stages.base import Stage, register_stage
+from edgedistill.pipeline.stages.distill import STUDENT_FILE, distill_into, load_student, student_view
+from edgedistill.pipeline.teacher import Teacher
+from edgedistill.pipeline.training import accuracy, predict_logits, to_unit_tensor
+from edgedistill.students.profile import profile_model
+
+PRUNING_FILE = "pruning.json"
+
+
+@register_stage
+@dataclass
+class PruneStage(Stage):
+    name = "prune"
+    version = 1
+
+    data: DataBundle
+    teacher: Teacher
+    student: StageOutput  # from distill
+    cfg: PruneConfig
+    recipe: DistillationConfig
+    progress: Progress
+
+    def cache_inputs(self) -> dict[str, Any]:
+        return {
+            "prune": self.cfg.model_dump(mode="json"),
+            "recipe": self.finetune_recipe().model_dump(mode="json"),
+            "student": self.student.fingerprint(),
+            "data": self.data.fingerprint,
+            "teacher": self.teacher.fingerprint,
+        }
+
+    def finetune_recipe(self) -> DistillationConfig:
+        """Hinton KD from the teacher (hints and relations name layers whose channels just changed)."""
+        return self.recipe.link().model_copy(update={"epochs": max(1, self.cfg.finetune_epochs), "hints": [], "relation": None})
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        data, cfg, arch = self.data, self.cfg, self.student.meta["arch"]
+        model = load_student(self.student)
+        view = student_view(data, arch)
+        shape = (arch["in_channels"], *arch["input_hw"])
+        example = torch.zeros(1, *shape)
+        val_in = view(to_unit_tensor(data.val.x, data.pixel_max))
+
+        def measure(step: int, touched: list[str] | None = None) -> dict[str, Any]:
+            p = profile_model(model, shape)
+            entry = {"step": step, "params": p.params, "macs": p.macs, "val_accuracy": round(accuracy(predict_logits(model, val_in), data.val.y), 3)}
+            if touched is not None:
+                entry["groups_pruned"] = len(touched)
+                entry["touched"] = touched
+            return entry
+
+        before = measure(0)
+        ratio = search_ratio(model, example, cfg)
+        pruner = make_pruner(model, example, cfg, ratio)
+        taylor = self._taylor_loss(model, view) if cfg.importance == "taylor" else None
+        steps = []
+        for step in range(1, cfg.steps + 1):
+            model.eval()
+            touched = prune_step(pruner, model, taylor)
+            if cfg.verbose:
+                for line in touched:
+                    self.progress.console.print(f"prune step {step}: {line}")
+            pruned = measure(step, touched)
+            if cfg.finetune_epochs:
+                distill_into(model, view, data, self.teacher, self.finetune_recipe(), self.progress, f"KD fine-tune after prune step {step}/{cfg.steps}")
+            val = accuracy(predict_logits(model, val_in), data.val.y)
+            steps.append({**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": round(val, 3)})
+        torch.save(model.state_dict(), workdir / STUDENT_FILE)
+        write_json(workdir / PRUNING_FILE, {"history": history(pruner), "arch": arch, "ratio": ratio})
+        after = steps[-1]
+        meta = {
+            **{k: v for k, v in self.student.meta.items() if k not in ("params", "macs", "val_accuracy")},
+            "params": after["params"],
+            "macs": after["macs"],
+            "val_accuracy": after["val_accuracy"],
+            "pruning": {"ratio": ratio, "importance": cfg.importance, "round_to": cfg.round_to, "before": before, "steps": steps},
+        }
+        return {"student": STUDENT_FILE, "pruning": PRUNING_FILE}, meta
+
+    def _taylor_loss(self, model, view):
+        x = to_unit_tensor(self.data.train.x[:256], self.data.pixel_max)
+        y = torch.from_numpy(self.data.train.y[:256])
+        return lambda: labelled_cross_entropy(model(view(x)), y)
