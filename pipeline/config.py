@@ -385,6 +385,13 @@ distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (
   # assistants: [{name: resnet8, options: {base: 16}}]             teacher -> assistant -> student
   # born_again: 1                                                  the student then teaches a fresh copy
 
+# prune:               structured pruning after distillation (off when absent)
+#   ratio: 0.5         share of channels removed (or keep_macs: 0.5 / keep_params: 0.5)
+#   importance: l2     l1, l2, bn_scale, taylor
+#   round_to: 8        channel counts stay multiples of 8
+#   steps: 1           rounds of prune + KD fine-tune
+#   finetune_epochs: 5
+
 quantization:
   calibration_samples: 256   # training samples used to calibrate int8 activations
 
