@@ -60,10 +60,10 @@ def test_hints_and_relations_train_with_the_teacher_live_or_precomputed(augment,
 def test_with_few_labels_the_teacher_lifts_the_student_far_above_labels_alone(tmp_path, digits_npz, digits_teacher):
     data = load_data(DataConfig(npz=digits_npz, labeled_fraction=0.05))
     assert len(data.train) < 80 and len(data.transfer) > 1000
-    recipe = DistillationConfig(epochs=8, augment=False)
+    recipe = DistillationConfig(epochs=15, augment=False)  # measured over seeds 0-2: KD 96-97%, labels alone 71-79%
     cache = StageCache(tmp_path)
     baseline = run_stage(BaselineStage(data, SMALL, recipe, quiet()), cache)
     distilled = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), cache)
     assert distilled.meta["samples"] == {"labelled": len(data.train), "transfer": len(data.transfer)}
     assert baseline.meta["labelled_samples"] == len(data.train)
-    assert distilled.meta["val_accuracy"] > baseline.meta["val_accuracy"] + 5, (distilled.meta["val_accuracy"], baseline.meta["val_accuracy"])
+    assert distilled.meta["val_accuracy"] > baseline.meta["val_accuracy"] + 10, (distilled.meta["val_accuracy"], baseline.meta["val_accuracy"])
