@@ -212,11 +212,19 @@ class PruneConfig(_Strict):
     finetune_epochs: int = Field(5, ge=0, description="KD fine-tuning epochs after each step")
     keep_layers: list[str] = Field(default_factory=list, description="module paths never pruned (the classifier always is kept)")
     verbose: bool = Field(False, description="print the coupled layers each step touched")
+    unstructured: float | None = Field(
+        None, gt=0, lt=1, description="then zero this share of conv/linear weights by magnitude: a smaller compressed file, not a faster CPU model"
+    )
+
+    @property
+    def structured(self) -> bool:
+        return any(v is not None for v in (self.ratio, self.keep_macs, self.keep_params))
 
     @model_validator(mode="after")
     def _one_target(self) -> "PruneConfig":
-        if sum(v is not None for v in (self.ratio, self.keep_macs, self.keep_params)) != 1:
-            raise ValueError("give exactly one of 'ratio', 'keep_macs' or 'keep_params'")
+        targets = sum(v is not None for v in (self.ratio, self.keep_macs, self.keep_params))
+        if targets > 1 or (targets == 0 and self.unstructured is None):
+            raise ValueError("give exactly one of 'ratio', 'keep_macs' or 'keep_params' (or only 'unstructured')")
         return self
 
 

@@ -117,3 +117,36 @@ def replay(model: nn.Module, example_shape: tuple[int, ...], steps: History) -> 
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(example_shape), verbose=False)
     graph.load_pruning_history([(name, out, idxs) for name, out, idxs in steps])
     return model
+
+
+UNSTRUCTURED_NOTE = (
+    "unstructured pruning only zeros weights: the .tflite keeps dense tensors, so it is no faster on a CPU "
+    "(XNNPACK runs dense kernels); it only shrinks the file once compressed (see gzip_bytes)"
+)
+
+
+def _weighted_layers(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    return [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def mask_smallest_weights(model: nn.Module, share: float) -> None:
+    """Zero the `share` of conv/linear weights with the smallest magnitude, ranked across layers; the masks
+    stay in place (weight = weight_orig * mask) so fine-tuning keeps the zeros, until make_masks_permanent."""
+    import torch.nn.utils.prune as torch_prune
+
+    torch_prune.global_unstructured(_weighted_layers(model), pruning_method=torch_prune.L1Unstructured, amount=share)
+
+
+def make_masks_permanent(model: nn.Module) -> None:
+    import torch.nn.utils.prune as torch_prune
+
+    for module, name in _weighted_layers(model):
+        if torch_prune.is_pruned(module):
+            torch_prune.remove(module, name)
+
+
+def weight_sparsity(model: nn.Module) -> float:
+    """Share of conv/linear weights that are exactly zero."""
+    weights = [getattr(m, name).detach() for m, name in _weighted_layers(model)]
+    total = sum(w.numel() for w in weights)
+    return float(sum(int((w == 0).sum()) for w in weights) / total) if total else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.metadata
 import platform
 from typing import Any
@@ -79,7 +80,13 @@ def assemble_report(
     distilled, v = student, verified.meta
     artifacts: dict[str, Any] = {}
     for fmt, info in exported.meta["artifacts"].items():
-        entry = {"file": exported.files[fmt], "size_bytes": info["size_bytes"], "sha256": exported.sha256[fmt], **v["artifacts"][fmt]}
+        entry = {
+            "file": exported.files[fmt],
+            "size_bytes": info["size_bytes"],
+            "gzip_bytes": len(gzip.compress(exported.path(fmt).read_bytes(), mtime=0)),  # what a download or an app bundle stores
+            "sha256": exported.sha256[fmt],
+            **v["artifacts"][fmt],
+        }
         if bench is not None:
             b = bench.meta["artifacts"][fmt]
             entry.update(host_latency_ms=b["latency_ms"], host_peak_rss_kb=b["peak_rss_kb"], host_benchmark=b)
@@ -188,13 +195,16 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             f"{report['baseline']['labelled_samples']} labels alone ({report['baseline']['test_accuracy']:.2f}%)"
         )
     pruning = report.get("pruning")
-    if pruning:
+    if pruning and pruning["steps"]:
         b, a = pruning["before"], pruning["steps"][-1]
         lines.append(
             f"pruned ({pruning['importance']}, ratio {pruning['ratio']:g}, {len(pruning['steps'])} step(s) + KD fine-tune): "
             f"MACs {b['macs']:,} -> {a['macs']:,} ({1 - a['macs'] / b['macs']:.0%} fewer), params {b['params']:,} -> {a['params']:,}, "
             f"val {b['val_accuracy']:.2f}% -> {a['val_accuracy']:.2f}%"
         )
+    if pruning and pruning.get("unstructured"):
+        u = pruning["unstructured"]
+        lines.append(f"unstructured: {u['weight_sparsity']:.0%} of conv/linear weights are zero, val {u['val_accuracy']:.2f}%; {u['note']}")
     lines += [f"[yellow]warning:[/] {w}" for w in report.get("warnings", [])]
     if "int8_gate" in c:
         lines.append(f"int8 gate: {c['int8_gate']}")

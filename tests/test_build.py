@@ -29,6 +29,7 @@ def test_report_holds_every_number(built_project):
         lat = a["host_latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"]
         assert a["host_peak_rss_kb"] > 0
+        assert 0 < a["gzip_bytes"] < a["size_bytes"]
     assert r["artifacts"]["tflite_int8"]["int8_gate"].startswith("passed")
     assert r["device"] == "not measured on a device"
     assert r["teacher"]["accuracy"] > 90 and r["student"]["accuracy"] > 85  # tiny models, few epochs; chance is 10%

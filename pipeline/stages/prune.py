@@ -15,7 +15,16 @@ from edgedistill.pipeline.data import DataBundle
 from edgedistill.pipeline.fsutil import write_json
 from edgedistill.pipeline.losses import labelled_cross_entropy
 from edgedistill.pipeline.progress import Progress
-from edgedistill.pipeline.pruning import history, make_pruner, prune_step, search_ratio
+from edgedistill.pipeline.pruning import (
+    UNSTRUCTURED_NOTE,
+    history,
+    make_masks_permanent,
+    make_pruner,
+    mask_smallest_weights,
+    prune_step,
+    search_ratio,
+    weight_sparsity,
+)
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, distill_into, load_student, student_view
 from edgedistill.pipeline.teacher import Teacher
@@ -29,7 +38,7 @@ PRUNING_FILE = "pruning.json"
 @dataclass
 class PruneStage(Stage):
     name = "prune"
-    version = 1
+    version = 2
 
     data: DataBundle
     teacher: Teacher
@@ -68,32 +77,54 @@ class PruneStage(Stage):
             return entry
 
         before = measure(0)
-        ratio = search_ratio(model, example, cfg)
-        pruner = make_pruner(model, example, cfg, ratio)
-        taylor = self._taylor_loss(model, view) if cfg.importance == "taylor" else None
-        steps = []
-        for step in range(1, cfg.steps + 1):
-            model.eval()
-            touched = prune_step(pruner, model, taylor)
-            if cfg.verbose:
-                for line in touched:
-                    self.progress.console.print(f"prune step {step}: {line}")
-            pruned = measure(step, touched)
-            if cfg.finetune_epochs:
-                distill_into(model, view, data, self.teacher, self.finetune_recipe(), self.progress, f"KD fine-tune after prune step {step}/{cfg.steps}")
-            val = accuracy(predict_logits(model, val_in), data.val.y)
-            steps.append({**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": round(val, 3)})
+        ratio, steps, pruner = None, [], None
+        if cfg.structured:
+            ratio = search_ratio(model, example, cfg)
+            pruner = make_pruner(model, example, cfg, ratio)
+            taylor = self._taylor_loss(model, view) if cfg.importance == "taylor" else None
+            for step in range(1, cfg.steps + 1):
+                model.eval()
+                touched = prune_step(pruner, model, taylor)
+                if cfg.verbose:
+                    for line in touched:
+                        self.progress.console.print(f"prune step {step}: {line}")
+                pruned = measure(step, touched)
+                self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}")
+                steps.append({**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": measure(step)["val_accuracy"]})
+        unstructured = None
+        if cfg.unstructured is not None:
+            mask_smallest_weights(model, cfg.unstructured)
+            before_ft = measure(len(steps) + 1)["val_accuracy"]
+            self._finetune(model, view, "KD fine-tune with the smallest weights held at zero")
+            make_masks_permanent(model)
+            unstructured = {
+                "share": cfg.unstructured,
+                "weight_sparsity": round(weight_sparsity(model), 4),
+                "val_accuracy_before_finetune": before_ft,
+                "val_accuracy": measure(len(steps) + 1)["val_accuracy"],
+                "note": UNSTRUCTURED_NOTE,
+            }
         torch.save(model.state_dict(), workdir / STUDENT_FILE)
-        write_json(workdir / PRUNING_FILE, {"history": history(pruner), "arch": arch, "ratio": ratio})
-        after = steps[-1]
+        files = {"student": STUDENT_FILE}
+        if pruner is not None:
+            write_json(workdir / PRUNING_FILE, {"history": history(pruner), "arch": arch, "ratio": ratio})
+            files["pruning"] = PRUNING_FILE
+        after = measure(len(steps))
         meta = {
             **{k: v for k, v in self.student.meta.items() if k not in ("params", "macs", "val_accuracy")},
             "params": after["params"],
             "macs": after["macs"],
             "val_accuracy": after["val_accuracy"],
-            "pruning": {"ratio": ratio, "importance": cfg.importance, "round_to": cfg.round_to, "before": before, "steps": steps},
+            "pruning": {
+                "ratio": ratio, "importance": cfg.importance if ratio is not None else None, "round_to": cfg.round_to,
+                "before": before, "steps": steps, "unstructured": unstructured,
+            },
         }
-        return {"student": STUDENT_FILE, "pruning": PRUNING_FILE}, meta
+        return files, meta
+
+    def _finetune(self, model, view, label: str) -> None:
+        if self.cfg.finetune_epochs:
+            distill_into(model, view, self.data, self.teacher, self.finetune_recipe(), self.progress, label)
 
     def _taylor_loss(self, model, view):
         x = to_unit_tensor(self.data.train.x[:256], self.data.pixel_max)

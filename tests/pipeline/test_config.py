@@ -50,7 +50,7 @@ def test_defaults_fill_every_section():
         ({"distillation": {"born_again": 9}}, "distillation.born_again", "less than or equal to 5"),
         ({"distillation": {"assistants": [{"name": "vgg"}]}}, "distillation.assistants.0.name", "unknown student 'vgg'"),
         ({"distillation": {"relation": {"teacher": "layer3"}, "born_again": 1}}, "distillation", "cannot be combined"),
-        ({"prune": {"importance": "l2"}}, "prune", "exactly one of 'ratio', 'keep_macs' or 'keep_params'"),
+        ({"prune": {"importance": "l2"}}, "prune", "exactly one of 'ratio', 'keep_macs' or 'keep_params' (or only 'unstructured')"),
         ({"prune": {"ratio": 0.5, "keep_macs": 0.5}}, "prune", "exactly one of"),
         ({"prune": {"ratio": 1.0}}, "prune.ratio", "less than 1"),
         ({"prune": {"ratio": 0.5, "importance": "random"}}, "prune.importance", "Input should be"),

@@ -89,3 +89,16 @@ def test_pruned_build_reloads_from_its_saved_form_and_re_exports_the_same_model(
     assert np.allclose(first, again, atol=1e-5)
     with torch.no_grad():
         assert np.allclose(model(torch.from_numpy(x)).numpy(), first, atol=1e-4)
+
+
+def test_unstructured_pruning_zeros_weights_keeps_them_zero_through_fine_tuning_and_says_what_it_buys(distilled):
+    data, teacher, cache, student = distilled
+    out = run_stage(PruneStage(data, teacher, student, PruneConfig(unstructured=0.6, finetune_epochs=2), RECIPE, quiet()), cache)
+    u = out.meta["pruning"]["unstructured"]
+    assert "pruning" not in out.files and out.meta["pruning"]["steps"] == []
+    assert out.meta["macs"] == out.meta["pruning"]["before"]["macs"]  # dense shapes: same MACs
+    assert u["weight_sparsity"] == pytest.approx(0.6, abs=0.01) and "no faster on a CPU" in u["note"]
+    model = load_student(out)
+    weights = torch.cat([m.weight.flatten() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
+    assert float((weights == 0).float().mean()) == pytest.approx(u["weight_sparsity"], abs=1e-4)
+    assert u["val_accuracy"] > 50
