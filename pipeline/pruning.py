@@ -72,10 +72,7 @@ def search_ratio(model: nn.Module, example: torch.Tensor, cfg: PruneConfig) -> f
     lo, hi = 0.0, 0.95
     for _ in range(10):
         mid = (lo + hi) / 2
-        trial = copy.deepcopy(model)
-        pruner = make_pruner(trial, example, cfg.model_copy(update={"steps": 1}), mid)
-        pruner.step()
-        if _size(trial, example)[which] <= budget:
+        if _size(_pruned_copy(model, example, cfg, mid), example)[which] <= budget:
             hi = mid
         else:
             lo = mid

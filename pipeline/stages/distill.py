@@ -168,7 +168,7 @@ def distill_into(
     train_x, train_y, rows = training_set(data)
     objective = KDObjective(recipe, teacher, model, view, train_x[: min(8, len(train_x))])
     augmenting = recipe.augment or recipe.hflip
-    teacher_outputs = "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each augmented batch"
+    teacher_outputs = "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each batch"
     if not teacher.live:
         teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
 
