@@ -56,9 +56,6 @@ class DataBundle:
         """Rows a precomputed-logits teacher must cover: the labelled source, then data.unlabeled."""
         return self.labelled_rows + self.unlabeled_rows
 
-    def split(self, name: str) -> Split:
-        return {"train": self.train, "val": self.val, "test": self.test, "transfer": self.transfer}[name]
-
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the raw images."""
