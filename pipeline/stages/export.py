@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,7 +38,7 @@ def calibration_samples(data: DataBundle, arch: dict, count: int, seed: int = 0)
 @dataclass
 class ExportStage(Stage):
     name = "export"
-    version = 1
+    version = 2
 
     student: StageOutput  # from distill
     data: DataBundle
@@ -74,7 +75,12 @@ class ExportStage(Stage):
                     used = export_tflite_int8(model, shape, samples, dest, log)
                     meta["calibration_samples"] = used
             files[fmt] = FILENAMES[fmt]
-            info: dict[str, Any] = {"format": fmt, "layout": LAYOUT[fmt], "size_bytes": dest.stat().st_size}
+            info: dict[str, Any] = {
+                "format": fmt,
+                "layout": LAYOUT[fmt],
+                "size_bytes": dest.stat().st_size,
+                "gzip_bytes": len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
+            }
             if fmt.startswith("tflite"):
                 info.update(io_details(dest))
             else:

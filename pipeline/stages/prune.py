@@ -68,9 +68,12 @@ class PruneStage(Stage):
         example = torch.zeros(1, *shape)
         val_in = view(to_unit_tensor(data.val.x, data.pixel_max))
 
+        def val_accuracy() -> float:
+            return round(accuracy(predict_logits(model, val_in), data.val.y), 3)
+
         def measure(step: int, touched: list[str] | None = None) -> dict[str, Any]:
             p = profile_model(model, shape)
-            entry = {"step": step, "params": p.params, "macs": p.macs, "val_accuracy": round(accuracy(predict_logits(model, val_in), data.val.y), 3)}
+            entry = {"step": step, "params": p.params, "macs": p.macs, "val_accuracy": val_accuracy()}
             if touched is not None:
                 entry["groups_pruned"] = len(touched)
                 entry["touched"] = touched
@@ -90,18 +93,18 @@ class PruneStage(Stage):
                         self.progress.console.print(f"prune step {step}: {line}")
                 pruned = measure(step, touched)
                 self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}")
-                steps.append({**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": measure(step)["val_accuracy"]})
+                steps.append({**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": val_accuracy()})
         unstructured = None
         if cfg.unstructured is not None:
             mask_smallest_weights(model, cfg.unstructured)
-            before_ft = measure(len(steps) + 1)["val_accuracy"]
+            before_ft = val_accuracy()
             self._finetune(model, view, "KD fine-tune with the smallest weights held at zero")
             make_masks_permanent(model)
             unstructured = {
                 "share": cfg.unstructured,
                 "weight_sparsity": round(weight_sparsity(model), 4),
                 "val_accuracy_before_finetune": before_ft,
-                "val_accuracy": measure(len(steps) + 1)["val_accuracy"],
+                "val_accuracy": val_accuracy(),
                 "note": UNSTRUCTURED_NOTE,
             }
         torch.save(model.state_dict(), workdir / STUDENT_FILE)
