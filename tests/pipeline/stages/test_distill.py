@@ -47,11 +47,12 @@ SMALL = StudentConfig(name="dscnn", options={"channels": 16, "blocks": 2})
 def test_hints_and_relations_train_with_the_teacher_live_or_precomputed(augment, tmp_path, digits_npz, digits_teacher):
     data = load_data(DataConfig(npz=digits_npz))
     recipe = DistillationConfig(
-        epochs=6, augment=augment, hints=[{"teacher": "layer2", "student": "features.2"}], relation={"distance": 5.0, "angle": 10.0}
+        epochs=15, augment=augment, hints=[{"teacher": "layer2", "student": "features.2"}], relation={"distance": 5.0, "angle": 10.0}
     )
     out = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), StageCache(tmp_path))
-    # shifting 8x8 digits by a pixel is harsh for 6 epochs: far above chance (10%) is what to expect there
-    assert out.meta["val_accuracy"] > (30 if augment else 60)
+    # measured over seeds 0-3 at 15 epochs: 96-97% plain, 79-85% with 1-pixel shifts of the 8x8 digits
+    # (6 epochs gave 17-43% with shifts: too close to any threshold to test)
+    assert out.meta["val_accuracy"] > (60 if augment else 85)
     assert out.meta["teacher_outputs"] == ("live on each batch" if augment else "precomputed once")
     # the adapters trained alongside are not part of the shipped student
     assert set(torch.load(out.path("student"), weights_only=True)) == set(build_from_arch(out.meta["arch"]).state_dict())
