@@ -11,21 +11,47 @@ BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 FLOAT_DTYPES = {np.float32, np.float16, np.float64}
 
 
+def module_path(tensor_name: str) -> str:
+    """The PyTorch module that made a tensor, from the location name litert-torch gives it.
+
+    'litert_torch..ChannelLastIOWrapper/pkg.DSCNN_wrapped/torch.nn...Sequential_features/torch.nn...ReLU_2;...'
+    reads as features.2: each path part is '<class>_<attribute>', and 'wrapped' is the I/O wrapper's own
+    attribute. A name without that form (the graph's output, say) comes back as it is.
+    """
+    first = tensor_name.split(";")[0]
+    parts = first.split("/")
+    if len(parts) < 2:
+        return tensor_name
+    attrs = [part.rsplit(".", 1)[-1].partition("_")[2] for part in parts]
+    attrs = [a for a in attrs if a]
+    if attrs and attrs[0] == "wrapped":
+        attrs = attrs[1:]
+    return ".".join(attrs) or tensor_name
+
+
 @dataclass(frozen=True)
 class FloatOp:
     index: int
     op: str
     tensors: tuple[str, ...]  # names of the float tensors it reads or writes
 
+    @property
+    def layer(self) -> str:
+        return module_path(self.tensors[-1]) if self.tensors else "?"
+
     def __str__(self) -> str:
-        return f"#{self.index} {self.op} ({', '.join(self.tensors[:2])})"
+        return f"#{self.index} {self.op} in {self.layer}"
 
 
-def _interpreter(path: Path):
+def _interpreter(path: Path, preserve_all_tensors: bool = False):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     # without the default delegates, so the op list is the model's own graph
-    interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp = Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=preserve_all_tensors,
+    )
     interp.allocate_tensors()
     return interp
 

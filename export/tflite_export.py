@@ -1,4 +1,5 @@
-"""PyTorch -> TFLite with litert-torch: fp32, and full-integer int8 through PT2E quantization.
+"""PyTorch -> TFLite with litert-torch: fp32, and full-integer int8 through PT2E quantization;
+fp16 weights and dynamic-range int8 from the fp32 .tflite with ai-edge-quantizer.
 
 Both take NHWC input (the layout TFLite kernels use; no TRANSPOSE at the input). The int8 flow:
 per-channel symmetric weights, static activations calibrated on real samples, int8 input and
@@ -69,3 +70,35 @@ def export_tflite_int8(
         with atomic_path(dest) as tmp:
             litert_torch.convert(quantized, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(tmp))
     return count
+
+
+def _fp16_weights_recipe() -> list[dict]:
+    """Weights stored as float16 and dequantized once at load; compute stays float32."""
+    return [
+        {
+            "regex": ".*",
+            "operation": "*",
+            "algorithm_key": "float_casting",
+            "op_config": {
+                "weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"},
+                "compute_precision": "FLOAT",
+                "explicit_dequantize": True,
+                "skip_checks": False,
+                "min_weight_elements": 0,
+            },
+        }
+    ]
+
+
+def export_tflite_from_fp32(fp32: Path, dest: Path, scheme: str, log: Path | None = None) -> None:
+    """Rewrite an fp32 .tflite as 'fp16' (float16 weights) or 'dynamic_int8' (int8 weights, per channel;
+    activations quantized on the fly where a kernel supports it, float elsewhere). Neither needs calibration."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    recipes = {"fp16": _fp16_weights_recipe, "dynamic_int8": recipe.dynamic_wi8_afp32}
+    q = quantizer.Quantizer(str(fp32))
+    q.load_quantization_recipe(recipes[scheme]())
+    with native_logs_to(log):
+        result = q.quantize(enable_progress_bar=False, enable_progress_report=False)
+    with atomic_path(dest) as tmp:
+        Path(tmp).write_bytes(result.quantized_model)

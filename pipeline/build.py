@@ -69,7 +69,7 @@ def build(
     if config.prune is not None:
         distilled = run(PruneStage(data, teacher, chain.student, config.prune, config.distillation, progress))
     exported = run(ExportStage(distilled, data, config.export, config.quantization, progress))
-    verified = run(VerifyStage(data, teacher, distilled, exported, progress))
+    verified = run(VerifyStage(data, teacher, distilled, exported, config.quantization, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
 
     on_device = None

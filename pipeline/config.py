@@ -16,7 +16,8 @@ from edgedistill.devices.profiles import DEVICES
 from edgedistill.pipeline.errors import ConfigError
 
 CONFIG_FILENAME = "edgedistill.yaml"
-EXPORT_FORMATS = ("onnx", "tflite_fp32", "tflite_int8")
+EXPORT_FORMATS = ("onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8")
+ExportFormat = Literal["onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"]
 
 
 class _Strict(BaseModel):
@@ -230,10 +231,20 @@ class PruneConfig(_Strict):
 
 class QuantizationConfig(_Strict):
     calibration_samples: int = Field(256, ge=1)
+    io_dtype: Literal["int8", "uint8", "float32"] = Field(
+        "int8", description="input/output dtype of tflite_int8; uint8 and float32 keep int8 inside, with QUANTIZE ops at the ends"
+    )
+    onnx_calibration: Literal["auto", "minmax", "percentile", "entropy"] = Field(
+        "auto", description="activation ranges of onnx_int8; auto tries all three and keeps the best on the validation split"
+    )
+    tolerance_points: float = Field(
+        1.0, ge=0, description="int8 accuracy this far below fp32 (test split, percentage points) gets a per-layer error table"
+    )
+    layer_errors: Literal["on_drop", "always", "never"] = Field("on_drop", description="when to compute the per-layer int8 error table")
 
 
 class ExportConfig(_Strict):
-    formats: list[Literal["onnx", "tflite_fp32", "tflite_int8"]] = Field(default_factory=lambda: list(EXPORT_FORMATS))
+    formats: list[ExportFormat] = Field(default_factory=lambda: list(EXPORT_FORMATS))
 
     @field_validator("formats")
     @classmethod
@@ -402,9 +413,15 @@ distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (
 
 quantization:
   calibration_samples: 256   # training samples used to calibrate int8 activations
+  io_dtype: int8             # tflite_int8 input/output: int8, uint8, or float32 (int8 inside either way)
+  onnx_calibration: auto     # onnx_int8 ranges: minmax, percentile, entropy, or auto (best on validation)
+  tolerance_points: 1.0      # int8 this far below fp32 gets a per-layer error table in the report
+  layer_errors: on_drop      # on_drop, always, never
 
 export:
-  formats: [onnx, tflite_fp32, tflite_int8]
+  # onnx: fp32; onnx_int8: QDQ, per-channel; tflite_fp32; tflite_fp16: float16 weights;
+  # tflite_dynamic_int8: int8 weights, float activations; tflite_int8: full integer (the one to ship)
+  formats: [onnx, onnx_int8, tflite_fp32, tflite_fp16, tflite_dynamic_int8, tflite_int8]
 
 benchmark:
   enabled: true

@@ -46,7 +46,7 @@ def build_manifest(
                 f"resize to {arch['input_hw'][1]}x{arch['input_hw'][0]} (width x height), bilinear",
                 "x = (pixel * scale - mean[c]) / std[c] for every channel c, as float32",
                 "lay out as the model's 'layout' (NHWC for .tflite, NCHW for .onnx) with batch 1",
-                "for an int8 input, quantize x with the input's scale and zero_point",
+                "for an int8 or uint8 input, quantize x with the input's scale and zero_point; a float32 input takes x as it is",
             ],
         },
         "models": models,

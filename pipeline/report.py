@@ -84,6 +84,7 @@ def assemble_report(
             "size_bytes": info["size_bytes"],
             "gzip_bytes": info["gzip_bytes"],
             "sha256": exported.sha256[fmt],
+            **{k: info[k] for k in ("io_dtype", "calibration") if k in info},
             **v["artifacts"][fmt],
         }
         if bench is not None:
@@ -135,6 +136,7 @@ def assemble_report(
         "baseline": None if chain.baseline is None else _baseline(chain.baseline),
         "artifacts": artifacts,
         "checks": checks(v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size, chain.baseline),
+        "int8_layer_errors": v.get("int8_layer_errors"),
         "warnings": chain.warnings,
         "host_benchmark": None if bench is None else {"threads": bench.meta["threads"], "machine": bench.meta["machine"]},
         "device": NOT_ON_DEVICE if on_device is None else {k: v for k, v in on_device.items() if k != "artifacts"},
@@ -211,9 +213,29 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             drop = c["int8_accuracy_drop_vs_fp32_points"]
             lines.append(f"int8 TFLite accuracy is {abs(drop):.2f} points {'below' if drop >= 0 else 'above'} the fp32 TFLite")
         lines.append(f"int8 file is 1/{c['teacher_fp32_bytes_over_int8_bytes']:.0f} of the teacher's fp32 checkpoint")
+    lines += _quantization_lines(report)
     device = report["device"]
     lines.append(f"device: {device if isinstance(device, str) else device['device'] + ' (' + device['target'] + ', ' + device['runtime'] + ')'}")
     stages = ", ".join(st["name"] + (" (cached)" if st["cached"] else f" {st['seconds']:.1f} s") for st in report["stages"])
     lines.append(f"stages: {stages}")
     for line in lines:
         console.print(line)
+
+
+def _quantization_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    onnx_int8 = report["artifacts"].get("onnx_int8")
+    if onnx_int8 and "candidates" in onnx_int8.get("calibration", {}):
+        cal = onnx_int8["calibration"]
+        tried = ", ".join(f"{m} {r['val_accuracy']:.2f}%" for m, r in cal["candidates"].items())
+        lines.append(f"onnx_int8 calibration: {cal['method']} (validation accuracy: {tried})")
+    diagnosis = report.get("int8_layer_errors")
+    if diagnosis:
+        drop = diagnosis["drop_vs_fp32_points"]
+        head = "int8 per-layer error" if drop is None else f"int8 is {drop:.2f} points below fp32 (tolerance {diagnosis['tolerance_points']:g})"
+        if "worst_first" in diagnosis:
+            worst = ", ".join(f"{e['layer']} {e['op']} {e['sqnr_db']:.1f} dB" for e in diagnosis["worst_first"][:5])
+            lines.append(f"{head}; worst layers by SQNR: {worst} (all in report.json -> int8_layer_errors)")
+        else:
+            lines.append(f"{head}; {diagnosis['note']}")
+    return lines

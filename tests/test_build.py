@@ -10,7 +10,11 @@ import yaml
 from edgedistill.pipeline.fsutil import sha256_file
 from tests.conftest import run_cli
 
-SHIPPED = {"model.onnx", "model_fp32.tflite", "model_int8.tflite", "student.pt", "manifest.json", "report.json"}
+FORMATS = {"onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"}
+SHIPPED = {
+    "model.onnx", "model_int8.onnx", "model_fp32.tflite", "model_fp16.tflite", "model_dynamic_int8.tflite", "model_int8.tflite",
+    "student.pt", "manifest.json", "report.json",
+}
 
 
 def test_build_ships_every_artifact_with_hashes(built_project):
@@ -23,7 +27,7 @@ def test_build_ships_every_artifact_with_hashes(built_project):
 
 def test_report_holds_every_number(built_project):
     r = built_project.report
-    assert set(r["artifacts"]) == {"onnx", "tflite_fp32", "tflite_int8"}
+    assert set(r["artifacts"]) == FORMATS  # the whole export matrix by default, each verified on the test split
     for a in r["artifacts"].values():
         assert 0 <= a["accuracy"] <= 100 and 0 <= a["agreement_with_student"] <= 100
         lat = a["host_latency_ms"]
@@ -38,7 +42,15 @@ def test_report_holds_every_number(built_project):
     for fmt in ("onnx", "tflite_fp32"):
         assert r["artifacts"][fmt]["agreement_with_student"] == 100.0
         assert r["artifacts"][fmt]["max_abs_logit_diff"] < 1e-3
-    assert r["artifacts"]["tflite_int8"]["agreement_with_student"] >= 90.0
+    for fmt in ("tflite_int8", "onnx_int8", "tflite_dynamic_int8"):
+        assert r["artifacts"][fmt]["agreement_with_student"] >= 90.0, fmt
+    assert r["artifacts"]["tflite_fp16"]["agreement_with_student"] >= 99.0
+    assert r["artifacts"]["tflite_int8"]["io_dtype"] == "int8"
+    cal = r["artifacts"]["onnx_int8"]["calibration"]  # auto: all three measured on validation, the best kept
+    assert set(cal["candidates"]) == {"minmax", "percentile", "entropy"}
+    assert cal["candidates"][cal["method"]]["val_accuracy"] == max(c["val_accuracy"] for c in cal["candidates"].values())
+    # no int8 drop past the 1-point tolerance here, so no per-layer table
+    assert r["checks"]["int8_accuracy_drop_vs_fp32_points"] <= 1.0 and r["int8_layer_errors"] is None
     assert [s["name"] for s in r["stages"]] == ["load", "baseline", "distill", "export", "verify", "benchmark"]
     # the teacher was checked against the student trained on labels alone, and the gain is reported
     assert r["teacher"]["teacher_better_than_baseline"] and r["teacher"]["teacher_val_accuracy"] > r["baseline"]["val_accuracy"]
@@ -97,3 +109,27 @@ def test_changed_setting_reruns_only_what_depends_on_it(project_copy):
     assert cached == {"load": False, "baseline": True, "distill": True, "export": True, "verify": True, "benchmark": False}
     report = json.loads((project_copy / "build" / "rpi4" / "report.json").read_text())
     assert report["artifacts"]["tflite_int8"]["host_benchmark"]["runs"] == 7
+
+
+def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(project_copy):
+    cfg_path = project_copy / "edgedistill.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["quantization"].update(io_dtype="float32", layer_errors="always")
+    cfg["export"] = {"formats": ["tflite_fp32", "tflite_int8"]}
+    cfg["benchmark"]["enabled"] = False
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = run_cli("build", "--target", "rpi4", "--json", "--quiet", cwd=project_copy)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert {s["name"]: s["cached"] for s in report["stages"]} == {"load": False, "baseline": True, "distill": True, "export": False, "verify": False}
+    int8 = report["artifacts"]["tflite_int8"]
+    assert set(report["artifacts"]) == {"tflite_fp32", "tflite_int8"} and int8["io_dtype"] == "float32"
+    assert int8["int8_gate"].startswith("passed") and int8["agreement_with_student"] >= 90.0
+    manifest = json.loads((project_copy / "build" / "rpi4" / "manifest.json").read_text())
+    assert manifest["models"]["tflite_int8"]["input"]["dtype"] == "float32"
+    errors = report["int8_layer_errors"]
+    assert errors["tolerance_points"] == 1.0 and errors["samples"] == 64
+    worst = errors["worst_first"]
+    assert worst and [e["sqnr_db"] for e in worst] == sorted(e["sqnr_db"] for e in worst)
+    assert any(e["layer"].startswith("features.") for e in worst)
+    assert {p.name for p in (project_copy / "build" / "rpi4").iterdir()} == {"model_fp32.tflite", "model_int8.tflite", "student.pt", "manifest.json", "report.json"}

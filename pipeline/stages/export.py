@@ -1,46 +1,48 @@
-"""export: the distilled student as ONNX fp32, TFLite fp32 and full-integer int8 TFLite."""
+"""export: the student as ONNX (fp32, int8 QDQ) and TFLite (fp32, fp16 weights, dynamic-range int8, full-integer int8)."""
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-import torch
 
 from edgedistill.export.inspect_tflite import io_details
 from edgedistill.pipeline.cache import StageOutput
-from edgedistill.pipeline.config import ExportConfig, QuantizationConfig
-from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.calibration import calibration_samples
+from edgedistill.pipeline.config import EXPORT_FORMATS, ExportConfig, QuantizationConfig
+from edgedistill.pipeline.data import DataBundle, preprocess
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
-from edgedistill.pipeline.training import make_normalizer, to_unit_tensor
+from edgedistill.pipeline.training import accuracy
 
-FILENAMES = {"onnx": "model.onnx", "tflite_fp32": "model_fp32.tflite", "tflite_int8": "model_int8.tflite"}
-LAYOUT = {"onnx": "NCHW", "tflite_fp32": "NHWC", "tflite_int8": "NHWC"}
+FILENAMES = {
+    "onnx": "model.onnx",
+    "onnx_int8": "model_int8.onnx",
+    "tflite_fp32": "model_fp32.tflite",
+    "tflite_fp16": "model_fp16.tflite",
+    "tflite_dynamic_int8": "model_dynamic_int8.tflite",
+    "tflite_int8": "model_int8.tflite",
+}
+# formats made from another format's file rather than from the PyTorch model
+DERIVED_FROM = {"onnx_int8": "onnx", "tflite_fp16": "tflite_fp32", "tflite_dynamic_int8": "tflite_fp32"}
+CALIBRATED = ("onnx_int8", "tflite_int8")
 
 
-def calibration_samples(data: DataBundle, arch: dict, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
-    """`count` training images, labelled or from the transfer set (a fixed random subset), preprocessed for the student, one at a time."""
-    pool = np.concatenate([data.train.x, data.transfer.x])
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(pool))[: min(count, len(pool))]
-    normalize = make_normalizer(data.mean, data.std, tuple(arch["input_hw"]))
-    x = normalize(to_unit_tensor(pool[np.sort(idx)], data.pixel_max))
-    for i in range(len(x)):
-        yield x[i : i + 1]
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a.argmax(1) == b.argmax(1)).mean() * 100.0)
 
 
 @register_stage
 @dataclass
 class ExportStage(Stage):
     name = "export"
-    version = 2
+    version = 3
 
-    student: StageOutput  # from distill
+    student: StageOutput  # from distill or prune
     data: DataBundle
     export: ExportConfig
     quantization: QuantizationConfig
@@ -48,45 +50,105 @@ class ExportStage(Stage):
 
     def cache_inputs(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {"student": self.student.fingerprint(), "export": self.export.model_dump(mode="json")}
-        if "tflite_int8" in self.export.formats:  # calibration only matters to the int8 model
+        if any(fmt in CALIBRATED for fmt in self.export.formats):  # calibration only matters to the int8 models
             inputs["quantization"] = self.quantization.model_dump(mode="json")
             inputs["data"] = self.data.fingerprint
         return inputs
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        from edgedistill.export.onnx_export import export_onnx
-        from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_int8
-
+    @property
+    def _shape(self) -> tuple[int, int, int]:
         arch = self.student.meta["arch"]
-        shape = (arch["in_channels"], *arch["input_hw"])
+        return (arch["in_channels"], *arch["input_hw"])
+
+    def _calibration(self):
+        return calibration_samples(self.data, self.student.meta["arch"], self.quantization.calibration_samples)
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        wanted = list(self.export.formats)
+        needed = set(wanted) | {DERIVED_FROM[f] for f in wanted if f in DERIVED_FROM}
         log = workdir / "convert.log"
         files: dict[str, str] = {}
         meta: dict[str, Any] = {"artifacts": {}}
-        for fmt in self.export.formats:
+        for fmt in (f for f in EXPORT_FORMATS if f in needed):  # a base format always comes before what derives from it
             dest = workdir / FILENAMES[fmt]
-            model = load_student(self.student)  # a fresh copy: conversion may rewrite the module
             with self.progress.task(f"exporting {FILENAMES[fmt]}"):
-                if fmt == "onnx":
-                    export_onnx(model, shape, dest)
-                elif fmt == "tflite_fp32":
-                    export_tflite_fp32(model, shape, dest, log)
-                else:
-                    samples = calibration_samples(self.data, arch, self.quantization.calibration_samples)
-                    used = export_tflite_int8(model, shape, samples, dest, log)
-                    meta["calibration_samples"] = used
+                extra = self._make(fmt, dest, workdir, log)
+            if fmt not in wanted:
+                continue  # made only to derive another format from
             files[fmt] = FILENAMES[fmt]
-            info: dict[str, Any] = {
-                "format": fmt,
-                "layout": LAYOUT[fmt],
-                "size_bytes": dest.stat().st_size,
-                "gzip_bytes": len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
-            }
-            if fmt.startswith("tflite"):
-                info.update(io_details(dest))
-            else:
-                info.update(
-                    inputs=[{"name": "input", "shape": [1, *shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
-                    outputs=[{"name": "logits", "shape": [1, arch["num_classes"]], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
-                )
-            meta["artifacts"][fmt] = info
+            meta["artifacts"][fmt] = {**self._describe(fmt, dest), **extra}
+            if fmt in CALIBRATED:
+                meta["calibration_samples"] = min(self.quantization.calibration_samples, len(self.data.train) + len(self.data.transfer))
+        for fmt in needed - set(wanted):
+            (workdir / FILENAMES[fmt]).unlink(missing_ok=True)
         return files, meta
+
+    def _make(self, fmt: str, dest: Path, workdir: Path, log: Path) -> dict[str, Any]:
+        """Write one format to dest; returns what the artifact's metadata should add."""
+        from edgedistill.export.io_types import set_io_dtype
+        from edgedistill.export.onnx_export import export_onnx
+        from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_from_fp32, export_tflite_int8
+
+        if fmt == "onnx":
+            export_onnx(load_student(self.student), self._shape, dest)  # a fresh copy each time: conversion may rewrite the module
+        elif fmt == "tflite_fp32":
+            export_tflite_fp32(load_student(self.student), self._shape, dest, log)
+        elif fmt in ("tflite_fp16", "tflite_dynamic_int8"):
+            export_tflite_from_fp32(workdir / FILENAMES["tflite_fp32"], dest, fmt.removeprefix("tflite_"), log)
+        elif fmt == "tflite_int8":
+            export_tflite_int8(load_student(self.student), self._shape, self._calibration(), dest, log)
+            set_io_dtype(dest, dest, self.quantization.io_dtype)
+            return {"io_dtype": self.quantization.io_dtype}
+        elif fmt == "onnx_int8":
+            return {"calibration": self._onnx_int8(workdir / FILENAMES["onnx"], dest, log)}
+        return {}
+
+    def _onnx_int8(self, fp32: Path, dest: Path, log: Path) -> dict[str, Any]:
+        """Quantize with the configured calibration method, or with each and keep the best on the validation split."""
+        from edgedistill.export.onnx_quantize import CALIBRATION_METHODS, quantize_onnx
+        from edgedistill.export.runtimes import OnnxModel
+
+        choice = self.quantization.onnx_calibration
+        methods = CALIBRATION_METHODS if choice == "auto" else (choice,)
+        if len(methods) == 1:
+            quantize_onnx(fp32, dest, (x.numpy() for x in self._calibration()), methods[0], log)
+            return {"method": methods[0]}
+        val = self.data.val
+        x = preprocess(val.x, self.data, tuple(self.student.meta["arch"]["input_hw"]))  # type: ignore[arg-type]
+        reference = OnnxModel(fp32).predict(x)
+        candidates: dict[str, dict[str, float]] = {}
+        for method in methods:
+            path = dest.with_name(f"{dest.stem}.{method}.onnx")
+            quantize_onnx(fp32, path, (s.numpy() for s in self._calibration()), method, log)
+            logits = OnnxModel(path).predict(x)
+            candidates[method] = {
+                "val_accuracy": round(accuracy(logits, val.y), 3),
+                "val_agreement_with_fp32": round(_agreement(logits, reference), 3),
+            }
+        # the best accuracy, then the best agreement; on a tie the simpler method (listed first) wins
+        best = max(methods, key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -methods.index(m)))
+        for method in methods:
+            path = dest.with_name(f"{dest.stem}.{method}.onnx")
+            if method == best:
+                path.replace(dest)
+            else:
+                path.unlink()
+        return {"method": best, "chosen_by": "validation accuracy, then agreement with the fp32 model", "candidates": candidates}
+
+    def _describe(self, fmt: str, dest: Path) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "format": fmt,
+            "layout": "NCHW" if fmt.startswith("onnx") else "NHWC",
+            "size_bytes": dest.stat().st_size,
+            "gzip_bytes": len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
+        }
+        if fmt.startswith("tflite"):
+            info.update(io_details(dest))
+        else:
+            arch = self.student.meta["arch"]
+            info.update(
+                inputs=[{"name": "input", "shape": [1, *self._shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
+                outputs=[{"name": "logits", "shape": [1, arch["num_classes"]], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
+            )
+        return info
+

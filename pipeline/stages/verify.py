@@ -13,6 +13,8 @@ from edgedistill.export.inspect_tflite import float_ops
 from edgedistill.export.native_logs import native_logs_to
 from edgedistill.export.runtimes import load_runtime
 from edgedistill.pipeline.cache import StageOutput
+from edgedistill.pipeline.calibration import calibration_samples
+from edgedistill.pipeline.config import QuantizationConfig
 from edgedistill.pipeline.data import DataBundle, preprocess
 from edgedistill.pipeline.errors import GateError
 from edgedistill.pipeline.fsutil import write_json
@@ -41,12 +43,13 @@ def int8_gate(path: Path) -> None:
 @dataclass
 class VerifyStage(Stage):
     name = "verify"
-    version = 2
+    version = 3
 
     data: DataBundle
     teacher: Teacher
-    student: StageOutput  # from distill
+    student: StageOutput  # from distill or prune
     exported: StageOutput  # from export
+    quantization: QuantizationConfig
     progress: Progress
 
     def cache_inputs(self) -> dict[str, Any]:
@@ -55,6 +58,7 @@ class VerifyStage(Stage):
             "teacher": self.teacher.fingerprint,
             "student": self.student.fingerprint(),
             "exported": self.exported.fingerprint(),
+            "quantization": self.quantization.model_dump(mode="json"),
         }
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -83,5 +87,32 @@ class VerifyStage(Stage):
                     int8_gate(path)
                     entry["int8_gate"] = "passed: every op between the int8 input and output computes in integer"
                 result["artifacts"][fmt] = entry
+            diagnosis = self._int8_layer_errors(result["artifacts"])
+            if diagnosis is not None:
+                result["int8_layer_errors"] = diagnosis
         write_json(workdir / RESULT_FILE, result)
         return {"verify": RESULT_FILE}, result
+
+    def _int8_layer_errors(self, artifacts: dict[str, Any]) -> dict[str, Any] | None:
+        """Per-layer int8 error against fp32 on calibration samples, when int8 drops past the tolerance (or always)."""
+        from edgedistill.export.layer_errors import layer_errors
+
+        q = self.quantization
+        if q.layer_errors == "never" or "tflite_int8" not in artifacts:
+            return None
+        fp32 = artifacts.get("tflite_fp32")
+        drop = None if fp32 is None else round(fp32["accuracy"] - artifacts["tflite_int8"]["accuracy"], 3)
+        if q.layer_errors == "on_drop" and (drop is None or drop <= q.tolerance_points):
+            return None
+        out: dict[str, Any] = {"drop_vs_fp32_points": drop, "tolerance_points": q.tolerance_points}
+        if fp32 is None:
+            return {**out, "note": "add tflite_fp32 to export.formats: the per-layer errors compare int8 with it"}
+        with self.progress.task("locating the int8 error layer by layer"):
+            samples = (x.numpy() for x in calibration_samples(self.data, self.student.meta["arch"], q.calibration_samples))
+            errors = layer_errors(self.exported.path("tflite_fp32"), self.exported.path("tflite_int8"), samples)
+        return {
+            **out,
+            "samples": min(q.calibration_samples, len(self.data.train) + len(self.data.transfer)),
+            "metric": "SQNR in dB (higher is better) and cosine of each layer's int8 output against fp32, on calibration samples",
+            "worst_first": [e.to_dict() for e in errors],
+        }

@@ -19,13 +19,17 @@ def _error(raw: dict) -> str:
 def test_defaults_fill_every_section():
     cfg = default_config()
     assert cfg.student.name == "dscnn" and cfg.distillation.temperature == 4.0 and cfg.distillation.alpha == 0.9
-    assert cfg.export.formats == ["onnx", "tflite_fp32", "tflite_int8"] and cfg.targets == ["rpi4"]
+    assert cfg.export.formats == ["onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"]
+    assert cfg.quantization.io_dtype == "int8" and cfg.quantization.onnx_calibration == "auto" and cfg.targets == ["rpi4"]
 
 
 @pytest.mark.parametrize(
     "patch, path, message",
     [
         ({"distillation": {"temperature": 0}}, "distillation.temperature", "greater than 0"),
+        ({"quantization": {"io_dtype": "int16"}}, "quantization.io_dtype", "'int8', 'uint8' or 'float32'"),
+        ({"quantization": {"onnx_calibration": "kl"}}, "quantization.onnx_calibration", "'auto', 'minmax', 'percentile' or 'entropy'"),
+        ({"export": {"formats": ["tflite_int4"]}}, "export.formats.0", "'onnx', 'onnx_int8'"),
         ({"distillation": {"alpha": -0.1}}, "distillation.alpha", "greater than or equal to 0"),
         ({"distillation": {"epochs": -3}}, "distillation.epochs", "greater than or equal to 1"),
         ({"distillation": {"epochs": "many"}}, "distillation.epochs", "valid integer"),

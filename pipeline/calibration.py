@@ -1,0 +1,22 @@
+"""The samples int8 quantization calibrates on, and the per-layer error check replays."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from edgedistill.pipeline.data import DataBundle
+from edgedistill.pipeline.training import make_normalizer, to_unit_tensor
+
+
+def calibration_samples(data: DataBundle, arch: dict, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
+    """`count` training images, labelled or from the transfer set (a fixed random subset), preprocessed for the student, one at a time."""
+    pool = np.concatenate([data.train.x, data.transfer.x])
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(pool))[: min(count, len(pool))]
+    normalize = make_normalizer(data.mean, data.std, tuple(arch["input_hw"]))
+    x = normalize(to_unit_tensor(pool[np.sort(idx)], data.pixel_max))
+    for i in range(len(x)):
+        yield x[i : i + 1]
