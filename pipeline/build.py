@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.devices.profiles import get_device
+from edgedistill.devices.profiles import DeviceProfile, get_device
 from edgedistill.pipeline.cache import StageCache, StageOutput
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
@@ -22,6 +22,7 @@ from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.fsutil import copy_file, write_json
+from edgedistill.pipeline.lock import build_lock
 from edgedistill.pipeline.manifest import build_manifest
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.report import assemble_report
@@ -49,8 +50,12 @@ def build(
         raise ConfigError(f"--target: {exc.args[0]}") from None
     if device is not None:
         device.check(target)
+    with build_lock(cache_dir):
+        return _build(config, target, Path(out_root), StageCache(cache_dir), progress, device)
+
+
+def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: StageCache, progress: Progress, device: DeviceSpec | None) -> BuildResult:
     started = time.perf_counter()
-    cache = StageCache(cache_dir)
     timings: list[dict[str, Any]] = []
 
     def run(stage: Stage, name: str | None = None) -> StageOutput:

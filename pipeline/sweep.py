@@ -20,6 +20,7 @@ from edgedistill.pipeline.config import ProjectConfig, config_from_dict
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.fsutil import write_text
+from edgedistill.pipeline.lock import build_lock
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.distill import DistillStage
@@ -40,6 +41,11 @@ class SweepResult:
 
 
 def sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress) -> SweepResult:
+    with build_lock(cache_dir):
+        return _sweep(config, temperatures, alphas, cache_dir, progress)
+
+
+def _sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress) -> SweepResult:
     data = load_data(config.data)
     teacher = load_teacher(config.teacher, data, progress)
     cache = StageCache(cache_dir)
