@@ -53,7 +53,7 @@ def cli() -> None:
 @click.option("--benchmark-model", "benchmark_model", type=click.Path(path_type=Path, dir_okay=False), help="TFLite benchmark_model binary (phone profiles)")
 def build(config_path: Path | None, target: str | None, out_root: Path, cache_dir: Path | None, quiet: bool, as_json: bool,
           device: str | None, ssh_config: Path | None, device_python: str, benchmark_model: Path | None) -> None:
-    """Distil, export (ONNX, TFLite fp32 + int8), verify, benchmark and report."""
+    """Distil, prune, export (ONNX and TFLite, fp32 to int8), verify, benchmark and report (JSON and HTML)."""
     from edgedistill.pipeline.build import build as run_build
     from edgedistill.pipeline.device_benchmark import DeviceSpec
     from edgedistill.pipeline.progress import Progress
@@ -68,7 +68,7 @@ def build(config_path: Path | None, target: str | None, out_root: Path, cache_di
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     print_summary(result.report, console)
-    console.print(f"shipped: {result.out_dir}/ ({', '.join(sorted(result.manifest['files']))}, manifest.json, report.json)")
+    console.print(f"shipped: {result.out_dir}/ ({', '.join(sorted(result.manifest['files']))}, manifest.json, report.json, report.html)")
 
 
 def _numbers(text: str, what: str) -> list[float]:
@@ -192,6 +192,15 @@ def students(input_size: int, channels: int, classes: int, width: float) -> None
         model = build_student(name, num_classes=classes, in_channels=channels, input_size=input_size, width=width)
         p = profile_model(model, (channels, input_size, input_size))
         click.echo(f"{name:14s} {p.params:>10,} {p.macs:>13,}  {spec.summary}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+def report(folder: Path) -> None:
+    """Render FOLDER/report.html again from its report.json and manifest.json (e.g. build/rpi4)."""
+    from edgedistill.pipeline.html_report import render_build_folder
+
+    click.echo(f"wrote {render_build_folder(folder)}")
 
 
 @cli.command()

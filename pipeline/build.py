@@ -21,7 +21,8 @@ from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.errors import ConfigError
-from edgedistill.pipeline.fsutil import copy_file, write_json
+from edgedistill.pipeline.fsutil import copy_file, write_json, write_text
+from edgedistill.pipeline.html_report import REPORT_HTML, render_html
 from edgedistill.pipeline.lock import build_lock
 from edgedistill.pipeline.manifest import build_manifest
 from edgedistill.pipeline.progress import Progress
@@ -96,12 +97,17 @@ def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: 
     manifest = build_manifest(project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files)
     report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
-    _publish(out_dir, {name: path for name, (path, _) in shipped.items()}, {"manifest.json": manifest, "report.json": report})
+    _publish(
+        out_dir,
+        {name: path for name, (path, _) in shipped.items()},
+        {"manifest.json": manifest, "report.json": report},
+        {REPORT_HTML: render_html(report, manifest)},
+    )
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)
 
 
-def _publish(out_dir: Path, files: dict[str, Path], documents: dict[str, dict]) -> None:
-    """Assemble build/<target>/ (files copied, documents written as JSON) in a temp folder, then swap it in."""
+def _publish(out_dir: Path, files: dict[str, Path], documents: dict[str, dict], pages: dict[str, str]) -> None:
+    """Assemble build/<target>/ (files copied, documents written as JSON, pages as text) in a temp folder, then swap it in."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -109,6 +115,8 @@ def _publish(out_dir: Path, files: dict[str, Path], documents: dict[str, dict]) 
             copy_file(src, staging / name)
         for name, doc in documents.items():
             write_json(staging / name, doc)
+        for name, text in pages.items():
+            write_text(staging / name, text)
         os.chmod(staging, 0o755)
         old = None
         if out_dir.exists():

@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 FORMATS = {"onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"}
 SHIPPED = {
     "model.onnx", "model_int8.onnx", "model_fp32.tflite", "model_fp16.tflite", "model_dynamic_int8.tflite", "model_int8.tflite",
-    "student.pt", "manifest.json", "report.json",
+    "student.pt", "manifest.json", "report.json", "report.html",
 }
 
 
@@ -132,4 +132,4 @@ def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(projec
     worst = errors["worst_first"]
     assert worst and [e["sqnr_db"] for e in worst] == sorted(e["sqnr_db"] for e in worst)
     assert any(e["layer"].startswith("features.") for e in worst)
-    assert {p.name for p in (project_copy / "build" / "rpi4").iterdir()} == {"model_fp32.tflite", "model_int8.tflite", "student.pt", "manifest.json", "report.json"}
+    assert {p.name for p in (project_copy / "build" / "rpi4").iterdir()} == {"model_fp32.tflite", "model_int8.tflite", "student.pt", "manifest.json", "report.json", "report.html"}

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Prepare this machine to host the test devices (root only; a no-op otherwise, and the device
-# tests then skip): OpenSSH, adb, qemu-user with binfmt_misc, mmdebstrap for the arm64 rootfs.
+# tests then skip): OpenSSH, adb, qemu-user with binfmt_misc, mmdebstrap for the arm64 rootfs;
+# and headless Chromium, which renders report.html in tests/pipeline/test_html_report.py.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "setup_host: not root; the device tests will be skipped" >&2
   exit 0
 fi
 need=""
-for pkg in openssh-server openssh-client adb qemu-user-static binfmt-support mmdebstrap zstd iproute2 util-linux; do
+for pkg in openssh-server openssh-client adb qemu-user-static binfmt-support mmdebstrap zstd iproute2 util-linux chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then
