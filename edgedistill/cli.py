@@ -12,7 +12,7 @@ from rich.console import Console
 
 from edgedistill import __version__
 from edgedistill.pipeline.config import CONFIG_FILENAME, EXAMPLE_CONFIG, ProjectConfig, default_config, load_config
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.pipeline.errors import EdgeDistillError, one_line
 
 
 def _resolve_config(config_path: Path | None) -> tuple[ProjectConfig, Path]:
@@ -222,7 +222,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except EdgeDistillError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

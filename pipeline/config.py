@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgedistill.devices.profiles import DEVICES
-from edgedistill.pipeline.errors import ConfigError
+from edgedistill.pipeline.errors import ConfigError, one_line
 
 CONFIG_FILENAME = "edgedistill.yaml"
 EXPORT_FORMATS = ("onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8")
@@ -293,12 +293,13 @@ def _registered_name(name: str, registry: dict, what: str) -> str:
 
 def format_validation_error(source: str, err: ValidationError) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    # a key may be any YAML string: quote the odd ones (empty, newlines, control characters) so the line stays one line
+    loc = ".".join(str(p) if str(p) and str(p).isprintable() else repr(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {loc}: {msg}{more}"
+    return one_line(f"{source}: {loc}: {msg}{more}")
 
 
 def _resolve_paths(raw: dict, base: Path) -> dict:

@@ -1,6 +1,11 @@
 """The one error type a user sees: a single line naming the file and the problem."""
 
 
+def one_line(text: str) -> str:
+    """text with every non-printable character (newlines, line separators, controls) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class EdgeDistillError(Exception):
     """A problem with the user's input or environment, reported as one line without a traceback."""
 
