@@ -20,7 +20,7 @@ from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
 from edgedistill.pipeline.distill_chain import distill
-from edgedistill.pipeline.errors import ConfigError
+from edgedistill.pipeline.errors import ConfigError, EdgeDistillError
 from edgedistill.pipeline.fsutil import copy_file, write_json, write_text
 from edgedistill.pipeline.html_report import REPORT_HTML, render_html
 from edgedistill.pipeline.lock import build_lock
@@ -108,6 +108,13 @@ def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: 
 
 def _publish(out_dir: Path, files: dict[str, Path], documents: dict[str, dict], pages: dict[str, str]) -> None:
     """Assemble build/<target>/ (files copied, documents written as JSON, pages as text) in a temp folder, then swap it in."""
+    try:
+        _swap_in(out_dir, files, documents, pages)
+    except OSError as exc:  # a full disk, a read-only folder: the previous build (if any) stays as it was
+        raise EdgeDistillError(f"{out_dir}: cannot write the build ({exc.strerror or exc}); nothing was changed there") from None
+
+
+def _swap_in(out_dir: Path, files: dict[str, Path], documents: dict[str, dict], pages: dict[str, str]) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

@@ -7,6 +7,7 @@ build leaves no entry behind; an entry whose files no longer match their hashes 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from edgedistill.pipeline.errors import EdgeDistillError
 from edgedistill.pipeline.fsutil import sha256_file, sha256_json
 
 RECORD = "record.json"
@@ -77,6 +79,10 @@ class StageCache:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(workdir, final)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the disk, not the input: say so in one line
+                raise EdgeDistillError(f"{parent}: cannot write the stage cache ({exc.strerror}); free space and build again") from None
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return StageOutput(stage, key, final, files, sha, json.loads(json.dumps(meta, default=str)), False, seconds)

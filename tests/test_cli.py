@@ -35,7 +35,37 @@ def _single_class_folder(root: Path) -> Path:
     return root / "imgs"
 
 
+def _npz(root: Path, **arrays) -> str:
+    path = root / "bad.npz"
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def _mixed_size_folder(root: Path) -> Path:
+    for cls in ("a", "b"):
+        (root / "mixed" / cls).mkdir(parents=True)
+        for i in range(6):
+            size = (12, 9) if (cls, i) == ("b", 3) else (10, 10)
+            Image.fromarray(np.full(size[::-1], i * 30, np.uint8)).save(root / "mixed" / cls / f"{i}.png")
+    return root / "mixed"
+
+
 CASES = {
+    "negative epochs": (lambda root, cfg: cfg["distillation"].update(epochs=-2), ["distillation.epochs", "greater than or equal to 1"]),
+    "temperature zero": (lambda root, cfg: cfg["distillation"].update(temperature=0), ["distillation.temperature", "greater than 0"]),
+    "wrong type": (lambda root, cfg: cfg["distillation"].update(epochs="many"), ["distillation.epochs", "valid integer"]),
+    "empty dataset": (
+        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((0, 8, 8), np.uint8), y=np.zeros(0, np.int64))}),
+        ["bad.npz", "empty"],
+    ),
+    "labels out of range": (
+        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((60, 8, 8), np.uint8), y=np.arange(60) % 4), "labels": ["a", "b", "c"]}),
+        ["bad.npz", "labels must lie in 0..2, found 0..3"],
+    ),
+    "images of mixed sizes": (
+        lambda root, cfg: cfg.update(data={"image_folder": str(_mixed_size_folder(root)), "grayscale": True}),
+        ["3.png", "image is 12x9 but others are 10x10", "data.image_size"],
+    ),
     "missing checkpoint": (lambda root, cfg: cfg["teacher"].update(checkpoint=str(root / "nope.pt")), ["nope.pt", "not found"]),
     "corrupt checkpoint": (
         lambda root, cfg: ((root / "bad.pt").write_bytes(b"\x00garbage" * 50), cfg["teacher"].update(checkpoint=str(root / "bad.pt"))),
@@ -132,3 +162,46 @@ def test_bad_device_options_fail_before_any_work(tmp_path, digits_npz, digits_te
     assert_one_line_failure(run_cli("build", *args, cwd=tmp_path), needle)
     assert not (tmp_path / ".edgedistill-cache").exists()
     assert_nothing_built(tmp_path)
+
+
+def test_truncated_tflite_given_to_bench_is_one_line(built_project, tmp_path):
+    whole = (built_project.out / "model_int8.tflite").read_bytes()
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(whole[: len(whole) // 3])
+    line = assert_one_line_failure(run_cli("bench", str(cut), "--runs", "2", cwd=tmp_path), "cut.tflite", "not a valid TFLite model")
+    assert line.startswith("error: ")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KiB tmpfs: a full disk, for real (root only)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_disk_while_writing_the_build_is_one_line_and_keeps_the_old_build(project_copy, small_tmpfs):
+    out = small_tmpfs / "build"
+    (out / "rpi4").mkdir(parents=True)
+    (out / "rpi4" / "model_int8.tflite").write_bytes(b"the previous build")
+    proc = run_cli("build", "--target", "rpi4", "--out", str(out), "--quiet", cwd=project_copy)  # every stage cached
+    assert_one_line_failure(proc, str(out / "rpi4"), "cannot write the build", "No space left on device")
+    assert sorted(p.name for p in out.iterdir()) == ["rpi4"]  # no staging folder left behind
+    assert [p.name for p in (out / "rpi4").iterdir()] == ["model_int8.tflite"]
+    assert (out / "rpi4" / "model_int8.tflite").read_bytes() == b"the previous build"
+
+
+def test_full_disk_under_the_stage_cache_is_one_line(project_copy, small_tmpfs):
+    shipped = project_copy / "build" / "rpi4"
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    proc = run_cli("build", "--target", "rpi4", "--cache", str(small_tmpfs / "cache"), "--quiet", cwd=project_copy)
+    assert_one_line_failure(proc, "cannot write the stage cache", "No space left on device")
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before  # the last good build is untouched
