@@ -105,15 +105,18 @@ def _figures(report: dict[str, Any]) -> list[str]:
     return figures
 
 
+def _quantization(tensor: dict[str, Any]) -> str:
+    return f"scale {tensor['scale']:.6g}, zero point {tensor['zero_point']}" if tensor["dtype"] in ("int8", "uint8") else "–"
+
+
 def _manifest_section(manifest: dict[str, Any]) -> str:
     pre = manifest["preprocessing"]
     steps = "".join(f"<li>{_e(step)}</li>" for step in pre.get("steps", []))
     rows = []
     for fmt, m in manifest["models"].items():
         i, o = m["input"], m["output"]
-        q = lambda t: f"scale {t['scale']:.6g}, zero point {t['zero_point']}" if t["dtype"] in ("int8", "uint8") else "–"  # noqa: E731
         rows.append([f"<code>{_e(m['file'])}</code>" + (" <b>(recommended)</b>" if fmt == manifest.get("recommended_model") else ""),
-                     _e(m["layout"]), f"{_e(i['shape'])} {_e(i['dtype'])}", _e(q(i)), f"{_e(o['shape'])} {_e(o['dtype'])}", _e(q(o))])
+                     _e(m["layout"]), f"{_e(i['shape'])} {_e(i['dtype'])}", _e(_quantization(i)), f"{_e(o['shape'])} {_e(o['dtype'])}", _e(_quantization(o))])
     files = [[f"<code>{_e(name)}</code>", f"{info['size_bytes']:,}", f"<code>{_e(info['sha256'])}</code>"] for name, info in manifest["files"].items()]
     return (
         _table(["model", "layout", "input", "input quantization", "output", "output quantization"], rows)

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgedistill.export.inspect_tflite import io_details
 from edgedistill.pipeline.cache import StageOutput
-from edgedistill.pipeline.calibration import calibration_samples
+from edgedistill.pipeline.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.config import EXPORT_FORMATS, ExportConfig, QuantizationConfig
 from edgedistill.pipeline.data import DataBundle, preprocess
 from edgedistill.pipeline.progress import Progress
@@ -78,7 +78,7 @@ class ExportStage(Stage):
             files[fmt] = FILENAMES[fmt]
             meta["artifacts"][fmt] = {**self._describe(fmt, dest), **extra}
             if fmt in CALIBRATED:
-                meta["calibration_samples"] = min(self.quantization.calibration_samples, len(self.data.train) + len(self.data.transfer))
+                meta["calibration_samples"] = calibration_count(self.data, self.quantization.calibration_samples)
         for fmt in needed - set(wanted):
             (workdir / FILENAMES[fmt]).unlink(missing_ok=True)
         return files, meta

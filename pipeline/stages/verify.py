@@ -13,7 +13,7 @@ from edgedistill.export.inspect_tflite import float_ops
 from edgedistill.export.native_logs import native_logs_to
 from edgedistill.export.runtimes import load_runtime
 from edgedistill.pipeline.cache import StageOutput
-from edgedistill.pipeline.calibration import calibration_samples
+from edgedistill.pipeline.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.config import QuantizationConfig
 from edgedistill.pipeline.data import DataBundle, preprocess
 from edgedistill.pipeline.errors import GateError
@@ -112,7 +112,7 @@ class VerifyStage(Stage):
             errors = layer_errors(self.exported.path("tflite_fp32"), self.exported.path("tflite_int8"), samples)
         return {
             **out,
-            "samples": min(q.calibration_samples, len(self.data.train) + len(self.data.transfer)),
+            "samples": calibration_count(self.data, q.calibration_samples),
             "metric": "SQNR in dB (higher is better) and cosine of each layer's int8 output against fp32, on calibration samples",
             "worst_first": [e.to_dict() for e in errors],
         }
