@@ -92,6 +92,11 @@ def accuracy(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarra
     return float((pred == np.asarray(labels)).mean() * 100.0)
 
 
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Top-1 agreement of two models' logits, in percent."""
+    return float((np.asarray(a).argmax(1) == np.asarray(b).argmax(1)).mean() * 100.0)
+
+
 def fit(
     model: nn.Module,
     *,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from edgedistill.export.inspect_tflite import io_details
 from edgedistill.pipeline.cache import StageOutput
@@ -17,7 +16,7 @@ from edgedistill.pipeline.data import DataBundle, preprocess
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
-from edgedistill.pipeline.training import accuracy
+from edgedistill.pipeline.training import accuracy, agreement
 
 FILENAMES = {
     "onnx": "model.onnx",
@@ -30,10 +29,6 @@ FILENAMES = {
 # formats made from another format's file rather than from the PyTorch model
 DERIVED_FROM = {"onnx_int8": "onnx", "tflite_fp16": "tflite_fp32", "tflite_dynamic_int8": "tflite_fp32"}
 CALIBRATED = ("onnx_int8", "tflite_int8")
-
-
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a.argmax(1) == b.argmax(1)).mean() * 100.0)
 
 
 @register_stage
@@ -113,17 +108,18 @@ class ExportStage(Stage):
         if len(methods) == 1:
             quantize_onnx(fp32, dest, (x.numpy() for x in self._calibration()), methods[0], log)
             return {"method": methods[0]}
+        calibration = [s.numpy() for s in self._calibration()]  # preprocessed once, replayed for each method
         val = self.data.val
         x = preprocess(val.x, self.data, tuple(self.student.meta["arch"]["input_hw"]))  # type: ignore[arg-type]
         reference = OnnxModel(fp32).predict(x)
         candidates: dict[str, dict[str, float]] = {}
         for method in methods:
             path = dest.with_name(f"{dest.stem}.{method}.onnx")
-            quantize_onnx(fp32, path, (s.numpy() for s in self._calibration()), method, log)
+            quantize_onnx(fp32, path, calibration, method, log)
             logits = OnnxModel(path).predict(x)
             candidates[method] = {
                 "val_accuracy": round(accuracy(logits, val.y), 3),
-                "val_agreement_with_fp32": round(_agreement(logits, reference), 3),
+                "val_agreement_with_fp32": round(agreement(logits, reference), 3),
             }
         # the best accuracy, then the best agreement; on a tie the simpler method (listed first) wins
         best = max(methods, key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -methods.index(m)))

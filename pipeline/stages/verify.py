@@ -22,13 +22,9 @@ from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
 from edgedistill.pipeline.teacher import Teacher
-from edgedistill.pipeline.training import accuracy, predict_logits, to_unit_tensor
+from edgedistill.pipeline.training import accuracy, agreement, predict_logits, to_unit_tensor
 
 RESULT_FILE = "verify.json"
-
-
-def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    return float((np.asarray(a).argmax(1) == np.asarray(b).argmax(1)).mean() * 100.0)
 
 
 def int8_gate(path: Path) -> None:
