@@ -167,7 +167,7 @@ def measure(
     init_ms = (time.perf_counter() - t0) * 1e3
     specs = model.input_specs()
     if input_npy:
-        arrays = [np.load(input_npy).astype(specs[0][2]).reshape(specs[0][1])]
+        arrays = [np.load(input_npy, allow_pickle=False).astype(specs[0][2]).reshape(specs[0][1])]
     else:
         rng = np.random.default_rng(0)
         arrays = [random_input(shape, dtype, rng) for _, shape, dtype in specs]

@@ -20,6 +20,7 @@ def open_transport(spec: str, *, ssh_config: Path | None = None, adb: str = "adb
         if not serial:
             raise EdgeDistillError("--device adb:SERIAL needs a serial (see `adb devices`)")
         return AdbTransport(serial, adb=adb, python=python or "python3")
-    if not spec or spec.startswith("-") or any(c.isspace() for c in spec):
+    destination = spec.removeprefix("ssh:")
+    if not destination or destination.startswith("-") or any(c.isspace() for c in destination):  # '-o...' would be an ssh option
         raise EdgeDistillError(f"--device {spec!r}: expected 'local', 'adb:SERIAL' or an SSH destination like pi@raspberrypi.local")
-    return SSHTransport(spec.removeprefix("ssh:"), ssh_config=ssh_config, python=python or "python3")
+    return SSHTransport(destination, ssh_config=ssh_config, python=python or "python3")

@@ -133,14 +133,16 @@ def sweep(config_path: Path | None, temperatures: str, alphas: str, epochs: int 
 @click.option("--input", "input_npy", type=click.Path(path_type=Path, dir_okay=False), help=".npy input; the model's outputs are returned")
 @click.option("--timeout", type=click.FloatRange(1), default=600, show_default=True, help="seconds before a device run is abandoned")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--quiet", is_flag=True, help="no progress display")
 def bench(model: Path, target: str, device: str, ssh_config: Path | None, device_python: str, threads: int | None, runs: int, warmup: int, rounds: int,
-          pause_ms: float, runtime: str, benchmark_model: Path | None, input_npy: Path | None, timeout: float, as_json: bool) -> None:
+          pause_ms: float, runtime: str, benchmark_model: Path | None, input_npy: Path | None, timeout: float, as_json: bool, quiet: bool) -> None:
     """Measure MODEL (.tflite, or .onnx on the host) on a device: init, first inference, latency distribution, peak memory."""
     from edgedistill.benchmarks.harness import run_benchmark, run_benchmark_model
     from edgedistill.benchmarks.report import print_bench
     from edgedistill.devices.connect import open_transport
     from edgedistill.devices.profiles import get_device
     from edgedistill.export.inspect_tflite import check_loadable
+    from edgedistill.pipeline.progress import Progress
 
     try:
         profile = get_device(target)
@@ -149,7 +151,10 @@ def bench(model: Path, target: str, device: str, ssh_config: Path | None, device
     check_loadable(model)
     runtime = profile.runtime if runtime == "auto" else runtime
     threads = threads or profile.threads
-    with open_transport(device, ssh_config=ssh_config, python=device_python) as transport:
+    progress = Progress(_stderr_console(quiet), enabled=None if not quiet else False)
+    with open_transport(device, ssh_config=ssh_config, python=device_python) as transport, progress.task(
+        f"measuring {model.name} on {device}: {warmup} warm-up + {rounds} x {runs} runs, {threads} thread(s)"
+    ):
         if runtime == "benchmark_model":
             if benchmark_model is None:
                 raise EdgeDistillError(f"{profile.name}: the benchmark_model runtime needs --benchmark-model PATH (the TFLite binary for the device)")

@@ -1,14 +1,12 @@
 """Orchestration: config -> data + teacher -> baseline + distill chain -> export -> verify -> benchmark -> report.
 
 Every stage is cached; build/<target>/ is assembled in a temporary folder and swapped into place
-only when every stage has passed, so it never holds a partial or failed build.
+only when every stage has passed (pipeline/publish.py), so it never holds a partial or failed build.
+A build killed at any point resumes: finished stages come from the cache, the rest run again.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +18,12 @@ from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
 from edgedistill.pipeline.distill_chain import distill
-from edgedistill.pipeline.errors import ConfigError, EdgeDistillError
-from edgedistill.pipeline.fsutil import copy_file, write_json, write_text
+from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.html_report import REPORT_HTML, render_html
 from edgedistill.pipeline.lock import build_lock
 from edgedistill.pipeline.manifest import build_manifest
 from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.publish import publish, recover
 from edgedistill.pipeline.report import assemble_report
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
@@ -52,7 +50,10 @@ def build(
     if device is not None:
         device.check(target)
     with build_lock(cache_dir):
-        return _build(config, target, Path(out_root), StageCache(cache_dir), progress, device)
+        cache = StageCache(cache_dir)
+        for line in recover(Path(out_root) / target.name) + cache.remove_leftovers():  # after a build that was killed
+            progress.console.print(f"resuming: {line}")
+        return _build(config, target, Path(out_root), cache, progress, device)
 
 
 def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: StageCache, progress: Progress, device: DeviceSpec | None) -> BuildResult:
@@ -97,40 +98,10 @@ def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: 
     manifest = build_manifest(project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files)
     report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
-    _publish(
+    publish(
         out_dir,
         {name: path for name, (path, _) in shipped.items()},
         {"manifest.json": manifest, "report.json": report},
         {REPORT_HTML: render_html(report, manifest)},
     )
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)
-
-
-def _publish(out_dir: Path, files: dict[str, Path], documents: dict[str, dict], pages: dict[str, str]) -> None:
-    """Assemble build/<target>/ (files copied, documents written as JSON, pages as text) in a temp folder, then swap it in."""
-    try:
-        _swap_in(out_dir, files, documents, pages)
-    except OSError as exc:  # a full disk, a read-only folder: the previous build (if any) stays as it was
-        raise EdgeDistillError(f"{out_dir}: cannot write the build ({exc.strerror or exc}); nothing was changed there") from None
-
-
-def _swap_in(out_dir: Path, files: dict[str, Path], documents: dict[str, dict], pages: dict[str, str]) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for name, src in files.items():
-            copy_file(src, staging / name)
-        for name, doc in documents.items():
-            write_json(staging / name, doc)
-        for name, text in pages.items():
-            write_text(staging / name, text)
-        os.chmod(staging, 0o755)
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -63,6 +63,15 @@ class StageCache:
                 return None
         return StageOutput(stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"])
 
+    def remove_leftovers(self) -> list[str]:
+        """Remove the temp folders of builds that were killed mid-stage; call it holding the build lock."""
+        done = []
+        for tmp in sorted(self.root.glob("*/.*")):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+                done.append(f"removed the unfinished {tmp.parent.name} stage's {tmp.name}")
+        return done
+
     def build(self, stage: str, key: str, produce: Callable[[Path], tuple[dict[str, str], dict[str, Any]]]) -> StageOutput:
         """Run produce(workdir) -> (files, meta) in a temp folder and move the result into the cache."""
         parent = self.root / stage

@@ -6,6 +6,7 @@ Relative paths are resolved against the folder of the config file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -298,21 +299,37 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif isinstance(first.get("input"), (str, int, float)) and len(repr(first["input"])) <= 60:
+        msg += f", got {first['input']!r}"  # the value as read, so a typo is seen at once
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return one_line(f"{source}: {loc}: {msg}{more}")
 
 
-def _resolve_paths(raw: dict, base: Path) -> dict:
-    """Make relative file paths in the raw config relative to the config's folder."""
+def _resolve_paths(raw: dict, base: Path, source: str) -> dict:
+    """Make relative file paths in the raw config relative to the config's folder.
+
+    A relative path may not climb out of that folder ('../../etc/x'): a config handed over from
+    elsewhere reads only what sits beside it. Files elsewhere are named by absolute (or ~) paths.
+    """
     for section, keys in (("teacher", ("checkpoint", "torchscript", "exported", "onnx", "logits")), ("data", ("npz", "image_folder", "unlabeled"))):
         part = raw.get(section)
-        if isinstance(part, dict):
-            for key in keys:
-                value = part.get(key)
-                if isinstance(value, str) and not Path(value).expanduser().is_absolute():
-                    part[key] = str((base / value).resolve())
-                elif isinstance(value, str):
-                    part[key] = str(Path(value).expanduser())
+        if not isinstance(part, dict):
+            continue
+        part = raw[section] = dict(part)
+        for key in keys:
+            value = part.get(key)
+            if not isinstance(value, str):
+                continue
+            path = Path(value).expanduser()
+            if path.is_absolute():
+                part[key] = str(path)
+                continue
+            inside = Path(os.path.normpath(base / path))
+            if not inside.is_relative_to(base):
+                raise ConfigError(
+                    f"{source}: {section}.{key}: {value!r} points outside the config's folder {base}; use an absolute path for files elsewhere"
+                )
+            part[key] = str(inside)
     return raw
 
 
@@ -320,7 +337,7 @@ def config_from_dict(raw: Any, source: str = "<config>", base: Path | None = Non
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a YAML mapping of sections")
     if base is not None:
-        raw = _resolve_paths(dict(raw), base)
+        raw = _resolve_paths(dict(raw), base, source)
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as err:

@@ -17,10 +17,10 @@ class Progress:
         self.enabled = self.console.is_terminal if enabled is None else enabled
 
     @contextlib.contextmanager
-    def task(self, label: str, total: int | None = None) -> Iterator[Callable[[str | None], None]]:
-        """A bar (total given) or a spinner; the yielded function advances it by one step."""
+    def task(self, label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+        """A bar (total given) or a spinner; the yielded advance(description=None, steps=1) moves it on."""
         if not self.enabled:
-            yield lambda description=None: None
+            yield lambda description=None, steps=1: None
             return
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         if total is None:
@@ -28,8 +28,8 @@ class Progress:
         with RichProgress(*columns, console=self.console, transient=True) as bar:
             task_id = bar.add_task(label, total=total)
 
-            def advance(description: str | None = None) -> None:
-                bar.update(task_id, advance=1, description=description or label)
+            def advance(description: str | None = None, steps: int = 1) -> None:
+                bar.update(task_id, advance=steps, description=description or label)
 
             yield advance
 

@@ -42,13 +42,14 @@ class SweepResult:
 
 def sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress) -> SweepResult:
     with build_lock(cache_dir):
-        return _sweep(config, temperatures, alphas, cache_dir, progress)
+        cache = StageCache(cache_dir)
+        cache.remove_leftovers()  # of a sweep or build that was killed
+        return _sweep(config, temperatures, alphas, cache, progress)
 
 
-def _sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress) -> SweepResult:
+def _sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache: StageCache, progress: Progress) -> SweepResult:
     data = load_data(config.data)
     teacher = load_teacher(config.teacher, data, progress)
-    cache = StageCache(cache_dir)
     base = config.distillation.link()
     points = []
     for t in sorted(set(temperatures)):

@@ -41,6 +41,25 @@ def _npz(root: Path, **arrays) -> str:
     return str(path)
 
 
+def _folder_with_a_broken_image(root: Path) -> Path:
+    folder = _mixed_size_folder(root)
+    (folder / "a" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG header, then nothing
+    return folder
+
+
+def _pickled_module_checkpoint(root: Path) -> str:
+    """A checkpoint that pickles a whole module: loading it would run code, so weights_only refuses it."""
+    import torch
+
+    torch.save(torch.nn.Linear(2, 2), root / "module.pt")
+    return str(root / "module.pt")
+
+
+def _pickled_logits(root: Path) -> str:
+    np.save(root / "logits.npy", np.array([{"evil": 1}] * 1797, dtype=object), allow_pickle=True)
+    return "logits.npy"
+
+
 def _mixed_size_folder(root: Path) -> Path:
     for cls in ("a", "b"):
         (root / "mixed" / cls).mkdir(parents=True)
@@ -87,6 +106,36 @@ CASES = {
         lambda root, cfg: cfg["distillation"].update(hints=[{"teacher": "layer9", "student": "features.1"}]),
         ["distillation.hints[0].teacher", "no layer 'layer9'", "layer1"],
     ),
+    "negative temperature": (lambda root, cfg: cfg["distillation"].update(temperature=-1), ["distillation.temperature", "greater than 0"]),
+    "alpha below zero": (lambda root, cfg: cfg["distillation"].update(alpha=-0.1), ["distillation.alpha", "greater than or equal to 0"]),
+    "zero batch size": (lambda root, cfg: cfg["distillation"].update(batch_size=0), ["distillation.batch_size", "greater than or equal to 1"]),
+    "unknown export format": (lambda root, cfg: cfg.update(export={"formats": ["tflite_int4"]}), ["export.formats", "tflite_int4"]),
+    "prune ratio of 1": (lambda root, cfg: cfg.update(prune={"ratio": 1.0}), ["prune.ratio", "less than 1"]),
+    "relative path out of the config folder": (
+        lambda root, cfg: cfg.update(data={"npz": "../../digits.npz"}), ["data.npz", "'../../digits.npz' points outside the config's folder"],
+    ),
+    "npz without labels": (lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((60, 8, 8), np.uint8))}), ["bad.npz", "needs arrays 'x' and 'y'"]),
+    "float images above 1": (
+        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.full((60, 8, 8), 255.0, np.float32), y=np.arange(60) % 3)}),
+        ["bad.npz", "float images must lie in [0, 1]"],
+    ),
+    "too few samples to split": (
+        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((4, 8, 8), np.uint8), y=np.arange(4) % 2)}),
+        ["bad.npz", "too few samples (4)"],
+    ),
+    "image folder not found": (lambda root, cfg: cfg.update(data={"image_folder": str(root / "nowhere")}), ["nowhere", "image folder not found"]),
+    "unreadable image": (
+        lambda root, cfg: cfg.update(data={"image_folder": str(_folder_with_a_broken_image(root)), "grayscale": True}),
+        ["2.png", "cannot read image"],
+    ),
+    "checkpoint that pickles code": (
+        lambda root, cfg: cfg["teacher"].update(checkpoint=_pickled_module_checkpoint(root)), ["module.pt", "not a readable PyTorch state_dict"],
+    ),
+    "logits saved as pickled objects": (
+        lambda root, cfg: cfg.update(teacher={"logits": _pickled_logits(root)}), ["logits.npy", "not a loadable"],
+    ),
+    "config that is not YAML": (lambda root, cfg: "teacher: {factory: [unclosed\n", ["edgedistill.yaml", "not valid YAML at line"]),
+    "config that is a list": (lambda root, cfg: "- teacher\n- data\n", ["edgedistill.yaml", "must be a YAML mapping"]),
     "hints with assistants": (
         lambda root, cfg: cfg["distillation"].update(hints=[{"teacher": "layer2", "student": "features.1"}], assistants=[{"name": "dscnn"}]),
         ["distillation", "cannot be combined with assistants"],
@@ -98,8 +147,10 @@ CASES = {
 def test_bad_input_fails_in_one_line(case, tmp_path, digits_npz, digits_teacher):
     mutate, needles = CASES[case]
     cfg = tiny_config(digits_npz, digits_teacher)
-    mutate(tmp_path, cfg)
-    write_config(tmp_path, cfg)
+    text = mutate(tmp_path, cfg)  # a case may give the whole config text instead
+    path = write_config(tmp_path, cfg)
+    if isinstance(text, str):
+        path.write_text(text)
     proc = run_cli("build", cwd=tmp_path)
     assert_one_line_failure(proc, *needles)
     assert_nothing_built(tmp_path)

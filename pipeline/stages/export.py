@@ -5,8 +5,9 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
+import torch
 
 from edgedistill.export.inspect_tflite import io_details
 from edgedistill.pipeline.cache import StageOutput
@@ -55,8 +56,10 @@ class ExportStage(Stage):
         arch = self.student.meta["arch"]
         return (arch["in_channels"], *arch["input_hw"])
 
-    def _calibration(self):
-        return calibration_samples(self.data, self.student.meta["arch"], self.quantization.calibration_samples)
+    def _calibration(self, advance: Callable[..., None] = lambda description=None, steps=1: None, label: str = "") -> Iterator[torch.Tensor]:
+        for x in calibration_samples(self.data, self.student.meta["arch"], self.quantization.calibration_samples):
+            yield x
+            advance(f"calibrating {label}")
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         wanted = list(self.export.formats)
@@ -66,8 +69,9 @@ class ExportStage(Stage):
         meta: dict[str, Any] = {"artifacts": {}}
         for fmt in (f for f in EXPORT_FORMATS if f in needed):  # a base format always comes before what derives from it
             dest = workdir / FILENAMES[fmt]
-            with self.progress.task(f"exporting {FILENAMES[fmt]}"):
-                extra = self._make(fmt, dest, workdir, log)
+            steps = calibration_count(self.data, self.quantization.calibration_samples) if fmt == "tflite_int8" else None
+            with self.progress.task(f"exporting {FILENAMES[fmt]}", total=steps) as advance:
+                extra = self._make(fmt, dest, workdir, log, advance)
             if fmt not in wanted:
                 continue  # made only to derive another format from
             files[fmt] = FILENAMES[fmt]
@@ -78,7 +82,7 @@ class ExportStage(Stage):
             (workdir / FILENAMES[fmt]).unlink(missing_ok=True)
         return files, meta
 
-    def _make(self, fmt: str, dest: Path, workdir: Path, log: Path) -> dict[str, Any]:
+    def _make(self, fmt: str, dest: Path, workdir: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
         """Write one format to dest; returns what the artifact's metadata should add."""
         from edgedistill.export.io_types import set_io_dtype
         from edgedistill.export.onnx_export import export_onnx
@@ -91,14 +95,14 @@ class ExportStage(Stage):
         elif fmt in ("tflite_fp16", "tflite_dynamic_int8"):
             export_tflite_from_fp32(workdir / FILENAMES["tflite_fp32"], dest, fmt.removeprefix("tflite_"), log)
         elif fmt == "tflite_int8":
-            export_tflite_int8(load_student(self.student), self._shape, self._calibration(), dest, log)
+            export_tflite_int8(load_student(self.student), self._shape, self._calibration(advance, dest.name), dest, log)
             set_io_dtype(dest, dest, self.quantization.io_dtype)
             return {"io_dtype": self.quantization.io_dtype}
         elif fmt == "onnx_int8":
-            return {"calibration": self._onnx_int8(workdir / FILENAMES["onnx"], dest, log)}
+            return {"calibration": self._onnx_int8(workdir / FILENAMES["onnx"], dest, log, advance)}
         return {}
 
-    def _onnx_int8(self, fp32: Path, dest: Path, log: Path) -> dict[str, Any]:
+    def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
         """Quantize with the configured calibration method, or with each and keep the best on the validation split."""
         from edgedistill.export.onnx_quantize import CALIBRATION_METHODS, quantize_onnx
         from edgedistill.export.runtimes import OnnxModel
@@ -106,6 +110,7 @@ class ExportStage(Stage):
         choice = self.quantization.onnx_calibration
         methods = CALIBRATION_METHODS if choice == "auto" else (choice,)
         if len(methods) == 1:
+            advance(f"exporting {dest.name}: {methods[0]} calibration", 0)
             quantize_onnx(fp32, dest, (x.numpy() for x in self._calibration()), methods[0], log)
             return {"method": methods[0]}
         calibration = [s.numpy() for s in self._calibration()]  # preprocessed once, replayed for each method
@@ -115,6 +120,7 @@ class ExportStage(Stage):
         candidates: dict[str, dict[str, float]] = {}
         for method in methods:
             path = dest.with_name(f"{dest.stem}.{method}.onnx")
+            advance(f"exporting {dest.name}: trying {method} calibration", 0)
             quantize_onnx(fp32, path, calibration, method, log)
             logits = OnnxModel(path).predict(x)
             candidates[method] = {

@@ -56,7 +56,7 @@ def test_device_strings_pick_the_transport(spec, kind):
         assert type(t).__name__ == kind
 
 
-@pytest.mark.parametrize("spec", ["adb:", "-oProxyCommand=evil", "pi@host; rm -rf /", ""])
+@pytest.mark.parametrize("spec", ["adb:", "-oProxyCommand=evil", "ssh:-oProxyCommand=evil", "ssh:", "pi@host; rm -rf /", ""])
 def test_bad_device_strings_are_refused(spec):
     from edgedistill.devices.connect import open_transport
     from edgedistill.pipeline.errors import EdgeDistillError

@@ -48,6 +48,16 @@ def test_failed_auth_is_one_clear_error(x86_ssh_device):
         t.run(["true"], timeout=60)
 
 
+def test_bench_on_a_device_that_refuses_auth_is_one_line(x86_ssh_device, built_project, tmp_path):
+    (x86_ssh_device.rootfs or x86_ssh_device.workdir / "sshd").joinpath("authorized_keys").write_text("")
+    proc = run_cli(
+        "bench", str(built_project.out / "model_int8.tflite"), "--device", x86_ssh_device.destination,
+        "--ssh-config", str(x86_ssh_device.ssh_config), "--runs", "2", cwd=tmp_path,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and lines == ["error: testdevice: authentication failed (permission denied)"], proc.stderr
+
+
 def test_bench_cli_over_ssh_matches_host_outputs(x86_ssh_device, built_project, tmp_path):
     model = built_project.out / "model_int8.tflite"
     q = np.random.default_rng(0).integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edgedistill.pipeline.config import EXAMPLE_CONFIG, config_from_dict, default_config, load_config
 from edgedistill.pipeline.errors import ConfigError
@@ -73,13 +74,31 @@ def test_missing_section_is_named():
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     (tmp_path / "sub").mkdir()
     cfg_file = tmp_path / "sub" / "edgedistill.yaml"
-    cfg_file.write_text("teacher: {factory: 'm:f', checkpoint: ckpt/t.pt}\ndata: {npz: ../d.npz}\n")
+    cfg_file.write_text(f"teacher: {{factory: 'm:f', checkpoint: ckpt/../ckpt/t.pt}}\ndata: {{npz: {tmp_path / 'd.npz'}}}\n")
     cfg = load_config(cfg_file)
     assert cfg.teacher.checkpoint == tmp_path / "sub" / "ckpt" / "t.pt"
-    assert cfg.data.npz == tmp_path / "d.npz"
+    assert cfg.data.npz == tmp_path / "d.npz"  # absolute: taken as written
     cfg_file.write_text("teacher: {logits: out/logits.npy}\ndata: {npz: d.npz, unlabeled: pool}\n")
     cfg = load_config(cfg_file)
     assert cfg.teacher.logits == tmp_path / "sub" / "out" / "logits.npy" and cfg.data.unlabeled == tmp_path / "sub" / "pool"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("data.npz", "../d.npz"), ("teacher.checkpoint", "ckpt/../../../etc/passwd"), ("data.image_folder", ".."), ("teacher.onnx", "a/../../b.onnx")],
+)
+def test_relative_paths_may_not_escape_the_config_folder(tmp_path, field, value):
+    section, key = field.split(".")
+    raw = {"teacher": {"factory": "m:f"}, "data": {"bundled": "mnist"}}
+    raw[section] = {key: value}
+    (tmp_path / "sub").mkdir()
+    cfg_file = tmp_path / "sub" / "edgedistill.yaml"
+    cfg_file.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg_file)
+    assert str(err.value) == (
+        f"{cfg_file}: {field}: {value!r} points outside the config's folder {tmp_path / 'sub'}; use an absolute path for files elsewhere"
+    )
 
 
 def test_unreadable_files_fail_with_their_name(tmp_path):
