@@ -60,6 +60,7 @@ class ExportStage(Stage):
         for x in calibration_samples(self.data, self.student.meta["arch"], self.quantization.calibration_samples):
             yield x
             advance(f"calibrating {label}")
+        advance(f"converting {label}", 0)  # the samples are used up: conversion runs next
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         wanted = list(self.export.formats)
