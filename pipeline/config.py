@@ -260,6 +260,7 @@ class BenchmarkConfig(_Strict):
     runs: int = Field(100, ge=1)
     warmup: int = Field(10, ge=0)
     threads: int | None = Field(None, ge=1, description="default: the target's thread count, capped at host cores")
+    rounds: int = Field(3, ge=1, description="on a device: repeat the timed runs this often; the median of each round shows throttling")
 
 
 class ProjectConfig(_Strict):
@@ -445,6 +446,7 @@ benchmark:
   enabled: true
   runs: 100
   warmup: 10
+  rounds: 3            # on a device (build --device): repeat the timed runs; per-round medians show throttling
   # threads: 4         # default: the target's thread count, capped at this host's cores
 
 targets: [rpi4]        # see `edgedistill devices`

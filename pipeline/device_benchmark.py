@@ -51,6 +51,8 @@ def measure_on_device(exported: StageOutput, spec: DeviceSpec, target: DevicePro
                     cpu_mask=target.cpu_mask, timeout=spec.timeout,
                 )
             else:
-                results[fmt] = run_benchmark(transport, model, threads=target.threads, runs=cfg.runs, warmup=cfg.warmup, timeout=spec.timeout)
+                results[fmt] = run_benchmark(
+                    transport, model, threads=target.threads, runs=cfg.runs, warmup=cfg.warmup, rounds=cfg.rounds, timeout=spec.timeout
+                )
             advance(f"benchmarked {fmt} on {spec.device}")
     return {"device": spec.device, "target": target.name, "threads": target.threads, "runtime": target.runtime, "artifacts": results}

@@ -37,7 +37,7 @@ class HostBenchmarkStage(Stage):
     def cache_inputs(self) -> dict[str, Any]:
         return {
             "exported": self.exported.fingerprint(),
-            "benchmark": self.cfg.model_dump(mode="json"),
+            "benchmark": self.cfg.model_dump(mode="json", exclude={"rounds"}),  # rounds are for device runs
             "threads": host_threads(self.cfg, self.target),
             "host": os.uname().machine,
         }
