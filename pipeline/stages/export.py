@@ -68,9 +68,10 @@ class ExportStage(Stage):
         log = workdir / "convert.log"
         files: dict[str, str] = {}
         meta: dict[str, Any] = {"artifacts": {}}
+        samples = calibration_count(self.data, self.quantization.calibration_samples)
         for fmt in (f for f in EXPORT_FORMATS if f in needed):  # a base format always comes before what derives from it
             dest = workdir / FILENAMES[fmt]
-            steps = calibration_count(self.data, self.quantization.calibration_samples) if fmt == "tflite_int8" else None
+            steps = samples if fmt == "tflite_int8" else None  # a bar over the calibration samples, else a spinner
             with self.progress.task(f"exporting {FILENAMES[fmt]}", total=steps) as advance:
                 extra = self._make(fmt, dest, workdir, log, advance)
             if fmt not in wanted:
@@ -78,7 +79,7 @@ class ExportStage(Stage):
             files[fmt] = FILENAMES[fmt]
             meta["artifacts"][fmt] = {**self._describe(fmt, dest), **extra}
             if fmt in CALIBRATED:
-                meta["calibration_samples"] = calibration_count(self.data, self.quantization.calibration_samples)
+                meta["calibration_samples"] = samples
         for fmt in needed - set(wanted):
             (workdir / FILENAMES[fmt]).unlink(missing_ok=True)
         return files, meta
