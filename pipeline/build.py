@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.devices.profiles import DeviceProfile, get_device
-from edgedistill.pipeline.cache import StageCache, StageOutput
+from edgedistill.pipeline.cache import StageCache, StageOutput, locked_cache
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.html_report import REPORT_HTML, render_html
-from edgedistill.pipeline.lock import build_lock
 from edgedistill.pipeline.manifest import build_manifest
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.publish import publish, recover
@@ -49,9 +48,8 @@ def build(
         raise ConfigError(f"--target: {exc.args[0]}") from None
     if device is not None:
         device.check(target)
-    with build_lock(cache_dir):
-        cache = StageCache(cache_dir)
-        for line in recover(Path(out_root) / target.name) + cache.remove_leftovers():  # after a build that was killed
+    with locked_cache(cache_dir) as (cache, cleaned):
+        for line in recover(Path(out_root) / target.name) + cleaned:  # after a build that was killed
             progress.console.print(f"resuming: {line}")
         return _build(config, target, Path(out_root), cache, progress, device)
 

@@ -7,6 +7,7 @@ build leaves no entry behind; an entry whose files no longer match their hashes 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -15,10 +16,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from edgedistill.pipeline.errors import EdgeDistillError
 from edgedistill.pipeline.fsutil import sha256_file, sha256_json
+from edgedistill.pipeline.lock import build_lock
 
 RECORD = "record.json"
 
@@ -95,3 +97,12 @@ class StageCache:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return StageOutput(stage, key, final, files, sha, json.loads(json.dumps(meta, default=str)), False, seconds)
+
+
+@contextlib.contextmanager
+def locked_cache(root: Path) -> Iterator[tuple[StageCache, list[str]]]:
+    """The cache held by this process alone (a second build is refused), cleared of what a killed run left
+    half-done; yields it with a line for each thing removed."""
+    with build_lock(root):
+        cache = StageCache(root)
+        yield cache, cache.remove_leftovers()

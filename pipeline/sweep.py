@@ -15,12 +15,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from edgedistill.pipeline.cache import StageCache
+from edgedistill.pipeline.cache import StageCache, locked_cache
 from edgedistill.pipeline.config import ProjectConfig, config_from_dict
 from edgedistill.pipeline.data import load_data
 from edgedistill.pipeline.errors import ConfigError
 from edgedistill.pipeline.fsutil import write_text
-from edgedistill.pipeline.lock import build_lock
 from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.distill import DistillStage
@@ -41,9 +40,7 @@ class SweepResult:
 
 
 def sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress) -> SweepResult:
-    with build_lock(cache_dir):
-        cache = StageCache(cache_dir)
-        cache.remove_leftovers()  # of a sweep or build that was killed
+    with locked_cache(cache_dir) as (cache, _):
         return _sweep(config, temperatures, alphas, cache, progress)
 
 
