@@ -8,11 +8,12 @@ BIN = $(VENV)/bin
 
 .PHONY: setup demo test bench clean
 
+# PYTHONWARNINGS: setuptools' note on editable installs (folders named like the package) does not apply here
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 setup: $(BIN)/.installed

@@ -25,6 +25,16 @@ def _resolve_config(config_path: Path | None) -> tuple[ProjectConfig, Path]:
     return default_config(), Path.cwd()
 
 
+NATIVE_LOG = "logs/native.log"  # in the stage cache: what C++ libraries print while a build or sweep runs
+
+
+def _native_log(cache_dir: Path, command: str):
+    """For a whole build or sweep, fd 2 goes to the cache's log: the console keeps its own duplicate."""
+    from edgedistill.export.native_logs import stderr_to
+
+    return stderr_to(cache_dir / NATIVE_LOG, header=f"edgedistill {command}")
+
+
 def _stderr_console(quiet: bool) -> Console:
     """A console on its own duplicate of stderr, so it keeps drawing while native logs on fd 2 are redirected."""
     stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
@@ -54,17 +64,19 @@ def cli() -> None:
 def build(config_path: Path | None, target: str | None, out_root: Path, cache_dir: Path | None, quiet: bool, as_json: bool,
           device: str | None, ssh_config: Path | None, device_python: str, benchmark_model: Path | None) -> None:
     """Distil, prune, export (ONNX and TFLite, fp32 to int8), verify, benchmark and report (JSON and HTML)."""
-    from edgedistill.pipeline.build import build as run_build
-    from edgedistill.pipeline.device_benchmark import DeviceSpec
-    from edgedistill.pipeline.progress import Progress
-    from edgedistill.pipeline.report import print_summary
-
     config, base = _resolve_config(config_path)
     target = target or config.targets[0]
+    cache_dir = cache_dir or base / ".edgedistill-cache"
     console = _stderr_console(quiet)
-    progress = Progress(console, enabled=None if not quiet else False)
-    spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
-    result = run_build(config, target, out_root, cache_dir or base / ".edgedistill-cache", progress, spec)
+    with _native_log(cache_dir, f"build --target {target}"):
+        from edgedistill.pipeline.build import build as run_build
+        from edgedistill.pipeline.device_benchmark import DeviceSpec
+        from edgedistill.pipeline.progress import Progress
+        from edgedistill.pipeline.report import print_summary
+
+        progress = Progress(console, enabled=None if not quiet else False)
+        spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
+        result = run_build(config, target, out_root, cache_dir, progress, spec)
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     print_summary(result.report, console)
@@ -95,8 +107,6 @@ def sweep(config_path: Path | None, temperatures: str, alphas: str, epochs: int 
     """Distil once per temperature x alpha and compare students on the validation split."""
     from edgedistill.pipeline.fsutil import write_json
     from edgedistill.pipeline.progress import Progress
-    from edgedistill.pipeline.sweep import print_sweep, write_best as write_best_to
-    from edgedistill.pipeline.sweep import sweep as run_sweep
 
     temps, alps = _numbers(temperatures, "--temperatures"), _numbers(alphas, "--alphas")
     if any(t <= 0 for t in temps) or any(not 0 <= a <= 1 for a in alps):
@@ -106,8 +116,13 @@ def sweep(config_path: Path | None, temperatures: str, alphas: str, epochs: int 
         raise EdgeDistillError("--write-best: no config file to write to (give --config, or run `edgedistill init` first)")
     if epochs is not None:
         config = config.model_copy(update={"distillation": config.distillation.model_copy(update={"epochs": epochs})})
+    cache_dir = cache_dir or base / ".edgedistill-cache"
     console = _stderr_console(quiet)
-    result = run_sweep(config, temps, alps, cache_dir or base / ".edgedistill-cache", Progress(console, enabled=None if not quiet else False))
+    with _native_log(cache_dir, "sweep"):
+        from edgedistill.pipeline.sweep import print_sweep, write_best as write_best_to
+        from edgedistill.pipeline.sweep import sweep as run_sweep
+
+        result = run_sweep(config, temps, alps, cache_dir, Progress(console, enabled=None if not quiet else False))
     write_json(json_path, result.to_dict())
     print_sweep(result, Console())
     click.echo(f"wrote {json_path}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import yaml
+from rich.console import Console
 
 from edgedistill.pipeline.fsutil import sha256_file
+from edgedistill.pipeline.report import print_summary
 from tests.conftest import run_cli
 
 FORMATS = {"onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"}
@@ -23,6 +26,18 @@ def test_build_ships_every_artifact_with_hashes(built_project):
         path = built_project.out / name
         assert info["sha256"] == sha256_file(path)
         assert info["size_bytes"] == path.stat().st_size
+
+
+def test_a_build_prints_its_table_and_summary_and_nothing_else(built_project):
+    """What native libraries print (absl, oneDNN, LiteRT: which lines depends on the machine) goes to the
+    cache's log; the console shows exactly the summary rendered from report.json and the shipped line."""
+    expected = Console(file=io.StringIO(), width=160)  # the CLI's console when stderr is not a terminal
+    print_summary(built_project.report, expected)
+    files = ", ".join(sorted(built_project.manifest["files"]))
+    expected.print(f"shipped: build/rpi4/ ({files}, manifest.json, report.json, report.html)")
+    assert built_project.first_run.stderr == expected.file.getvalue()
+    log = (built_project.folder / ".edgedistill-cache" / "logs" / "native.log").read_text()
+    assert log.startswith("=== ") and "edgedistill build --target rpi4" in log.splitlines()[0]
 
 
 def test_report_holds_every_number(built_project):

@@ -18,14 +18,15 @@ mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/nu
 [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
-TMPDIR="$work" mmdebstrap --arch=arm64 --variant=minbase \
+echo "building the arm64 test rootfs once (a few minutes): $out" >&2
+TMPDIR="$work" mmdebstrap --quiet --arch=arm64 --variant=minbase \
   --include=python3,python3-numpy,openssh-server,openssh-sftp-server,procps,util-linux \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   bookworm "$work/rootfs" "$mirror"
 
 site="$work/rootfs/usr/local/lib/python3.11/dist-packages"
-python3 -m pip install --quiet --no-deps --target "$site" \
+python3 -m pip install --quiet --root-user-action=ignore --no-deps --target "$site" \
   --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
   --python-version 3.11 --only-binary=:all: \
   ai-edge-litert==2.3.0 flatbuffers protobuf tqdm typing-extensions backports.strenum 'ml_dtypes<0.6'

@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 need=""
-for pkg in openssh-server openssh-client adb qemu-user-static binfmt-support mmdebstrap zstd iproute2 util-linux chromium; do
+for pkg in openssh-server openssh-client adb qemu-user-static binfmt-support mmdebstrap arch-test zstd iproute2 util-linux chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then
