@@ -30,8 +30,9 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/edgedistill-fresh.XXXXXX")
 [ "$keep" = 1 ] || trap 'rm -rf --one-file-system "$work"' EXIT
 root="$work/root"
 
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-[ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+# the machine's own Debian mirror: deb822 sources (bookworm's default) or a classic sources.list
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)
+[ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
 t0=$(date +%s)

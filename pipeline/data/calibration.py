@@ -1,0 +1,27 @@
+"""The samples int8 quantization calibrates on, and the per-layer error check replays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
+
+
+def calibration_count(data: DataBundle, count: int) -> int:
+    """How many samples calibration_samples gives: `count`, or every training and transfer image if fewer."""
+    return min(count, len(data.train) + len(data.transfer))
+
+
+def calibration_samples(data: DataBundle, arch: dict, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
+    """`count` training images, labelled or from the transfer set (a fixed random subset), preprocessed for the student, one at a time."""
+    pool = np.concatenate([data.train.x, data.transfer.x])
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(pool))[: calibration_count(data, count)]
+    normalize = make_normalizer(data.mean, data.std, tuple(arch["input_hw"]))
+    x = normalize(to_unit_tensor(pool[np.sort(idx)], data.pixel_max))
+    for i in range(len(x)):
+        yield x[i : i + 1]

@@ -1,0 +1,135 @@
+"""The distillation objective of one teacher -> student link: the registered logit loss (Hinton by
+default) plus, when configured, FitNets hints through learned adapters and RKD on embeddings.
+
+The teacher's outputs (logits and tapped features) come from a live forward pass on the student's
+augmented view, or, without augmentation, from one pass over the training set kept in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedistill.errors import ConfigError
+from edgedistill.pipeline.config import DistillationConfig
+from edgedistill.pipeline.distill.features import FeatureTap, HintAdapter, feature_shape, last_linear
+from edgedistill.pipeline.distill.losses import LOSSES, hint_loss, rkd_angle, rkd_distance
+from edgedistill.pipeline.distill.teacher import Teacher
+
+EMBEDDING = "embedding"
+PRECOMPUTE_LIMIT_BYTES = 1 << 30  # keep precomputed teacher features in memory up to 1 GiB, else run the teacher live
+
+
+def _feature_paths(recipe: DistillationConfig, teacher_module: nn.Module, student: nn.Module) -> tuple[dict, dict]:
+    """(teacher taps, student taps): key -> (module path, the config field naming it)."""
+    teacher_taps, student_taps = {}, {}
+    for i, hint in enumerate(recipe.hints):
+        teacher_taps[f"hint{i}"] = (hint.teacher, f"distillation.hints[{i}].teacher")
+        student_taps[f"hint{i}"] = (hint.student, f"distillation.hints[{i}].student")
+    rel = recipe.relation
+    if rel is not None:
+        t_field, s_field = "distillation.relation.teacher", "distillation.relation.student"
+        teacher_taps[EMBEDDING] = (rel.teacher or last_linear(teacher_module, t_field), t_field)
+        student_taps[EMBEDDING] = (rel.student or last_linear(student, s_field), s_field)
+    return teacher_taps, student_taps
+
+
+def check_layers(recipe: DistillationConfig, teacher: Teacher, student: nn.Module) -> None:
+    """Fail before any training when a hint or relation names a layer that is not there (or cannot be tapped)."""
+    if (recipe.hints or recipe.relation) and teacher.module is None:
+        raise ConfigError(
+            "distillation.hints/relation: precomputed teacher logits have no layers; these methods need a teacher model"
+        )
+    if teacher.module is None:
+        return
+    teacher_taps, student_taps = _feature_paths(recipe, teacher.module, student)
+    for model, taps in ((teacher.module, teacher_taps), (student, student_taps)):
+        if taps:
+            FeatureTap(model, taps).close()
+
+
+class KDObjective(nn.Module):
+    """Loss of one link. Its parameters (hint adapters) train with the student and are then dropped."""
+
+    def __init__(
+        self,
+        recipe: DistillationConfig,
+        teacher: Teacher,
+        student: nn.Module,
+        student_view: Callable[[torch.Tensor], torch.Tensor],
+        example: torch.Tensor,
+    ) -> None:
+        """example: a few training images in [0, 1] (NCHW), to read the shapes of the tapped features."""
+        super().__init__()
+        self.recipe, self.teacher, self.logit_loss = recipe, teacher, LOSSES[recipe.loss]
+        check_layers(recipe, teacher, student)
+        teacher_taps, student_taps = (
+            _feature_paths(recipe, teacher.module, student) if teacher.module is not None else ({}, {})
+        )
+        self.teacher_tap = FeatureTap(teacher.module, teacher_taps) if teacher_taps else None
+        self.student_tap = FeatureTap(student, student_taps) if student_taps else None
+        self.adapters = nn.ModuleDict()
+        if recipe.hints:
+            assert self.teacher_tap is not None and self.student_tap is not None and teacher.module is not None
+            t_shapes = feature_shape(teacher.module, self.teacher_tap, teacher.view(example))
+            s_shapes = feature_shape(student, self.student_tap, student_view(example))
+            for i in range(len(recipe.hints)):
+                self.adapters[f"hint{i}"] = HintAdapter(s_shapes[f"hint{i}"], t_shapes[f"hint{i}"])
+        self._precomputed: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None
+
+    def precompute(self, rows: np.ndarray, unit_x: torch.Tensor, batch_size: int = 256) -> bool:
+        """Run the teacher once over the (unaugmented) training set; False when its features would not fit in memory."""
+        if self.teacher.table is not None or self.teacher.module is None:
+            self._precomputed = (self.teacher.logits(rows, unit_x), {})
+            return True
+        logits, feats = [], []
+        for start in range(0, len(unit_x), batch_size):
+            lg, ft = self._run_teacher(unit_x[start : start + batch_size])
+            if start == 0 and sum(v[0].numel() * 4 for v in ft.values()) * len(unit_x) > PRECOMPUTE_LIMIT_BYTES:
+                return False
+            logits.append(lg)
+            feats.append(ft)
+        self._precomputed = (torch.cat(logits), {k: torch.cat([f[k] for f in feats]) for k in feats[0]})
+        return True
+
+    def _run_teacher(self, unit_batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        assert self.teacher.module is not None
+        with torch.no_grad():
+            logits = self.teacher.module(self.teacher.view(unit_batch))
+        return logits, ({k: v.detach() for k, v in self.teacher_tap.take().items()} if self.teacher_tap else {})
+
+    def teacher_outputs(
+        self, idx: torch.Tensor, rows: np.ndarray, unit_batch: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Teacher logits and features for a batch: training-set positions idx, source rows, images as the student sees them."""
+        if self._precomputed is not None:
+            logits, feats = self._precomputed
+            return logits[idx], {k: v[idx] for k, v in feats.items()}
+        if not self.teacher.live:
+            return self.teacher.logits(rows, unit_batch), {}
+        return self._run_teacher(unit_batch)
+
+    def forward(
+        self, student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor, teacher_feats: dict
+    ) -> torch.Tensor:
+        r = self.recipe
+        total = self.logit_loss(student_logits, teacher_logits, labels, r.temperature, r.alpha)
+        student_feats = self.student_tap.take() if self.student_tap else {}
+        for i, hint in enumerate(r.hints):
+            key = f"hint{i}"
+            total = total + hint.weight * hint_loss(self.adapters[key](student_feats[key]), teacher_feats[key])
+        if r.relation is not None:
+            s, t = student_feats[EMBEDDING], teacher_feats[EMBEDDING]
+            if r.relation.distance:
+                total = total + r.relation.distance * rkd_distance(s, t)
+            if r.relation.angle:
+                total = total + r.relation.angle * rkd_angle(s, t)
+        return total
+
+    def close(self) -> None:
+        for tap in (self.teacher_tap, self.student_tap):
+            if tap is not None:
+                tap.close()

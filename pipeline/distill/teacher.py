@@ -1,0 +1,255 @@
+"""Loading the teacher named in the config: the bundled example, factory + state_dict, TorchScript,
+torch.export, ONNX, or precomputed logits; each teacher sees its own view of a sample."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedistill.errors import CheckpointError, ConfigError
+from edgedistill.fsutil import sha256_file
+from edgedistill.pipeline.config import TeacherConfig
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import make_normalizer
+from edgedistill.pipeline.distill.training import predict_logits
+from edgedistill.progress import Progress
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Teacher:
+    description: str
+    checkpoint: Path  # the file it came from
+    fingerprint: str  # identifies weights + architecture + view, for cache keys
+    module: nn.Module | None  # None for precomputed logits
+    view: Callable[
+        [torch.Tensor], torch.Tensor
+    ]  # images in [0, 1], NCHW -> the teacher's input (its resize and mean/std)
+    input_hw: tuple[int, int]
+    table: np.ndarray | None = None  # precomputed logits, one row per source row of the data
+
+    @property
+    def file_size(self) -> int:
+        return self.checkpoint.stat().st_size
+
+    @property
+    def live(self) -> bool:
+        """Whether the teacher can be run on new (augmented) inputs and tapped for features."""
+        return self.module is not None
+
+    def logits(self, rows: np.ndarray | torch.Tensor, unit_x: torch.Tensor) -> torch.Tensor:
+        """Logits for samples given by their source rows and their images in [0, 1] (NCHW).
+
+        Precomputed logits ignore the images: an augmented view gets its sample's logits."""
+        if self.table is not None:
+            return torch.from_numpy(self.table[np.asarray(rows)])
+        assert self.module is not None
+        return predict_logits(self.module, self.view(unit_x))
+
+
+def _load_state_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: teacher checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or non-weights files
+        first_line = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch state_dict ({first_line})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    return state
+
+
+def load_state_dict_into(module: nn.Module, path: Path) -> None:
+    state = _load_state_dict(path)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        missing = [k for k in module.state_dict() if k not in state]
+        unexpected = [k for k in state if k not in module.state_dict()]
+        if missing or unexpected:
+            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        else:
+            detail = "tensor shapes differ"
+        raise CheckpointError(f"{path}: checkpoint does not fit the model architecture ({detail})") from exc
+
+
+def _import_factory(spec: str):
+    module_name, attr = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"teacher.factory: cannot import {module_name!r} ({exc})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"teacher.factory: {module_name!r} has no {attr!r}") from None
+
+
+def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Teacher:
+    if cfg.logits is not None:
+        return _logits_teacher(cfg.logits, data)
+    module, path, description, arch_id = _load_module(cfg, data, progress)
+    module.eval()
+    h, w, c = data.image_shape
+    input_hw = tuple(cfg.input_size) if cfg.input_size else (h, w)
+    norm = cfg.normalize or data
+    if len(norm.mean) != c or len(norm.std) != c:
+        raise ConfigError(f"teacher.normalize: needs {c} mean/std values (one per channel of the data)")
+    view = make_normalizer(list(norm.mean), list(norm.std), input_hw)  # type: ignore[arg-type]
+    _check_output(module, data, path, input_hw)
+    view_id = json.dumps([input_hw, list(norm.mean), list(norm.std)])
+    fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}|{view_id}".encode()).hexdigest()
+    return Teacher(description, path, fingerprint, module, view, input_hw)  # type: ignore[arg-type]
+
+
+def _load_module(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> tuple[nn.Module, Path, str, str]:
+    """(module, its file, a description, an architecture id) for every source that is a runnable model."""
+    if cfg.bundled is not None:
+        from edgedistill.pipeline.example.teacher import ARCH, build_teacher_module, ensure_teacher_checkpoint
+
+        path = ensure_teacher_checkpoint(progress)
+        module = build_teacher_module(data.num_classes, data.image_shape[2])
+        load_state_dict_into(module, path)
+        return (
+            module,
+            path,
+            f"bundled {cfg.bundled} ({ARCH['name']} {ARCH['options']})",
+            json.dumps(ARCH, sort_keys=True),
+        )
+    if cfg.onnx is not None:
+        return OnnxTeacher(cfg.onnx), cfg.onnx, f"ONNX {cfg.onnx.name} (onnxruntime)", "onnx"
+    if cfg.exported is not None:
+        path = cfg.exported
+        module = _load_file(
+            path,
+            "exported (.pt2)",
+            "torch.export program",
+            lambda p: ExportedTeacher(torch.export.load(str(p)).module()),
+        )
+        return module, path, f"torch.export {path.name}", "torch.export"
+    if cfg.torchscript is not None:
+        path = cfg.torchscript
+        return (
+            _load_file(path, "TorchScript", "TorchScript file", _load_torchscript),
+            path,
+            f"TorchScript {path.name}",
+            "torchscript",
+        )
+    assert cfg.factory is not None and cfg.checkpoint is not None
+    factory = _import_factory(cfg.factory)
+    try:
+        module = factory(**cfg.kwargs)
+    except Exception as exc:
+        raise ConfigError(f"teacher.factory: {cfg.factory}(**kwargs) failed ({type(exc).__name__}: {exc})") from None
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"teacher.factory: {cfg.factory} returned {type(module).__name__}, not a torch.nn.Module")
+    load_state_dict_into(module, cfg.checkpoint)
+    arch_id = json.dumps({"factory": cfg.factory, "kwargs": cfg.kwargs}, sort_keys=True, default=str)
+    return module, cfg.checkpoint, f"{cfg.factory} + {cfg.checkpoint.name}", arch_id
+
+
+def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
+    """A teacher behind an API: its logits for every sample, one row per source row (labelled data, then data.unlabeled)."""
+    table = _load_file(path, "logits", ".npy array", lambda p: np.load(p, allow_pickle=False))
+    if table.ndim != 2 or not np.issubdtype(table.dtype, np.floating):
+        raise CheckpointError(
+            f"{path}: teacher logits must be a 2-D float array (samples x classes), got {table.dtype} {table.shape}"
+        )
+    if len(table) != data.source_rows:
+        extra = f" + {data.unlabeled_rows} unlabeled = {data.source_rows}" if data.unlabeled_rows else ""
+        raise CheckpointError(
+            f"{path}: teacher logits have {len(table)} rows but the data has {data.labelled_rows} samples{extra}; "
+            "give one row per sample, in source order"
+        )
+    if table.shape[1] != data.num_classes:
+        raise CheckpointError(
+            f"{path}: teacher logits have {table.shape[1]} columns; expected {data.num_classes} (one per class)"
+        )
+    if not np.isfinite(table).all():
+        raise CheckpointError(f"{path}: teacher logits hold NaN or infinite values")
+    h, w, _ = data.image_shape
+    return Teacher(
+        description=f"precomputed logits {path.name}",
+        checkpoint=path,
+        fingerprint=hashlib.sha256(f"logits|{sha256_file(path)}".encode()).hexdigest(),
+        module=None,
+        view=lambda x: x,
+        input_hw=(h, w),
+        table=table.astype(np.float32),
+    )
+
+
+def _load_file(path: Path, source: str, what: str, loader: Callable[[Path], T]) -> T:
+    """Load a teacher file, turning a missing or unreadable one into a one-line CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {source} teacher not found")
+    try:
+        return loader(path)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path}: not a loadable {what} ({first})") from None
+
+
+def _load_torchscript(path: Path) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still a common teacher format
+        return torch.jit.load(str(path), map_location="cpu")
+
+
+class ExportedTeacher(nn.Module):
+    """A torch.export program behind the nn.Module interface. Its graph is fixed in eval mode and
+    refuses .eval()/.train(), so it is held outside the module tree where those calls cannot reach it."""
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "graph", graph)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.graph(x)
+
+
+class OnnxTeacher(nn.Module):
+    """An ONNX model (any framework's teacher) behind the nn.Module interface; inference only."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        self.session = _load_file(
+            path, "ONNX", "ONNX model", lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(
+            self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype("float32")})[0]
+        )
+
+
+def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int]) -> None:
+    (h, w), c = input_hw, data.image_shape[2]
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, c, h, w))
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(
+            f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}); set teacher.input_size?"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.shape != (2, data.num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise CheckpointError(f"{path}: teacher outputs {shape} for 2 inputs; expected (2, {data.num_classes}) logits")

@@ -1,0 +1,292 @@
+"""report.html: the build as a page an app engineer reads, made from report.json and manifest.json.
+
+One self-contained file: inline CSS and SVG, no script or font from the network. `edgedistill report
+build/<target>` renders it again from the two JSON files.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgedistill.errors import EdgeDistillError
+from edgedistill.fsutil import write_text
+from edgedistill.pipeline.report.svg_plots import distributions, lines, palette, scatter
+
+REPORT_HTML = "report.html"
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 8px 0; } th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; }
+th:first-child, td:first-child { text-align: left; } th { background: #f6f6f6; }
+.muted { color: #666; } .warn { color: #a15c00; } pre { background: #f6f6f6; padding: 10px; overflow-x: auto; font-size: 12px; }
+.figures { display: flex; flex-wrap: wrap; gap: 16px; } svg.figure { background: #fff; border: 1px solid #eee; }
+svg text { font: 11px system-ui, sans-serif; fill: #333; } svg .title { font-weight: 600; font-size: 13px; }
+svg .axis { stroke: #444; } svg .grid { stroke: #eee; } svg .tick { fill: #666; } code { font-size: 12px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Any, spec: str = "") -> str:
+    return "–" if value is None else _e(format(value, spec))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _models_table(report: dict[str, Any]) -> str:
+    on_device = isinstance(report.get("device"), dict)
+    header = ["model", "size", "gzip", "params", "MACs", "test acc %", "agreement %", "host p50 ms", "host p99 ms"]
+    header += ["device p50 ms", "device p99 ms"] if on_device else []
+    pad = [""] * (len(header) - 6)
+    t, s = report["teacher"], report["student"]
+    rows = [
+        [
+            "teacher",
+            f"{t['file_bytes'] / 1024:.0f} KiB",
+            "",
+            _num(t["params"], ","),
+            _num(t["macs"], ","),
+            _num(t["accuracy"], ".2f"),
+            *pad,
+        ]
+    ]
+    if report.get("baseline"):
+        b = report["baseline"]
+        rows.append(
+            [
+                "student, labels only",
+                "",
+                "",
+                _num(b["params"], ","),
+                _num(b["macs"], ","),
+                _num(b["test_accuracy"], ".2f"),
+                *pad,
+            ]
+        )
+    rows.append(
+        [
+            "student (PyTorch)" + (", pruned" if report.get("pruning") else ""),
+            "",
+            "",
+            _num(s["params"], ","),
+            _num(s["macs"], ","),
+            _num(s["accuracy"], ".2f"),
+            *pad,
+        ]
+    )
+    for a in report["artifacts"].values():
+        host = a.get("host_latency_ms") or {}
+        row = [
+            f"<code>{_e(a['file'])}</code>",
+            f"{a['size_bytes'] / 1024:.1f} KiB",
+            f"{a['gzip_bytes'] / 1024:.1f} KiB",
+            "",
+            "",
+            _num(a["accuracy"], ".2f"),
+            _num(a["agreement_with_student"], ".2f"),
+            _num(host.get("p50"), ".3f"),
+            _num(host.get("p99"), ".3f"),
+        ]
+        if on_device:
+            dev = a.get("device_latency_ms") or {}
+            row += [_num(dev.get("p50"), ".3f"), _num(dev.get("p99"), ".3f")]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def _figures(report: dict[str, Any]) -> list[str]:
+    arts = report["artifacts"]
+    t, s = report["teacher"], report["student"]
+    pruned = bool(report.get("pruning"))
+    student = "student (pruned)" if pruned else "student"
+    colors = palette(
+        [
+            "teacher",
+            "labels only",
+            *(["before pruning"] if pruned else []),
+            student,
+            *(a["file"] for a in arts.values()),
+        ]
+    )
+    size_points = [("teacher", t["file_bytes"] / 1024, t["accuracy"])]
+    size_points += [(a["file"], a["size_bytes"] / 1024, a["accuracy"]) for a in arts.values()]
+    figures = [
+        scatter(
+            "test accuracy vs file size", "size, KiB (log)", "test accuracy %", size_points, log_x=True, colors=colors
+        )
+    ]
+    host = [(a["file"], a["host_latency_ms"]["p50"], a["accuracy"]) for a in arts.values() if a.get("host_latency_ms")]
+    if host:
+        figures.append(
+            scatter(
+                "test accuracy vs host latency (p50)",
+                "host latency p50, ms (log)",
+                "test accuracy %",
+                host,
+                log_x=True,
+                colors=colors,
+            )
+        )
+    macs = [("teacher", t["macs"], t["accuracy"])] if t.get("macs") else []
+    if report.get("baseline"):
+        macs.append(("labels only", report["baseline"]["macs"], report["baseline"]["test_accuracy"]))
+    pruning = report.get("pruning")
+    if pruning and pruning.get("before"):
+        macs.append(("before pruning", pruning["before"]["macs"], pruning["before"]["val_accuracy"]))
+    macs.append((student, s["macs"], s["accuracy"]))
+    if len(macs) > 1:
+        title = "accuracy vs MACs" + (" (before pruning: validation accuracy)" if pruned else "")
+        figures.append(scatter(title, "MACs (log)", "test accuracy %", macs, log_x=True, colors=colors))
+    for where in ("host", "device"):
+        samples = [
+            (a["file"], a[f"{where}_benchmark"]["samples_ms"])
+            for a in arts.values()
+            if (a.get(f"{where}_benchmark") or {}).get("samples_ms")
+        ]
+        if samples:
+            short = {f: f.removeprefix("model").strip("_") for f, _ in samples}
+            figures.append(
+                distributions(
+                    f"{where} latency per run (box: p25-p75, whiskers: p10-p90)",
+                    "ms",
+                    [(short[f], v) for f, v in samples],
+                    colors={short[f]: colors[f] for f, _ in samples},
+                )
+            )
+    rounds = [
+        (a["file"], a["device_benchmark"]["round_medians_ms"])
+        for a in arts.values()
+        if len((a.get("device_benchmark") or {}).get("round_medians_ms") or []) > 1
+    ]
+    if rounds:
+        figures.append(lines("device latency, median of each round", "round", "ms", rounds, colors=colors))
+    return figures
+
+
+def _quantization(tensor: dict[str, Any]) -> str:
+    return (
+        f"scale {tensor['scale']:.6g}, zero point {tensor['zero_point']}"
+        if tensor["dtype"] in ("int8", "uint8")
+        else "–"
+    )
+
+
+def _manifest_section(manifest: dict[str, Any]) -> str:
+    pre = manifest["preprocessing"]
+    steps = "".join(f"<li>{_e(step)}</li>" for step in pre.get("steps", []))
+    rows = []
+    for fmt, m in manifest["models"].items():
+        i, o = m["input"], m["output"]
+        rows.append(
+            [
+                f"<code>{_e(m['file'])}</code>"
+                + (" <b>(recommended)</b>" if fmt == manifest.get("recommended_model") else ""),
+                _e(m["layout"]),
+                f"{_e(i['shape'])} {_e(i['dtype'])}",
+                _e(_quantization(i)),
+                f"{_e(o['shape'])} {_e(o['dtype'])}",
+                _e(_quantization(o)),
+            ]
+        )
+    files = [
+        [f"<code>{_e(name)}</code>", f"{info['size_bytes']:,}", f"<code>{_e(info['sha256'])}</code>"]
+        for name, info in manifest["files"].items()
+    ]
+    return (
+        _table(["model", "layout", "input", "input quantization", "output", "output quantization"], rows)
+        + f"<p>Preprocessing: mean {_e(pre.get('mean'))}, std {_e(pre.get('std'))}, pixel scale {_e(pre.get('scale'))}</p><ol>{steps}</ol>"
+        + f"<p>Labels, in output order: {_e(', '.join(map(str, manifest['labels'])))}</p>"
+        + _table(["file", "bytes", "sha256"], files)
+    )
+
+
+def _layer_errors_section(report: dict[str, Any]) -> str:
+    diag = report.get("int8_layer_errors")
+    if not diag:
+        return ""
+    if "worst_first" not in diag:
+        return f"<h2>int8 error by layer</h2><p>{_e(diag.get('note', ''))}</p>"
+    rows = [
+        [_e(e["layer"]), _e(e["op"]), _e(e["position"]), _num(e["sqnr_db"], ".1f"), _num(e["cosine"], ".4f")]
+        for e in diag["worst_first"][:20]
+    ]
+    drop = diag["drop_vs_fp32_points"]
+    head = "" if drop is None else f"int8 is {drop:.2f} points below fp32 (tolerance {diag['tolerance_points']:g}). "
+    return f"<h2>int8 error by layer</h2><p>{_e(head)}{_e(diag['metric'])}; worst first.</p>" + _table(
+        ["layer", "op", "position", "SQNR dB", "cosine"], rows
+    )
+
+
+def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
+    checks = report.get("checks", {})
+    notes = (
+        [f"student keeps {checks['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy"]
+        if "student_retention_of_teacher" in checks
+        else []
+    )
+    if "int8_gate" in checks:
+        notes.append(f"int8 gate: {checks['int8_gate']}")
+    device = report.get("device")
+    notes.append(
+        "device: " + (device if isinstance(device, str) else f"{device.get('device')} ({device.get('runtime')})")
+    )
+    warnings = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in report.get("warnings", []))
+    stages = _table(
+        ["stage", "cached", "seconds"],
+        [
+            [_e(st["name"]), "yes" if st["cached"] else "no", _num(st["seconds"], ".1f")]
+            for st in report.get("stages", [])
+        ],
+    )
+    figures = "".join(_figures(report))
+    config = yaml.safe_dump(report.get("config", {}), sort_keys=False)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>edgedistill: {_e(report["project"])} for {_e(report["target"]["name"])}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
+<body>
+<h1>{_e(report["project"])} for {_e(report["target"]["name"])}</h1>
+<p class="muted">{_e(report["target"].get("description", ""))} · config {_e(report.get("config_hash", "")[:12])} · {report.get("test_samples", 0)} test samples · built in {_num(report.get("total_seconds"), ".0f")} s</p>
+{"".join(f"<p>{_e(n)}</p>" for n in notes)}{warnings}
+<h2>Models</h2>{_models_table(report)}
+<h2>Figures</h2><div class="figures">{figures}</div>
+{_layer_errors_section(report)}
+<h2>How to feed the model (manifest.json)</h2>{_manifest_section(manifest)}
+<h2>Stages</h2>{stages}
+<h2>Config used</h2><pre>{_e(config)}</pre>
+<h2>Library versions</h2><p>{_e(", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items()))}</p>
+</body></html>
+"""
+
+
+def render_build_folder(folder: Path) -> Path:
+    """Re-render folder/report.html from its report.json and manifest.json."""
+    folder = Path(folder)
+    docs = {}
+    for name in ("report.json", "manifest.json"):
+        try:
+            docs[name] = json.loads((folder / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise EdgeDistillError(f"{folder / name}: not found (is {folder} a build folder?)") from None
+        except ValueError as exc:
+            raise EdgeDistillError(f"{folder / name}: not valid JSON ({exc})") from None
+    try:
+        page = render_html(docs["report.json"], docs["manifest.json"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise EdgeDistillError(
+            f"{folder}: report.json or manifest.json is not an edgedistill build's (missing {exc})"
+        ) from None
+    dest = folder / REPORT_HTML
+    write_text(dest, page)
+    return dest

@@ -1,0 +1,115 @@
+"""Content-addressed stage cache: outputs are stored under a hash of (stage, its config, its inputs).
+
+An entry is a folder <root>/<stage>/<key>/ holding the stage's files and record.json (file sha256s
+and the stage's metadata). It is built in a temporary folder and renamed into place, so a killed
+build leaves no entry behind; an entry whose files no longer match their hashes is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistill.errors import EdgeDistillError
+from edgedistill.fsutil import sha256_file, sha256_json
+from edgedistill.pipeline.store.lock import build_lock
+
+RECORD = "record.json"
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    stage: str
+    key: str
+    folder: Path
+    files: dict[str, str]  # logical name -> file name in folder
+    sha256: dict[str, str]  # logical name -> sha256 of the file
+    meta: dict[str, Any]
+    cached: bool
+    seconds: float
+
+    def path(self, name: str) -> Path:
+        return self.folder / self.files[name]
+
+    def fingerprint(self) -> str:
+        """Identity of this output's content, for the cache keys of stages downstream."""
+        return sha256_json({"files": self.sha256, "meta": self.meta})
+
+
+class StageCache:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @staticmethod
+    def key(stage: str, version: int, inputs: dict[str, Any]) -> str:
+        return sha256_json({"stage": stage, "version": version, "inputs": inputs})[:24]
+
+    def lookup(self, stage: str, key: str) -> StageOutput | None:
+        folder = self.root / stage / key
+        try:
+            record = json.loads((folder / RECORD).read_text())
+        except (OSError, ValueError):
+            return None
+        for name, filename in record["files"].items():
+            path = folder / filename
+            if not path.is_file() or sha256_file(path) != record["sha256"][name]:
+                shutil.rmtree(folder, ignore_errors=True)  # corrupted entry: rebuild it
+                return None
+        return StageOutput(
+            stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"]
+        )
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove the temp folders of builds that were killed mid-stage; call it holding the build lock."""
+        done = []
+        for tmp in sorted(self.root.glob("*/.*")):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+                done.append(f"removed the unfinished {tmp.parent.name} stage's {tmp.name}")
+        return done
+
+    def build(
+        self, stage: str, key: str, produce: Callable[[Path], tuple[dict[str, str], dict[str, Any]]]
+    ) -> StageOutput:
+        """Run produce(workdir) -> (files, meta) in a temp folder and move the result into the cache."""
+        parent = self.root / stage
+        parent.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=parent))
+        try:
+            start = time.perf_counter()
+            files, meta = produce(workdir)
+            seconds = round(time.perf_counter() - start, 3)
+            sha = {name: sha256_file(workdir / filename) for name, filename in files.items()}
+            record = {"stage": stage, "key": key, "files": files, "sha256": sha, "meta": meta, "seconds": seconds}
+            (workdir / RECORD).write_text(json.dumps(record, indent=2, default=str))
+            final = parent / key
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(workdir, final)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the disk, not the input: say so in one line
+                raise EdgeDistillError(
+                    f"{parent}: cannot write the stage cache ({exc.strerror}); free space and build again"
+                ) from None
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return StageOutput(stage, key, final, files, sha, json.loads(json.dumps(meta, default=str)), False, seconds)
+
+
+@contextlib.contextmanager
+def locked_cache(root: Path) -> Iterator[tuple[StageCache, list[str]]]:
+    """The cache held by this process alone (a second build is refused), cleared of what a killed run left
+    half-done; yields it with a line for each thing removed."""
+    with build_lock(root):
+        cache = StageCache(root)
+        yield cache, cache.remove_leftovers()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from edgedistill.pipeline.store.cache import StageCache
+
+
+def _produce(text: str, calls: list):
+    def produce(workdir):
+        calls.append(text)
+        (workdir / "out.txt").write_text(text)
+        return {"out": "out.txt"}, {"length": len(text)}
+
+    return produce
+
+
+def test_second_lookup_hits_and_returns_the_same_output(tmp_path):
+    cache, calls = StageCache(tmp_path), []
+    key = StageCache.key("s", 1, {"cfg": 1})
+    first = cache.lookup("s", key) or cache.build("s", key, _produce("hello", calls))
+    second = cache.lookup("s", key)
+    assert calls == ["hello"] and not first.cached and second is not None and second.cached
+    assert second.path("out").read_text() == "hello" and second.meta == {"length": 5}
+    assert second.fingerprint() == first.fingerprint()
+
+
+def test_key_depends_on_stage_version_and_inputs():
+    keys = {
+        StageCache.key("s", 1, {"a": 1}),
+        StageCache.key("s", 2, {"a": 1}),
+        StageCache.key("t", 1, {"a": 1}),
+        StageCache.key("s", 1, {"a": 2}),
+    }
+    assert len(keys) == 4
+    assert StageCache.key("s", 1, {"a": 1, "b": 2}) == StageCache.key("s", 1, {"b": 2, "a": 1})
+
+
+def test_corrupted_entry_is_detected_and_rebuilt(tmp_path):
+    cache, calls = StageCache(tmp_path), []
+    key = StageCache.key("s", 1, {})
+    out = cache.build("s", key, _produce("good", calls))
+    out.path("out").write_text("tampered")
+    assert cache.lookup("s", key) is None
+    rebuilt = cache.build("s", key, _produce("good", calls))
+    assert rebuilt.path("out").read_text() == "good" and len(calls) == 2
+
+
+def test_failed_stage_leaves_no_entry(tmp_path):
+    cache = StageCache(tmp_path)
+    key = StageCache.key("s", 1, {})
+
+    def boom(workdir):
+        (workdir / "half.txt").write_text("partial")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        cache.build("s", key, boom)
+    assert cache.lookup("s", key) is None
+    assert list((tmp_path / "s").iterdir()) == []
