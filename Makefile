@@ -21,12 +21,13 @@ setup: $(BIN)/.installed
 demo: setup  ## the main job: distil, export, verify, benchmark the bundled MNIST example for a Raspberry Pi 4
 	$(BIN)/edgedistill build --target rpi4
 
-test: setup  ## as root, also sets up the test devices (sshd, adb, qemu-user arm64 rootfs)
+test: setup  ## lint, then every test, one worker per core; as root, also sets up the test devices (sshd, adb, qemu-user arm64 rootfs)
 	tests/devices/testbed/setup_host.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check --quiet . && $(BIN)/ruff format --check --quiet .
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: setup  ## time per stage, cold and cached
-	$(BIN)/python -m edgedistill.benchmarks.build_time
+	$(BIN)/python -m edgedistill.benchmarks.suites.build_time
 
 clean:
 	rm -rf build .edgedistill-cache

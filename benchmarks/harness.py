@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgedistill.benchmarks.parsers import parse_benchmark_model
 from edgedistill.devices.transport import Transport
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 
 RUNNER = Path(__file__).with_name("runner.py")
 
@@ -27,7 +27,17 @@ def run_benchmark(
     """Run benchmarks/runner.py on the device; return its JSON (with outputs when input_npy is given)."""
     runner = transport.push_once(RUNNER, "edgedistill_runner.py")
     remote_model = transport.push(model, model.name)
-    argv = [transport.python, runner, remote_model, "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
+    argv = [
+        transport.python,
+        runner,
+        remote_model,
+        "--threads",
+        str(threads),
+        "--runs",
+        str(runs),
+        "--warmup",
+        str(warmup),
+    ]
     argv += ["--rounds", str(rounds), "--pause-ms", str(pause_ms)]
     if input_npy is not None:
         argv += ["--input", transport.push(input_npy, "input.npy")]
@@ -61,8 +71,13 @@ def run_benchmark_model(
     remote_model = transport.push(model, model.name)
     transport.run(["chmod", "755", remote_bin], timeout=60)
     argv = [
-        remote_bin, f"--graph={remote_model}", f"--num_threads={threads}", f"--warmup_runs={warmup}", f"--num_runs={runs}",
-        "--use_xnnpack=true", "--report_peak_memory_footprint=true",
+        remote_bin,
+        f"--graph={remote_model}",
+        f"--num_threads={threads}",
+        f"--warmup_runs={warmup}",
+        f"--num_runs={runs}",
+        "--use_xnnpack=true",
+        "--report_peak_memory_footprint=true",
     ]
     if cpu_mask:
         argv = ["taskset", cpu_mask, *argv]
@@ -71,6 +86,8 @@ def run_benchmark_model(
         last = ((result.stderr + result.stdout).strip().splitlines() or ["no output"])[-1]
         raise EdgeDistillError(f"{model.name}: benchmark_model failed on the device (exit {result.exit_code}): {last}")
     try:
-        return parse_benchmark_model(result.stdout + "\n" + result.stderr, model=model.name, model_bytes=model.stat().st_size)
+        return parse_benchmark_model(
+            result.stdout + "\n" + result.stderr, model=model.name, model_bytes=model.stat().st_size
+        )
     except ValueError as exc:
         raise EdgeDistillError(f"{model.name}: {exc}") from None

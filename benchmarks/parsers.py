@@ -10,9 +10,13 @@ _TIMINGS = re.compile(
     r"Inference timings in us: Init: (?P<init>[\d.]+), First inference: (?P<first>[\d.]+), "
     r"Warmup \(avg\): (?P<warm>[\d.e+]+), Inference \(avg\): (?P<avg>[\d.e+]+)"
 )
-_RUNS = re.compile(r"count=(?P<count>\d+)(?: first=\d+)? curr=\d+ min=(?P<min>\d+) max=(?P<max>\d+) avg=(?P<avg>[\d.e+]+) std=(?P<std>\d+)")
+_RUNS = re.compile(
+    r"count=(?P<count>\d+)(?: first=\d+)? curr=\d+ min=(?P<min>\d+) max=(?P<max>\d+) avg=(?P<avg>[\d.e+]+) std=(?P<std>\d+)"
+)
 _PERCENTILES = re.compile(r"p5=\d+ median=(?P<p50>\d+) p95=(?P<p95>\d+)")
-_MEMORY = re.compile(r"Memory footprint delta from the start of the tool \(MB\): init=(?P<init>[\d.]+) overall=(?P<overall>[\d.]+)")
+_MEMORY = re.compile(
+    r"Memory footprint delta from the start of the tool \(MB\): init=(?P<init>[\d.]+) overall=(?P<overall>[\d.]+)"
+)
 _PEAK = re.compile(r"Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>[\d.]+)")
 _THREADS = re.compile(r"#threads used for CPU inference: \[?(?P<n>\d+)\]?|Num threads: \[(?P<m>\d+)\]")
 
@@ -55,7 +59,9 @@ def parse_benchmark_model(text: str, *, model: str, model_bytes: int | None = No
             "std": int(steady["std"]) / 1e3 if steady else None,
         },
         "samples_ms": [],
-        "peak_rss_kb": int(float(peak["peak"]) * 1024) if peak else (int(float(memory["overall"]) * 1024) if memory else None),
+        "peak_rss_kb": int(float(peak["peak"]) * 1024)
+        if peak
+        else (int(float(memory["overall"]) * 1024) if memory else None),
         "memory_footprint_mb": {"init": float(memory["init"]), "overall": float(memory["overall"])} if memory else None,
         "machine": None,
         "python": None,

@@ -11,7 +11,10 @@ def _ms(value) -> str:
 
 
 def print_bench(r: dict, console: Console) -> None:
-    table = Table(title=f"{r['model']} on {r.get('device', 'local')} ({r.get('target', '')}, {r.get('machine') or 'device'})", show_header=False)
+    table = Table(
+        title=f"{r['model']} on {r.get('device', 'local')} ({r.get('target', '')}, {r.get('machine') or 'device'})",
+        show_header=False,
+    )
     table.add_column("what")
     table.add_column("value", justify="right")
     lat = r["latency_ms"]

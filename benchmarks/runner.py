@@ -24,7 +24,9 @@ import time
 try:
     import numpy as np
 except ImportError:
-    raise SystemExit("runner: numpy is missing on the device (pip install numpy, or apt install python3-numpy)") from None
+    raise SystemExit(
+        "runner: numpy is missing on the device (pip install numpy, or apt install python3-numpy)"
+    ) from None
 
 SCHEMA_VERSION = 1
 
@@ -71,17 +73,15 @@ def peak_rss_kb() -> int | None:
 
 def _tflite_interpreter_class():
     try:
-        from ai_edge_litert import interpreter as mod
-
         import ai_edge_litert
+        from ai_edge_litert import interpreter as mod
 
         return mod.Interpreter, "ai_edge_litert", getattr(ai_edge_litert, "__version__", "unknown")
     except ImportError:
         pass
     try:
-        from tflite_runtime import interpreter as mod
-
         import tflite_runtime
+        from tflite_runtime import interpreter as mod
 
         return mod.Interpreter, "tflite_runtime", getattr(tflite_runtime, "__version__", "unknown")
     except ImportError:
@@ -91,7 +91,9 @@ def _tflite_interpreter_class():
 
         return tf.lite.Interpreter, "tensorflow", tf.__version__
     except ImportError:
-        raise SystemExit("runner: no TFLite runtime found (install ai-edge-litert, tflite-runtime or tensorflow)") from None
+        raise SystemExit(
+            "runner: no TFLite runtime found (install ai-edge-litert, tflite-runtime or tensorflow)"
+        ) from None
 
 
 class _TFLite:
@@ -156,7 +158,13 @@ def random_input(shape, dtype, rng) -> np.ndarray:
 
 
 def measure(
-    model_path: str, threads: int, runs: int, warmup: int, pause_ms: float = 0.0, input_npy: str | None = None, rounds: int = 1
+    model_path: str,
+    threads: int,
+    runs: int,
+    warmup: int,
+    pause_ms: float = 0.0,
+    input_npy: str | None = None,
+    rounds: int = 1,
 ) -> dict:
     """Load, time one first inference, `warmup` untimed runs, then `rounds` x `runs` timed runs.
 
@@ -223,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the timed runs; the median of each round is reported")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the timed runs; the median of each round is reported"
+    )
     parser.add_argument("--pause-ms", type=float, default=0.0, help="sleep between timed runs")
     parser.add_argument("--input", help=".npy input (already in the model's dtype/layout); its outputs are returned")
     args = parser.parse_args(argv)

@@ -1,1 +1,1 @@
-"""Device profiles and the transports that reach them."""
+"""Device profiles and the transports that reach them (local, SSH, adb). May import only the ground floor."""

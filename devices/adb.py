@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from edgedistill.devices.transport import CommandResult, Transport
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 
 ADB_ERRORS = (
     ("not found", "device not found (is it connected? see `adb devices`)"),
@@ -26,7 +26,9 @@ ADB_ERRORS = (
 
 
 class AdbTransport(Transport):
-    def __init__(self, serial: str, *, adb: str = "adb", remote_root: str = "/data/local/tmp", python: str = "python3") -> None:
+    def __init__(
+        self, serial: str, *, adb: str = "adb", remote_root: str = "/data/local/tmp", python: str = "python3"
+    ) -> None:
         self.serial = serial
         self.adb = [adb, "-s", serial]
         self.remote_root = remote_root
@@ -35,7 +37,14 @@ class AdbTransport(Transport):
 
     def _adb(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run([*self.adb, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env=os.environ)
+            return subprocess.run(
+                [*self.adb, *args],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=os.environ,
+            )
         except subprocess.TimeoutExpired:
             raise EdgeDistillError(f"adb:{self.serial}: timed out after {timeout:.0f} s ({args[0]})") from None
         except FileNotFoundError:
@@ -48,7 +57,9 @@ class AdbTransport(Transport):
 
     def _remote_dir(self) -> str:
         if self.workdir is None:
-            proc = self._adb(["shell", shlex.join(["mktemp", "-d", f"{self.remote_root}/edgedistill.XXXXXX"])], timeout=60)
+            proc = self._adb(
+                ["shell", shlex.join(["mktemp", "-d", f"{self.remote_root}/edgedistill.XXXXXX"])], timeout=60
+            )
             if proc.returncode != 0 or not proc.stdout.strip():
                 raise self._fail(proc, "creating a work folder")
             self.workdir = proc.stdout.strip().splitlines()[-1]

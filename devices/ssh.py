@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from edgedistill.devices.transport import CommandResult, Transport
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 
 SSH_ERRORS = (  # stderr fragment -> the cause a user can act on
     ("Host key verification failed", "host key verification failed (check known_hosts)"),
@@ -26,27 +26,51 @@ SSH_ERRORS = (  # stderr fragment -> the cause a user can act on
 
 
 class SSHTransport(Transport):
-    def __init__(self, destination: str, *, ssh_config: Path | None = None, connect_timeout: int = 15, python: str = "python3") -> None:
+    def __init__(
+        self, destination: str, *, ssh_config: Path | None = None, connect_timeout: int = 15, python: str = "python3"
+    ) -> None:
         self.destination = destination
         self.python = python
-        self.base = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+        self.base = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={connect_timeout}",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+        ]
         if ssh_config is not None:
             self.base += ["-F", str(ssh_config)]
         self.workdir: str | None = None
 
-    def _ssh(self, remote_argv: list[str], timeout: float, stdin=None, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    def _ssh(
+        self, remote_argv: list[str], timeout: float, stdin=None, stdout=subprocess.PIPE
+    ) -> subprocess.CompletedProcess:
         cmd = [*self.base, self.destination, "--", shlex.join(remote_argv)]
         try:
-            return subprocess.run(cmd, stdin=stdin if stdin is not None else subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE, timeout=timeout)
+            return subprocess.run(
+                cmd,
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
-            raise EdgeDistillError(f"{self.destination}: timed out after {timeout:.0f} s running {remote_argv[0]}") from None
+            raise EdgeDistillError(
+                f"{self.destination}: timed out after {timeout:.0f} s running {remote_argv[0]}"
+            ) from None
         except FileNotFoundError:
             raise EdgeDistillError("ssh: the OpenSSH client is not installed") from None
 
     def _check(self, proc: subprocess.CompletedProcess, what: str) -> None:
         if proc.returncode == 255:  # ssh's own failure, not the remote command's
             stderr = proc.stderr.decode(errors="replace")
-            cause = next((msg for frag, msg in SSH_ERRORS if frag in stderr), (stderr.strip().splitlines() or ["ssh failed"])[-1])
+            cause = next(
+                (msg for frag, msg in SSH_ERRORS if frag in stderr), (stderr.strip().splitlines() or ["ssh failed"])[-1]
+            )
             raise EdgeDistillError(f"{self.destination}: {cause}")
         if proc.returncode != 0:
             last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
@@ -70,7 +94,9 @@ class SSHTransport(Transport):
         proc = self._ssh(argv, timeout=timeout)
         if proc.returncode == 255:
             self._check(proc, argv[0])
-        return CommandResult(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+        return CommandResult(
+            proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        )
 
     def pull(self, remote: str, local: Path) -> None:
         with open(local, "wb") as fh:

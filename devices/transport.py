@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Transport(ABC):
     def close(self) -> None:
         """Remove everything this transport put on the device."""
 
-    def __enter__(self) -> "Transport":
+    def __enter__(self) -> Transport:
         return self
 
     def __exit__(self, *exc) -> None:

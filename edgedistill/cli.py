@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 
 from edgedistill import __version__
+from edgedistill.errors import EdgeDistillError, one_line
 from edgedistill.pipeline.config import CONFIG_FILENAME, EXAMPLE_CONFIG, ProjectConfig, default_config, load_config
-from edgedistill.pipeline.errors import EdgeDistillError, one_line
 
 
 def _resolve_config(config_path: Path | None) -> tuple[ProjectConfig, Path]:
@@ -51,36 +51,75 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=f"project config (default: ./{CONFIG_FILENAME}, else the bundled example)")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"project config (default: ./{CONFIG_FILENAME}, else the bundled example)",
+)
 @click.option("--target", help="device profile to build for (default: the config's first target)")
-@click.option("--out", "out_root", type=click.Path(path_type=Path, file_okay=False), default=Path("build"), show_default=True, help="output folder; the build goes to OUT/<target>/")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), help="stage cache (default: .edgedistill-cache beside the config)")
+@click.option(
+    "--out",
+    "out_root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("build"),
+    show_default=True,
+    help="output folder; the build goes to OUT/<target>/",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="stage cache (default: .edgedistill-cache beside the config)",
+)
 @click.option("--quiet", is_flag=True, help="no progress bars and no summary table")
 @click.option("--json", "as_json", is_flag=True, help="print report.json on stdout")
 @click.option("--device", help="also measure the TFLite models on this device: an SSH destination or adb:SERIAL")
-@click.option("--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file (default: ~/.ssh/config)")
-@click.option("--device-python", default="python3", show_default=True, help="Python on the device that has a TFLite runtime")
-@click.option("--benchmark-model", "benchmark_model", type=click.Path(path_type=Path, dir_okay=False), help="TFLite benchmark_model binary (phone profiles)")
-def build(config_path: Path | None, target: str | None, out_root: Path, cache_dir: Path | None, quiet: bool, as_json: bool,
-          device: str | None, ssh_config: Path | None, device_python: str, benchmark_model: Path | None) -> None:
+@click.option(
+    "--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file (default: ~/.ssh/config)"
+)
+@click.option(
+    "--device-python", default="python3", show_default=True, help="Python on the device that has a TFLite runtime"
+)
+@click.option(
+    "--benchmark-model",
+    "benchmark_model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TFLite benchmark_model binary (phone profiles)",
+)
+def build(
+    config_path: Path | None,
+    target: str | None,
+    out_root: Path,
+    cache_dir: Path | None,
+    quiet: bool,
+    as_json: bool,
+    device: str | None,
+    ssh_config: Path | None,
+    device_python: str,
+    benchmark_model: Path | None,
+) -> None:
     """Distil, prune, export (ONNX and TFLite, fp32 to int8), verify, benchmark and report (JSON and HTML)."""
+    from edgedistill.pipeline.device_benchmark import DeviceSpec, resolve_target
+    from edgedistill.progress import Progress
+
     config, base = _resolve_config(config_path)
     target = target or config.targets[0]
+    spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
+    resolve_target(target, spec)  # a bad --target or --device fails here, before the cache folder is made
     cache_dir = cache_dir or base / ".edgedistill-cache"
     console = _stderr_console(quiet)
     with _native_log(cache_dir, f"build --target {target}"):
         from edgedistill.pipeline.build import build as run_build
-        from edgedistill.pipeline.device_benchmark import DeviceSpec
-        from edgedistill.pipeline.progress import Progress
-        from edgedistill.pipeline.report import print_summary
+        from edgedistill.pipeline.report.console import print_summary
 
         progress = Progress(console, enabled=None if not quiet else False)
-        spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
         result = run_build(config, target, out_root, cache_dir, progress, spec)
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     print_summary(result.report, console)
-    console.print(f"shipped: {result.out_dir}/ ({', '.join(sorted(result.manifest['files']))}, manifest.json, report.json, report.html)")
+    files = ", ".join(sorted(result.manifest["files"]))
+    console.print(f"shipped: {result.out_dir}/ ({files}, manifest.json, report.json, report.html)", soft_wrap=True)
 
 
 def _numbers(text: str, what: str) -> list[float]:
@@ -94,33 +133,61 @@ def _numbers(text: str, what: str) -> list[float]:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=f"project config (default: ./{CONFIG_FILENAME}, else the bundled example)")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"project config (default: ./{CONFIG_FILENAME}, else the bundled example)",
+)
 @click.option("--temperatures", default="1,2,4,8,16", show_default=True, help="comma-separated temperatures")
 @click.option("--alphas", default="0.5,0.9", show_default=True, help="comma-separated weights of the soft-target loss")
 @click.option("--epochs", type=click.IntRange(1), help="epochs per point (default: the config's)")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), help="stage cache (default: .edgedistill-cache beside the config)")
-@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=Path("sweep.json"), show_default=True, help="where to write the table")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="stage cache (default: .edgedistill-cache beside the config)",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("sweep.json"),
+    show_default=True,
+    help="where to write the table",
+)
 @click.option("--write-best", is_flag=True, help="set the best temperature and alpha in the config file")
 @click.option("--quiet", is_flag=True, help="no progress bars")
-def sweep(config_path: Path | None, temperatures: str, alphas: str, epochs: int | None, cache_dir: Path | None, json_path: Path,
-          write_best: bool, quiet: bool) -> None:
+def sweep(
+    config_path: Path | None,
+    temperatures: str,
+    alphas: str,
+    epochs: int | None,
+    cache_dir: Path | None,
+    json_path: Path,
+    write_best: bool,
+    quiet: bool,
+) -> None:
     """Distil once per temperature x alpha and compare students on the validation split."""
-    from edgedistill.pipeline.fsutil import write_json
-    from edgedistill.pipeline.progress import Progress
+    from edgedistill.fsutil import write_json
+    from edgedistill.progress import Progress
 
     temps, alps = _numbers(temperatures, "--temperatures"), _numbers(alphas, "--alphas")
     if any(t <= 0 for t in temps) or any(not 0 <= a <= 1 for a in alps):
         raise click.BadParameter("temperatures must be > 0 and alphas within 0..1")
     config, base = _resolve_config(config_path)
     if write_best and config_path is None and not (Path.cwd() / CONFIG_FILENAME).is_file():
-        raise EdgeDistillError("--write-best: no config file to write to (give --config, or run `edgedistill init` first)")
+        raise EdgeDistillError(
+            "--write-best: no config file to write to (give --config, or run `edgedistill init` first)"
+        )
     if epochs is not None:
         config = config.model_copy(update={"distillation": config.distillation.model_copy(update={"epochs": epochs})})
     cache_dir = cache_dir or base / ".edgedistill-cache"
     console = _stderr_console(quiet)
     with _native_log(cache_dir, "sweep"):
-        from edgedistill.pipeline.sweep import print_sweep, write_best as write_best_to
+        from edgedistill.pipeline.sweep import print_sweep
         from edgedistill.pipeline.sweep import sweep as run_sweep
+        from edgedistill.pipeline.sweep import write_best as write_best_to
 
         result = run_sweep(config, temps, alps, cache_dir, Progress(console, enabled=None if not quiet else False))
     write_json(json_path, result.to_dict())
@@ -129,35 +196,89 @@ def sweep(config_path: Path | None, temperatures: str, alphas: str, epochs: int 
     if write_best:
         target = config_path or Path.cwd() / CONFIG_FILENAME
         write_best_to(target, result.best["temperature"], result.best["alpha"])
-        click.echo(f"set distillation.temperature={result.best['temperature']:g} and alpha={result.best['alpha']:g} in {target}")
+        click.echo(
+            f"set distillation.temperature={result.best['temperature']:g} and alpha={result.best['alpha']:g} in {target}"
+        )
 
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--target", default="rpi4", show_default=True, help="device profile: default threads, runtime and CPU pinning")
-@click.option("--device", default="local", show_default=True, help="'local', an SSH destination (pi@raspberrypi.local), or adb:SERIAL")
-@click.option("--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file (default: ~/.ssh/config)")
-@click.option("--device-python", default="python3", show_default=True, help="Python on the device that has a TFLite runtime (e.g. a venv's python)")
+@click.option(
+    "--target", default="rpi4", show_default=True, help="device profile: default threads, runtime and CPU pinning"
+)
+@click.option(
+    "--device",
+    default="local",
+    show_default=True,
+    help="'local', an SSH destination (pi@raspberrypi.local), or adb:SERIAL",
+)
+@click.option(
+    "--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file (default: ~/.ssh/config)"
+)
+@click.option(
+    "--device-python",
+    default="python3",
+    show_default=True,
+    help="Python on the device that has a TFLite runtime (e.g. a venv's python)",
+)
 @click.option("--threads", type=click.IntRange(1), help="inference threads (default: the profile's)")
 @click.option("--runs", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
-@click.option("--rounds", type=click.IntRange(1), default=1, show_default=True, help="repeat the timed runs; per-round medians show throttling")
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="repeat the timed runs; per-round medians show throttling",
+)
 @click.option("--pause-ms", type=click.FloatRange(0), default=0.0, show_default=True, help="pause between timed runs")
 @click.option("--runtime", type=click.Choice(["auto", "python", "benchmark_model"]), default="auto", show_default=True)
-@click.option("--benchmark-model", "benchmark_model", type=click.Path(path_type=Path, dir_okay=False), help="TFLite benchmark_model binary for the device")
-@click.option("--input", "input_npy", type=click.Path(path_type=Path, dir_okay=False), help=".npy input; the model's outputs are returned")
-@click.option("--timeout", type=click.FloatRange(1), default=600, show_default=True, help="seconds before a device run is abandoned")
+@click.option(
+    "--benchmark-model",
+    "benchmark_model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TFLite benchmark_model binary for the device",
+)
+@click.option(
+    "--input",
+    "input_npy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=".npy input; the model's outputs are returned",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=600,
+    show_default=True,
+    help="seconds before a device run is abandoned",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.option("--quiet", is_flag=True, help="no progress display")
-def bench(model: Path, target: str, device: str, ssh_config: Path | None, device_python: str, threads: int | None, runs: int, warmup: int, rounds: int,
-          pause_ms: float, runtime: str, benchmark_model: Path | None, input_npy: Path | None, timeout: float, as_json: bool, quiet: bool) -> None:
+def bench(
+    model: Path,
+    target: str,
+    device: str,
+    ssh_config: Path | None,
+    device_python: str,
+    threads: int | None,
+    runs: int,
+    warmup: int,
+    rounds: int,
+    pause_ms: float,
+    runtime: str,
+    benchmark_model: Path | None,
+    input_npy: Path | None,
+    timeout: float,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Measure MODEL (.tflite, or .onnx on the host) on a device: init, first inference, latency distribution, peak memory."""
     from edgedistill.benchmarks.harness import run_benchmark, run_benchmark_model
     from edgedistill.benchmarks.report import print_bench
     from edgedistill.devices.connect import open_transport
     from edgedistill.devices.profiles import get_device
     from edgedistill.export.inspect_tflite import check_loadable
-    from edgedistill.pipeline.progress import Progress
+    from edgedistill.progress import Progress
 
     try:
         profile = get_device(target)
@@ -167,15 +288,39 @@ def bench(model: Path, target: str, device: str, ssh_config: Path | None, device
     runtime = profile.runtime if runtime == "auto" else runtime
     threads = threads or profile.threads
     progress = Progress(_stderr_console(quiet), enabled=None if not quiet else False)
-    with open_transport(device, ssh_config=ssh_config, python=device_python) as transport, progress.task(
-        f"measuring {model.name} on {device}: {warmup} warm-up + {rounds} x {runs} runs, {threads} thread(s)"
+    with (
+        open_transport(device, ssh_config=ssh_config, python=device_python) as transport,
+        progress.task(
+            f"measuring {model.name} on {device}: {warmup} warm-up + {rounds} x {runs} runs, {threads} thread(s)"
+        ),
     ):
         if runtime == "benchmark_model":
             if benchmark_model is None:
-                raise EdgeDistillError(f"{profile.name}: the benchmark_model runtime needs --benchmark-model PATH (the TFLite binary for the device)")
-            result = run_benchmark_model(transport, model, benchmark_model, threads=threads, runs=runs, warmup=warmup, cpu_mask=profile.cpu_mask, timeout=timeout)
+                raise EdgeDistillError(
+                    f"{profile.name}: the benchmark_model runtime needs --benchmark-model PATH (the TFLite binary for the device)"
+                )
+            result = run_benchmark_model(
+                transport,
+                model,
+                benchmark_model,
+                threads=threads,
+                runs=runs,
+                warmup=warmup,
+                cpu_mask=profile.cpu_mask,
+                timeout=timeout,
+            )
         else:
-            result = run_benchmark(transport, model, threads=threads, runs=runs, warmup=warmup, rounds=rounds, pause_ms=pause_ms, input_npy=input_npy, timeout=timeout)
+            result = run_benchmark(
+                transport,
+                model,
+                threads=threads,
+                runs=runs,
+                warmup=warmup,
+                rounds=rounds,
+                pause_ms=pause_ms,
+                input_npy=input_npy,
+                timeout=timeout,
+            )
     result["device"] = device
     result["target"] = profile.name
     if as_json:
@@ -189,7 +334,7 @@ def bench(model: Path, target: str, device: str, ssh_config: Path | None, device
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:
     """Write a commented example config (the bundled MNIST example)."""
-    from edgedistill.pipeline.fsutil import write_text
+    from edgedistill.fsutil import write_text
 
     if path.exists() and not force:
         raise EdgeDistillError(f"{path}: already exists (use --force to overwrite)")
@@ -207,7 +352,9 @@ def students(input_size: int, channels: int, classes: int, width: float) -> None
     from edgedistill.students import STUDENTS, build_student
     from edgedistill.students.profile import profile_model
 
-    click.echo(f"{'name':14s} {'params':>10s} {'MACs':>13s}  (input {channels}x{input_size}x{input_size}, {classes} classes, width {width})")
+    click.echo(
+        f"{'name':14s} {'params':>10s} {'MACs':>13s}  (input {channels}x{input_size}x{input_size}, {classes} classes, width {width})"
+    )
     for name, spec in sorted(STUDENTS.items()):
         model = build_student(name, num_classes=classes, in_channels=channels, input_size=input_size, width=width)
         p = profile_model(model, (channels, input_size, input_size))
@@ -218,7 +365,7 @@ def students(input_size: int, channels: int, classes: int, width: float) -> None
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 def report(folder: Path) -> None:
     """Render FOLDER/report.html again from its report.json and manifest.json (e.g. build/rpi4)."""
-    from edgedistill.pipeline.html_report import render_build_folder
+    from edgedistill.pipeline.report.html import render_build_folder
 
     click.echo(f"wrote {render_build_folder(folder)}")
 

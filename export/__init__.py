@@ -1,1 +1,3 @@
-"""Export to ONNX and TFLite (fp32 and full-integer int8), inspection, and runtime wrappers."""
+"""Export to ONNX and TFLite (fp32, fp16, dynamic and full-integer int8), inspection, verification helpers,
+runtime wrappers and the native-log redirect. May import: students, the ground floor; never pipeline/.
+"""

@@ -58,7 +58,7 @@ def _interpreter(path: Path, preserve_all_tensors: bool = False):
 
 def check_loadable(path: Path) -> None:
     """Fail in one line when path is missing or not a model the host runtime can load."""
-    from edgedistill.pipeline.errors import EdgeDistillError
+    from edgedistill.errors import EdgeDistillError
 
     path = Path(path)
     if not path.is_file():
@@ -92,7 +92,10 @@ def _io(detail: dict) -> dict:
 def io_details(path: Path) -> dict:
     """{'inputs': [...], 'outputs': [...]} with name, shape, dtype, scale, zero_point."""
     interp = _interpreter(path)
-    return {"inputs": [_io(d) for d in interp.get_input_details()], "outputs": [_io(d) for d in interp.get_output_details()]}
+    return {
+        "inputs": [_io(d) for d in interp.get_input_details()],
+        "outputs": [_io(d) for d in interp.get_output_details()],
+    }
 
 
 def float_ops(path: Path) -> list[FloatOp]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from edgedistill.pipeline.fsutil import atomic_path
+from edgedistill.fsutil import atomic_path
 
 IoDtype = Literal["int8", "uint8", "float32"]
 IO_DTYPES: tuple[str, ...] = ("int8", "uint8", "float32")
@@ -82,7 +82,9 @@ def set_io_dtype(src: Path, dest: Path, dtype: IoDtype) -> None:
     graph = model.subgraphs[0]
     for index in list(graph.inputs) + list(graph.outputs):
         if graph.tensors[index].type != fb.TensorType.INT8:
-            raise ValueError(f"{Path(src).name}: input/output tensor {(graph.tensors[index].name or b'').decode()!r} is not int8")
+            raise ValueError(
+                f"{Path(src).name}: input/output tensor {(graph.tensors[index].name or b'').decode()!r} is not int8"
+            )
     quantize = _opcode_index(model, fb.BuiltinOperator.QUANTIZE)
     leave = quantize if dtype == "uint8" else _opcode_index(model, fb.BuiltinOperator.DEQUANTIZE)
     renamed: dict[int, int] = {}

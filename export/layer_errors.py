@@ -11,15 +11,14 @@ where to look (a wide activation range, an outlier channel, a layer better left 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from edgedistill.export.inspect_tflite import BOUNDARY_OPS, _interpreter, module_path
 from edgedistill.export.runtimes import dequantize, quantize
-
 
 MAX_SQNR_DB = 150.0  # no measurable error (float32 itself resolves about 140 dB)
 
@@ -47,7 +46,11 @@ def _outputs(interp) -> dict[tuple[str, tuple[int, ...]], tuple[int, str, int]]:
         for i in op["outputs"]:
             if i >= 0 and i in tensors:
                 t = tensors[i]
-                found[(module_path(t["name"]), tuple(int(s) for s in t["shape"]))] = (int(op["index"]), op["op_name"], i)
+                found[(module_path(t["name"]), tuple(int(s) for s in t["shape"]))] = (
+                    int(op["index"]),
+                    op["op_name"],
+                    i,
+                )
     return found
 
 
@@ -92,6 +95,8 @@ def layer_errors(fp32: Path, int8: Path, samples_nchw: Iterable[np.ndarray]) -> 
     result = []
     for key in shared:
         position, op, _ = quant_out[key]
-        sqnr = MAX_SQNR_DB if noise[key] == 0 else min(MAX_SQNR_DB, 10 * math.log10(max(signal[key], 1e-30) / noise[key]))
+        sqnr = (
+            MAX_SQNR_DB if noise[key] == 0 else min(MAX_SQNR_DB, 10 * math.log10(max(signal[key], 1e-30) / noise[key]))
+        )
         result.append(LayerError(position, key[0], op, key[1], round(sqnr, 2), round(float(np.mean(cosines[key])), 5)))
     return sorted(result, key=lambda e: (e.sqnr_db, e.position))

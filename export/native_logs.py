@@ -14,8 +14,8 @@ import datetime
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 LOG_LIMIT_BYTES = 8 << 20  # a command log past this starts afresh
 

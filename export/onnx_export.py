@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgedistill.pipeline.fsutil import atomic_path
+from edgedistill.fsutil import atomic_path
 
 OPSET = 17
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
 from edgedistill.export.native_logs import native_logs_to
-from edgedistill.pipeline.fsutil import atomic_path
+from edgedistill.fsutil import atomic_path
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
@@ -41,7 +41,11 @@ def quantize_onnx(src: Path, dest: Path, samples: Iterable[np.ndarray], method: 
 
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, not {method!r}")
-    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile, "entropy": CalibrationMethod.Entropy}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
     with tempfile.TemporaryDirectory(dir=Path(dest).parent) as tmp, native_logs_to(log):
         with open(log or "/dev/null", "a") as out, contextlib.redirect_stdout(out):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
 
 from edgedistill.export.native_logs import native_logs_to
-from edgedistill.pipeline.fsutil import atomic_path
+from edgedistill.fsutil import atomic_path
 
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
 # torchao warns about CUDA-only kernels it cannot load on a CPU build; torch's pytree about an enum
@@ -31,7 +31,9 @@ def _channel_last(model: nn.Module) -> nn.Module:
     return litert_torch.to_channel_last_io(model.eval(), args=[0]).eval()
 
 
-def export_tflite_fp32(model: nn.Module, input_shape_nchw: tuple[int, ...], dest: Path, log: Path | None = None) -> None:
+def export_tflite_fp32(
+    model: nn.Module, input_shape_nchw: tuple[int, ...], dest: Path, log: Path | None = None
+) -> None:
     import litert_torch
 
     c, h, w = input_shape_nchw
@@ -41,7 +43,11 @@ def export_tflite_fp32(model: nn.Module, input_shape_nchw: tuple[int, ...], dest
 
 
 def export_tflite_int8(
-    model: nn.Module, input_shape_nchw: tuple[int, ...], calibration: Iterable[torch.Tensor], dest: Path, log: Path | None = None
+    model: nn.Module,
+    input_shape_nchw: tuple[int, ...],
+    calibration: Iterable[torch.Tensor],
+    dest: Path,
+    log: Path | None = None,
 ) -> int:
     """Quantize with calibration samples (each NCHW, batch 1) and write a full-integer int8 .tflite.
 

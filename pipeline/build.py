@@ -1,7 +1,7 @@
 """Orchestration: config -> data + teacher -> baseline + distill chain -> export -> verify -> benchmark -> report.
 
 Every stage is cached; build/<target>/ is assembled in a temporary folder and swapped into place
-only when every stage has passed (pipeline/publish.py), so it never holds a partial or failed build.
+only when every stage has passed (pipeline/store/publish.py), so it never holds a partial or failed build.
 A build killed at any point resumes: finished stages come from the cache, the rest run again.
 """
 
@@ -12,24 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.devices.profiles import DeviceProfile, get_device
-from edgedistill.pipeline.cache import StageCache, StageOutput, locked_cache
+from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.pipeline.config import ProjectConfig
-from edgedistill.pipeline.data import load_data
-from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device, resolve_target
+from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill_chain import distill
-from edgedistill.pipeline.errors import ConfigError
-from edgedistill.pipeline.html_report import REPORT_HTML, render_html
-from edgedistill.pipeline.manifest import build_manifest
-from edgedistill.pipeline.progress import Progress
-from edgedistill.pipeline.publish import publish, recover
-from edgedistill.pipeline.report import assemble_report
+from edgedistill.pipeline.report.assemble import assemble_report
+from edgedistill.pipeline.report.html import REPORT_HTML, render_html
+from edgedistill.pipeline.report.manifest import build_manifest
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.prune import PruneStage
 from edgedistill.pipeline.stages.verify import VerifyStage
-from edgedistill.pipeline.teacher import load_teacher
+from edgedistill.pipeline.store.cache import StageCache, StageOutput, locked_cache
+from edgedistill.pipeline.store.publish import publish, recover
+from edgedistill.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -40,34 +39,50 @@ class BuildResult:
 
 
 def build(
-    config: ProjectConfig, target_name: str, out_root: Path, cache_dir: Path, progress: Progress, device: DeviceSpec | None = None
+    config: ProjectConfig,
+    target_name: str,
+    out_root: Path,
+    cache_dir: Path,
+    progress: Progress,
+    device: DeviceSpec | None = None,
 ) -> BuildResult:
-    try:
-        target = get_device(target_name)
-    except KeyError as exc:
-        raise ConfigError(f"--target: {exc.args[0]}") from None
-    if device is not None:
-        device.check(target)
+    target = resolve_target(target_name, device)
     with locked_cache(cache_dir) as (cache, cleaned):
         for line in recover(Path(out_root) / target.name) + cleaned:  # after a build that was killed
             progress.console.print(f"resuming: {line}")
         return _build(config, target, Path(out_root), cache, progress, device)
 
 
-def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: StageCache, progress: Progress, device: DeviceSpec | None) -> BuildResult:
+def _build(
+    config: ProjectConfig,
+    target: DeviceProfile,
+    out_root: Path,
+    cache: StageCache,
+    progress: Progress,
+    device: DeviceSpec | None,
+) -> BuildResult:
     started = time.perf_counter()
     timings: list[dict[str, Any]] = []
 
     def run(stage: Stage, name: str | None = None) -> StageOutput:
         t0 = time.perf_counter()
         out = run_stage(stage, cache)
-        timings.append({"name": name or stage.name, "key": out.key, "cached": out.cached, "seconds": round(time.perf_counter() - t0, 3)})
+        timings.append(
+            {
+                "name": name or stage.name,
+                "key": out.key,
+                "cached": out.cached,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
         return out
 
     t0 = time.perf_counter()
     data = load_data(config.data)
     teacher = load_teacher(config.teacher, data, progress)
-    timings.append({"name": "load", "key": data.fingerprint[:24], "cached": False, "seconds": round(time.perf_counter() - t0, 3)})
+    timings.append(
+        {"name": "load", "key": data.fingerprint[:24], "cached": False, "seconds": round(time.perf_counter() - t0, 3)}
+    )
 
     chain = distill(config, data, teacher, progress, run)
     distilled = chain.student
@@ -81,11 +96,22 @@ def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: 
     if device is not None:
         t0 = time.perf_counter()
         on_device = measure_on_device(exported, device, target, config.benchmark, progress)
-        timings.append({"name": "device benchmark", "key": "", "cached": False, "seconds": round(time.perf_counter() - t0, 3)})
+        timings.append(
+            {"name": "device benchmark", "key": "", "cached": False, "seconds": round(time.perf_counter() - t0, 3)}
+        )
 
     report = assemble_report(
-        config=config, target=target, data=data, teacher=teacher, chain=chain, student=distilled,
-        exported=exported, verified=verified, bench=bench, timings=timings, on_device=on_device,
+        config=config,
+        target=target,
+        data=data,
+        teacher=teacher,
+        chain=chain,
+        student=distilled,
+        exported=exported,
+        verified=verified,
+        bench=bench,
+        timings=timings,
+        on_device=on_device,
     )
     shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
     shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
@@ -93,7 +119,9 @@ def _build(config: ProjectConfig, target: DeviceProfile, out_root: Path, cache: 
         shipped["pruning.json"] = (distilled.path("pruning"), distilled.sha256["pruning"])
     files = {name: {"sha256": sha, "size_bytes": path.stat().st_size} for name, (path, sha) in shipped.items()}
     artifacts = {fmt: {**info, "file": exported.files[fmt]} for fmt, info in exported.meta["artifacts"].items()}
-    manifest = build_manifest(project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files)
+    manifest = build_manifest(
+        project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files
+    )
     report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
     publish(

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgedistill.devices.profiles import DEVICES
-from edgedistill.pipeline.errors import ConfigError, one_line
+from edgedistill.errors import ConfigError, one_line
 
 CONFIG_FILENAME = "edgedistill.yaml"
 EXPORT_FORMATS = ("onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8")
@@ -60,7 +60,9 @@ class TeacherConfig(_Strict):
         None,
         description="a .npy of shape (N, classes): one row per data sample in source order, then one per data.unlabeled sample",
     )
-    input_size: tuple[int, int] | None = Field(None, description="(height, width) the teacher takes; default: the data's")
+    input_size: tuple[int, int] | None = Field(
+        None, description="(height, width) the teacher takes; default: the data's"
+    )
     normalize: NormalizeConfig | None = Field(None, description="the teacher's own mean/std; default: the data's")
 
     @field_validator("input_size")
@@ -76,10 +78,12 @@ class TeacherConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _one_source(self) -> "TeacherConfig":
+    def _one_source(self) -> TeacherConfig:
         sources = [self.bundled, self.factory, self.torchscript, self.exported, self.onnx, self.logits]
         if sum(s is not None for s in sources) != 1:
-            raise ValueError("give exactly one of 'bundled', 'factory' (with 'checkpoint'), 'torchscript', 'exported', 'onnx' or 'logits'")
+            raise ValueError(
+                "give exactly one of 'bundled', 'factory' (with 'checkpoint'), 'torchscript', 'exported', 'onnx' or 'logits'"
+            )
         if self.logits is not None and (self.input_size is not None or self.normalize is not None):
             raise ValueError("precomputed 'logits' take no 'input_size' or 'normalize'")
         if self.factory is not None and self.checkpoint is None:
@@ -102,9 +106,14 @@ class DataConfig(_Strict):
     bundled: Literal["mnist"] | None = None
     npz: Path | None = None
     image_folder: Path | None = None
-    unlabeled: Path | None = Field(None, description="transfer set: an .npz with an x array, or a folder of images (searched recursively)")
+    unlabeled: Path | None = Field(
+        None, description="transfer set: an .npz with an x array, or a folder of images (searched recursively)"
+    )
     labeled_fraction: float = Field(
-        1.0, gt=0, le=1, description="keep the labels of this fraction of the training split (per class); the rest joins the transfer set"
+        1.0,
+        gt=0,
+        le=1,
+        description="keep the labels of this fraction of the training split (per class); the rest joins the transfer set",
     )
     labels: list[str] | None = Field(None, description="class names; default: folder names or '0'..'N-1'")
     image_size: tuple[int, int] | None = Field(None, description="(height, width) images are resized to")
@@ -118,7 +127,7 @@ class DataConfig(_Strict):
         return _positive_hw(v)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DataConfig":
+    def _one_source(self) -> DataConfig:
         if sum(s is not None for s in (self.bundled, self.npz, self.image_folder)) != 1:
             raise ValueError("give exactly one of 'bundled', 'npz' or 'image_folder'")
         return self
@@ -151,11 +160,15 @@ class RelationConfig(_Strict):
 
     distance: float = Field(25.0, ge=0, description="weight of the distance term")
     angle: float = Field(50.0, ge=0, description="weight of the angle term")
-    teacher: str | None = Field(None, description="teacher layer whose output is the embedding; default: the input of its last Linear")
-    student: str | None = Field(None, description="student layer whose output is the embedding; default: the input of its last Linear")
+    teacher: str | None = Field(
+        None, description="teacher layer whose output is the embedding; default: the input of its last Linear"
+    )
+    student: str | None = Field(
+        None, description="student layer whose output is the embedding; default: the input of its last Linear"
+    )
 
     @model_validator(mode="after")
-    def _some_weight(self) -> "RelationConfig":
+    def _some_weight(self) -> RelationConfig:
         if self.distance == 0 and self.angle == 0:
             raise ValueError("set 'distance' or 'angle' above 0 (or drop 'relation')")
         return self
@@ -169,33 +182,43 @@ class DistillationConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(5e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
-    augment: bool = Field(True, description="random shifts of up to 1/14 of the image side, 2 px at 28x28 (teacher sees the same view)")
-    hflip: bool = Field(False, description="also mirror images left-right: only where that keeps the label (not digits or text)")
+    augment: bool = Field(
+        True, description="random shifts of up to 1/14 of the image side, 2 px at 28x28 (teacher sees the same view)"
+    )
+    hflip: bool = Field(
+        False, description="also mirror images left-right: only where that keeps the label (not digits or text)"
+    )
     hints: list[HintConfig] = Field(default_factory=list, description="FitNets feature hints")
     relation: RelationConfig | None = Field(None, description="RKD on embeddings")
     assistants: list[StudentConfig] = Field(
         default_factory=list, description="teacher-assistant chain: teacher -> assistants[0] -> ... -> student"
     )
-    born_again: int = Field(0, ge=0, le=5, description="generations of self-distillation: the trained student teaches a fresh copy")
-    baseline: bool = Field(True, description="also train the student on hard labels alone, to check the teacher and show the gain")
+    born_again: int = Field(
+        0, ge=0, le=5, description="generations of self-distillation: the trained student teaches a fresh copy"
+    )
+    baseline: bool = Field(
+        True, description="also train the student on hard labels alone, to check the teacher and show the gain"
+    )
     seed: int = 0
 
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, v: str) -> str:
-        from edgedistill.pipeline.losses import LOSSES
+        from edgedistill.pipeline.distill.losses import LOSSES
 
         return _registered_name(v, LOSSES, "loss")
 
     @model_validator(mode="after")
-    def _layer_paths_need_one_link(self) -> "DistillationConfig":
+    def _layer_paths_need_one_link(self) -> DistillationConfig:
         named = self.hints or (self.relation is not None and (self.relation.teacher or self.relation.student))
         if named and (self.assistants or self.born_again):
-            raise ValueError("hints and relation layers name layers of the configured teacher and student: they cannot be combined with "
-                             "assistants or born_again (the teachers of those links have other layers)")
+            raise ValueError(
+                "hints and relation layers name layers of the configured teacher and student: they cannot be combined with "
+                "assistants or born_again (the teachers of those links have other layers)"
+            )
         return self
 
-    def link(self) -> "DistillationConfig":
+    def link(self) -> DistillationConfig:
         """The recipe of one teacher -> student link of a chain (the chain's own keys do not apply to it)."""
         return self.model_copy(update={"assistants": [], "born_again": 0, "baseline": False})
 
@@ -205,17 +228,28 @@ class PruneConfig(_Strict):
     KD fine-tuning from the teacher. Give the target as exactly one of ratio, keep_macs or keep_params."""
 
     ratio: float | None = Field(None, gt=0, lt=1, description="share of channels removed from each prunable layer")
-    keep_macs: float | None = Field(None, gt=0, lt=1, description="keep at most this share of the MACs (the ratio is searched)")
-    keep_params: float | None = Field(None, gt=0, lt=1, description="keep at most this share of the parameters (the ratio is searched)")
+    keep_macs: float | None = Field(
+        None, gt=0, lt=1, description="keep at most this share of the MACs (the ratio is searched)"
+    )
+    keep_params: float | None = Field(
+        None, gt=0, lt=1, description="keep at most this share of the parameters (the ratio is searched)"
+    )
     importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l2"
-    global_pruning: bool = Field(False, description="rank channels across layers instead of the same ratio in every layer")
+    global_pruning: bool = Field(
+        False, description="rank channels across layers instead of the same ratio in every layer"
+    )
     round_to: int = Field(8, ge=1, description="keep channel counts multiples of this (SIMD width)")
     steps: int = Field(1, ge=1, le=10, description="iterative schedule: this many rounds of prune + KD fine-tune")
     finetune_epochs: int = Field(5, ge=0, description="KD fine-tuning epochs after each step")
-    keep_layers: list[str] = Field(default_factory=list, description="module paths never pruned (the classifier always is kept)")
+    keep_layers: list[str] = Field(
+        default_factory=list, description="module paths never pruned (the classifier always is kept)"
+    )
     verbose: bool = Field(False, description="print the coupled layers each step touched")
     unstructured: float | None = Field(
-        None, gt=0, lt=1, description="then zero this share of conv/linear weights by magnitude: a smaller compressed file, not a faster CPU model"
+        None,
+        gt=0,
+        lt=1,
+        description="then zero this share of conv/linear weights by magnitude: a smaller compressed file, not a faster CPU model",
     )
 
     @property
@@ -223,7 +257,7 @@ class PruneConfig(_Strict):
         return any(v is not None for v in (self.ratio, self.keep_macs, self.keep_params))
 
     @model_validator(mode="after")
-    def _one_target(self) -> "PruneConfig":
+    def _one_target(self) -> PruneConfig:
         targets = sum(v is not None for v in (self.ratio, self.keep_macs, self.keep_params))
         if targets > 1 or (targets == 0 and self.unstructured is None):
             raise ValueError("give exactly one of 'ratio', 'keep_macs' or 'keep_params' (or only 'unstructured')")
@@ -233,15 +267,21 @@ class PruneConfig(_Strict):
 class QuantizationConfig(_Strict):
     calibration_samples: int = Field(256, ge=1)
     io_dtype: Literal["int8", "uint8", "float32"] = Field(
-        "int8", description="input/output dtype of tflite_int8; uint8 and float32 keep int8 inside, with QUANTIZE ops at the ends"
+        "int8",
+        description="input/output dtype of tflite_int8; uint8 and float32 keep int8 inside, with QUANTIZE ops at the ends",
     )
     onnx_calibration: Literal["auto", "minmax", "percentile", "entropy"] = Field(
-        "auto", description="activation ranges of onnx_int8; auto tries all three and keeps the best on the validation split"
+        "auto",
+        description="activation ranges of onnx_int8; auto tries all three and keeps the best on the validation split",
     )
     tolerance_points: float = Field(
-        1.0, ge=0, description="int8 accuracy this far below fp32 (test split, percentage points) gets a per-layer error table"
+        1.0,
+        ge=0,
+        description="int8 accuracy this far below fp32 (test split, percentage points) gets a per-layer error table",
     )
-    layer_errors: Literal["on_drop", "always", "never"] = Field("on_drop", description="when to compute the per-layer int8 error table")
+    layer_errors: Literal["on_drop", "always", "never"] = Field(
+        "on_drop", description="when to compute the per-layer int8 error table"
+    )
 
 
 class ExportConfig(_Strict):
@@ -260,7 +300,9 @@ class BenchmarkConfig(_Strict):
     runs: int = Field(100, ge=1)
     warmup: int = Field(10, ge=0)
     threads: int | None = Field(None, ge=1, description="default: the target's thread count, capped at host cores")
-    rounds: int = Field(3, ge=1, description="on a device: repeat the timed runs this often; the median of each round shows throttling")
+    rounds: int = Field(
+        3, ge=1, description="on a device: repeat the timed runs this often; the median of each round shows throttling"
+    )
 
 
 class ProjectConfig(_Strict):
@@ -312,7 +354,10 @@ def _resolve_paths(raw: dict, base: Path, source: str) -> dict:
     A relative path may not climb out of that folder ('../../etc/x'): a config handed over from
     elsewhere reads only what sits beside it. Files elsewhere are named by absolute (or ~) paths.
     """
-    for section, keys in (("teacher", ("checkpoint", "torchscript", "exported", "onnx", "logits")), ("data", ("npz", "image_folder", "unlabeled"))):
+    for section, keys in (
+        ("teacher", ("checkpoint", "torchscript", "exported", "onnx", "logits")),
+        ("data", ("npz", "image_folder", "unlabeled")),
+    ):
         part = raw.get(section)
         if not isinstance(part, dict):
             continue
@@ -364,7 +409,9 @@ def load_config(path: Path) -> ProjectConfig:
 
 def default_config() -> ProjectConfig:
     """The embedded example: the bundled MNIST digits and the bundled ResNet-8 teacher."""
-    return config_from_dict({"name": "mnist-example", "teacher": {"bundled": "mnist-resnet8"}, "data": {"bundled": "mnist"}})
+    return config_from_dict(
+        {"name": "mnist-example", "teacher": {"bundled": "mnist-resnet8"}, "data": {"bundled": "mnist"}}
+    )
 
 
 EXAMPLE_CONFIG = """\

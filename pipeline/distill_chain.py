@@ -3,19 +3,21 @@ chain teacher -> assistants -> student -> born-again generations, each link a ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from edgedistill.pipeline.cache import StageOutput
 from edgedistill.pipeline.config import ProjectConfig
-from edgedistill.pipeline.data import DataBundle
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import to_unit_tensor
+from edgedistill.pipeline.distill.kd_objective import check_layers
+from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.training import accuracy
 from edgedistill.pipeline.stages.base import Stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
-from edgedistill.pipeline.kd_objective import check_layers
 from edgedistill.pipeline.stages.distill import DistillStage, build_from_arch, student_arch, teacher_from_distilled
-from edgedistill.pipeline.teacher import Teacher
-from edgedistill.pipeline.training import accuracy, to_unit_tensor
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
 
 RunStage = Callable[[Stage, str], StageOutput]
 
@@ -58,10 +60,22 @@ def distill(config: ProjectConfig, data: DataBundle, teacher: Teacher, progress:
     n_assist = len(recipe.assistants)
     links, current, out = [], teacher, None
     for i, student_cfg in enumerate(students):
-        role = "assistant" if i < n_assist else ("student" if i == n_assist else f"born-again generation {i - n_assist}")
+        role = (
+            "assistant" if i < n_assist else ("student" if i == n_assist else f"born-again generation {i - n_assist}")
+        )
         link_recipe = recipe.link().model_copy(update={"seed": recipe.seed + i})
-        out = run(DistillStage(data, current, student_cfg, link_recipe, progress, label=role), "distill" if len(students) == 1 else f"distill ({role})")
-        links.append({"role": role, "teacher": current.description, "arch": out.meta["arch"], "val_accuracy": out.meta["val_accuracy"]})
+        out = run(
+            DistillStage(data, current, student_cfg, link_recipe, progress, label=role),
+            "distill" if len(students) == 1 else f"distill ({role})",
+        )
+        links.append(
+            {
+                "role": role,
+                "teacher": current.description,
+                "arch": out.meta["arch"],
+                "val_accuracy": out.meta["val_accuracy"],
+            }
+        )
         if i + 1 < len(students):
             current = teacher_from_distilled(out, data)
     assert out is not None

@@ -9,14 +9,15 @@ without pickling a module.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
+from edgedistill.errors import ConfigError
 from edgedistill.pipeline.config import PruneConfig
-from edgedistill.pipeline.errors import ConfigError
-from edgedistill.pipeline.features import resolve_layer
+from edgedistill.pipeline.distill.features import resolve_layer
 from edgedistill.students.profile import profile_model
 
 History = list[list[Any]]  # [module path, prunes output channels?, [channel indices]]
@@ -78,7 +79,9 @@ def search_ratio(model: nn.Module, example: torch.Tensor, cfg: PruneConfig) -> f
             lo = mid
     if _size(_pruned_copy(model, example, cfg, hi), example)[which] > budget:
         what = "MACs" if which else "parameters"
-        raise ConfigError(f"prune: cannot bring {what} down to {share:.0%} with round_to {cfg.round_to} and the layers kept")
+        raise ConfigError(
+            f"prune: cannot bring {what} down to {share:.0%} with round_to {cfg.round_to} and the layers kept"
+        )
     return round(hi, 4)
 
 

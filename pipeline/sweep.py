@@ -15,15 +15,15 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from edgedistill.pipeline.cache import StageCache, locked_cache
+from edgedistill.errors import ConfigError
+from edgedistill.fsutil import write_text
 from edgedistill.pipeline.config import ProjectConfig, config_from_dict
-from edgedistill.pipeline.data import load_data
-from edgedistill.pipeline.errors import ConfigError
-from edgedistill.pipeline.fsutil import write_text
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.distill import DistillStage
-from edgedistill.pipeline.teacher import load_teacher
+from edgedistill.pipeline.store.cache import StageCache, locked_cache
+from edgedistill.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,16 @@ class SweepResult:
         return {"split": "val", "metric": "student top-1 accuracy %", "points": self.points, "best": self.best}
 
 
-def sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress) -> SweepResult:
+def sweep(
+    config: ProjectConfig, temperatures: list[float], alphas: list[float], cache_dir: Path, progress: Progress
+) -> SweepResult:
     with locked_cache(cache_dir) as (cache, _):
         return _sweep(config, temperatures, alphas, cache, progress)
 
 
-def _sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float], cache: StageCache, progress: Progress) -> SweepResult:
+def _sweep(
+    config: ProjectConfig, temperatures: list[float], alphas: list[float], cache: StageCache, progress: Progress
+) -> SweepResult:
     data = load_data(config.data)
     teacher = load_teacher(config.teacher, data, progress)
     base = config.distillation.link()
@@ -52,8 +56,18 @@ def _sweep(config: ProjectConfig, temperatures: list[float], alphas: list[float]
     for t in sorted(set(temperatures)):
         for a in sorted(set(alphas)):
             recipe = base.model_copy(update={"temperature": t, "alpha": a})
-            out = run_stage(DistillStage(data, teacher, config.student, recipe, progress, label=f"T={t:g} alpha={a:g}"), cache)
-            points.append({"temperature": t, "alpha": a, "val_accuracy": out.meta["val_accuracy"], "best_epoch": out.meta["best_epoch"], "cached": out.cached})
+            out = run_stage(
+                DistillStage(data, teacher, config.student, recipe, progress, label=f"T={t:g} alpha={a:g}"), cache
+            )
+            points.append(
+                {
+                    "temperature": t,
+                    "alpha": a,
+                    "val_accuracy": out.meta["val_accuracy"],
+                    "best_epoch": out.meta["best_epoch"],
+                    "cached": out.cached,
+                }
+            )
     return SweepResult(points)
 
 
@@ -73,7 +87,9 @@ def print_sweep(result: SweepResult, console: Console) -> None:
             cells.append(f"{acc[(t, a)]:.2f}{mark}")
         table.add_row(f"{t:g}", *cells)
     console.print(table)
-    console.print(f"best: temperature {best['temperature']:g}, alpha {best['alpha']:g} ({best['val_accuracy']:.2f}% on the validation split)")
+    console.print(
+        f"best: temperature {best['temperature']:g}, alpha {best['alpha']:g} ({best['val_accuracy']:.2f}% on the validation split)"
+    )
 
 
 _SECTION = re.compile(r"^distillation:[ \t]*(#.*)?$", re.MULTILINE)
@@ -85,7 +101,9 @@ def write_best(config_path: Path, temperature: float, alpha: float) -> None:
     match = _SECTION.search(text)
     if match is None:
         if re.search(r"^distillation:", text, re.MULTILINE):
-            raise ConfigError(f"{config_path}: write the distillation section as a block (one key per line) to use --write-best")
+            raise ConfigError(
+                f"{config_path}: write the distillation section as a block (one key per line) to use --write-best"
+            )
         text = text.rstrip("\n") + f"\n\ndistillation:\n  temperature: {temperature:g}\n  alpha: {alpha:g}\n"
     else:
         start = match.end()
@@ -95,13 +113,17 @@ def write_best(config_path: Path, temperature: float, alpha: float) -> None:
         for key, value in (("temperature", temperature), ("alpha", alpha)):
             pattern = re.compile(rf"^([ \t]+){key}:[ \t]*[^#\n]*?([ \t]*#.*)?$", re.MULTILINE)
             if pattern.search(section):
-                section = pattern.sub(lambda m, v=value, k=key: f"{m.group(1)}{k}: {v:g}{m.group(2) or ''}", section, count=1)
+                section = pattern.sub(
+                    lambda m, v=value, k=key: f"{m.group(1)}{k}: {v:g}{m.group(2) or ''}", section, count=1
+                )
             else:
                 indent = re.search(r"^([ \t]+)\S", section, re.MULTILINE)
                 section = f"\n{indent.group(1) if indent else '  '}{key}: {value:g}" + section
         text = text[:start] + section + text[end:]
     written = (yaml.safe_load(text) or {}).get("distillation") or {}
     if written.get("temperature") != temperature or written.get("alpha") != alpha:
-        raise ConfigError(f"{config_path}: could not set distillation.temperature/alpha in this layout; set them by hand")
+        raise ConfigError(
+            f"{config_path}: could not set distillation.temperature/alpha in this layout; set them by hand"
+        )
     config_from_dict(yaml.safe_load(text), str(config_path), config_path.resolve().parent)  # still a valid config
     write_text(config_path, text)

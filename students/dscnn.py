@@ -25,7 +25,18 @@ class DSCNN(nn.Module):
         return self.classifier(self.dropout(self.pool(self.features(x))))
 
 
-@register_student("dscnn", "DS-CNN (MLPerf Tiny style): conv stem + depthwise-separable blocks; options: channels, blocks, dropout")
-def dscnn(*, num_classes: int, in_channels: int, input_size: int, width: float = 1.0, channels: int = 64, blocks: int = 4, dropout: float = 0.1) -> DSCNN:
+@register_student(
+    "dscnn", "DS-CNN (MLPerf Tiny style): conv stem + depthwise-separable blocks; options: channels, blocks, dropout"
+)
+def dscnn(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: int,
+    width: float = 1.0,
+    channels: int = 64,
+    blocks: int = 4,
+    dropout: float = 0.1,
+) -> DSCNN:
     del input_size  # fully convolutional with global pooling: any input size works
     return DSCNN(num_classes, in_channels, make_divisible(channels * width), blocks, dropout)

@@ -13,7 +13,9 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu6: bool = False) -> nn.Sequential:
+def conv_bn_relu(
+    cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu6: bool = False
+) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(cout),

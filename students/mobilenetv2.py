@@ -58,5 +58,7 @@ class MobileNetV2(nn.Module):
 
 
 @register_student("mobilenetv2", "MobileNetV2 with width multiplier (e.g. 0.35); options: dropout")
-def mobilenetv2(*, num_classes: int, in_channels: int, input_size: int, width: float = 1.0, dropout: float = 0.2) -> MobileNetV2:
+def mobilenetv2(
+    *, num_classes: int, in_channels: int, input_size: int, width: float = 1.0, dropout: float = 0.2
+) -> MobileNetV2:
     return MobileNetV2(num_classes, in_channels, input_size, width, dropout)

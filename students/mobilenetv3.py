@@ -60,7 +60,9 @@ class HardSwish(nn.Module):
         return x * self.gate(x)
 
 
-def conv_bn_act(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, hswish: bool = False) -> nn.Sequential:
+def conv_bn_act(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, hswish: bool = False
+) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
@@ -124,6 +126,10 @@ class MobileNetV3Small(nn.Module):
         return self.classifier(self.head(self.pool(self.features(x))))
 
 
-@register_student("mobilenetv3_small", "MobileNetV3-small with squeeze-excite and hard-swish (int8-friendly form); options: dropout")
-def mobilenetv3_small(*, num_classes: int, in_channels: int, input_size: int, width: float = 1.0, dropout: float = 0.2) -> MobileNetV3Small:
+@register_student(
+    "mobilenetv3_small", "MobileNetV3-small with squeeze-excite and hard-swish (int8-friendly form); options: dropout"
+)
+def mobilenetv3_small(
+    *, num_classes: int, in_channels: int, input_size: int, width: float = 1.0, dropout: float = 0.2
+) -> MobileNetV3Small:
     return MobileNetV3Small(num_classes, in_channels, input_size, width, dropout)

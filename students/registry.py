@@ -6,8 +6,9 @@ architecture-specific options, so a config can switch students by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -35,7 +36,13 @@ def register_student(name: str, summary: str) -> Callable[[StudentFactory], Stud
 
 
 def build_student(
-    name: str, *, num_classes: int, in_channels: int, input_size: int, width: float = 1.0, options: dict[str, Any] | None = None
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: int,
+    width: float = 1.0,
+    options: dict[str, Any] | None = None,
 ) -> nn.Module:
     import edgedistill.students  # noqa: F401  (make sure every architecture is registered)
 
@@ -44,6 +51,8 @@ def build_student(
     except KeyError:
         raise KeyError(f"unknown student {name!r} (known: {', '.join(sorted(STUDENTS))})") from None
     try:
-        return spec.factory(num_classes=num_classes, in_channels=in_channels, input_size=input_size, width=width, **(options or {}))
+        return spec.factory(
+            num_classes=num_classes, in_channels=in_channels, input_size=input_size, width=width, **(options or {})
+        )
     except TypeError as exc:
         raise ValueError(f"student {name!r}: bad options ({exc})") from None

@@ -40,6 +40,8 @@ class ResNet8(nn.Module):
 
 
 @register_student("resnet8", "ResNet-8 (MLPerf Tiny): 3 residual stages; options: base (channels of stage 1)")
-def resnet8(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, width: float = 1.0, base: int = 16) -> ResNet8:
+def resnet8(
+    *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32, width: float = 1.0, base: int = 16
+) -> ResNet8:
     del input_size  # fully convolutional with global pooling
     return ResNet8(num_classes, in_channels, make_divisible(base * width))

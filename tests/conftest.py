@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+# `make test` runs a worker per core: one torch thread each, so that they do not oversubscribe the cores
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402  (after the thread count is set)
 import yaml
 
 EDGEDISTILL = [sys.executable, "-m", "edgedistill.cli"]
@@ -46,9 +51,10 @@ def digits_teacher(digits_npz, tmp_path_factory) -> Path:
     import torch.nn.functional as F
 
     from edgedistill.pipeline.config import DataConfig
-    from edgedistill.pipeline.data import load_data
-    from edgedistill.pipeline.progress import quiet
-    from edgedistill.pipeline.training import fit, make_normalizer, to_unit_tensor
+    from edgedistill.pipeline.data.bundle import load_data
+    from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
+    from edgedistill.pipeline.distill.training import fit
+    from edgedistill.progress import quiet
     from edgedistill.students.resnet import resnet8
 
     data = load_data(DataConfig(npz=digits_npz))
@@ -61,7 +67,14 @@ def digits_teacher(digits_npz, tmp_path_factory) -> Path:
         val_x=to_unit_tensor(data.val.x, data.pixel_max),
         val_y=torch.from_numpy(data.val.y),
         normalize=make_normalizer(data.mean, data.std),
-        epochs=6, batch_size=64, lr=5e-3, weight_decay=5e-4, seed=0, augment=False, progress=quiet(), label="teacher",
+        epochs=6,
+        batch_size=64,
+        lr=5e-3,
+        weight_decay=5e-4,
+        seed=0,
+        augment=False,
+        progress=quiet(),
+        label="teacher",
     )
     path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
     torch.save(model.state_dict(), path)
@@ -112,7 +125,12 @@ def built_project(digits_npz, digits_teacher, tmp_path_factory) -> BuiltProject:
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = folder / "build" / "rpi4"
     return BuiltProject(
-        folder, config, out, json.loads((out / "report.json").read_text()), json.loads((out / "manifest.json").read_text()), proc
+        folder,
+        config,
+        out,
+        json.loads((out / "report.json").read_text()),
+        json.loads((out / "manifest.json").read_text()),
+        proc,
     )
 
 

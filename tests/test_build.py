@@ -9,14 +9,22 @@ import numpy as np
 import yaml
 from rich.console import Console
 
-from edgedistill.pipeline.fsutil import sha256_file
-from edgedistill.pipeline.report import print_summary
+from edgedistill.fsutil import sha256_file
+from edgedistill.pipeline.report.console import print_summary
 from tests.conftest import run_cli
 
 FORMATS = {"onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"}
 SHIPPED = {
-    "model.onnx", "model_int8.onnx", "model_fp32.tflite", "model_fp16.tflite", "model_dynamic_int8.tflite", "model_int8.tflite",
-    "student.pt", "manifest.json", "report.json", "report.html",
+    "model.onnx",
+    "model_int8.onnx",
+    "model_fp32.tflite",
+    "model_fp16.tflite",
+    "model_dynamic_int8.tflite",
+    "model_int8.tflite",
+    "student.pt",
+    "manifest.json",
+    "report.json",
+    "report.html",
 }
 
 
@@ -34,7 +42,7 @@ def test_a_build_prints_its_table_and_summary_and_nothing_else(built_project):
     expected = Console(file=io.StringIO(), width=160)  # the CLI's console when stderr is not a terminal
     print_summary(built_project.report, expected)
     files = ", ".join(sorted(built_project.manifest["files"]))
-    expected.print(f"shipped: build/rpi4/ ({files}, manifest.json, report.json, report.html)")
+    expected.print(f"shipped: build/rpi4/ ({files}, manifest.json, report.json, report.html)", soft_wrap=True)
     assert built_project.first_run.stderr == expected.file.getvalue()
     log = (built_project.folder / ".edgedistill-cache" / "logs" / "native.log").read_text()
     assert log.startswith("=== ") and "edgedistill build --target rpi4" in log.splitlines()[0]
@@ -63,13 +71,20 @@ def test_report_holds_every_number(built_project):
     assert r["artifacts"]["tflite_int8"]["io_dtype"] == "int8"
     cal = r["artifacts"]["onnx_int8"]["calibration"]  # auto: all three measured on validation, the best kept
     assert set(cal["candidates"]) == {"minmax", "percentile", "entropy"}
-    assert cal["candidates"][cal["method"]]["val_accuracy"] == max(c["val_accuracy"] for c in cal["candidates"].values())
+    assert cal["candidates"][cal["method"]]["val_accuracy"] == max(
+        c["val_accuracy"] for c in cal["candidates"].values()
+    )
     # no int8 drop past the 1-point tolerance here, so no per-layer table
     assert r["checks"]["int8_accuracy_drop_vs_fp32_points"] <= 1.0 and r["int8_layer_errors"] is None
     assert [s["name"] for s in r["stages"]] == ["load", "baseline", "distill", "export", "verify", "benchmark"]
     # the teacher was checked against the student trained on labels alone, and the gain is reported
-    assert r["teacher"]["teacher_better_than_baseline"] and r["teacher"]["teacher_val_accuracy"] > r["baseline"]["val_accuracy"]
-    assert r["checks"]["distillation_gain_points"] == round(r["student"]["accuracy"] - r["baseline"]["test_accuracy"], 3)
+    assert (
+        r["teacher"]["teacher_better_than_baseline"]
+        and r["teacher"]["teacher_val_accuracy"] > r["baseline"]["val_accuracy"]
+    )
+    assert r["checks"]["distillation_gain_points"] == round(
+        r["student"]["accuracy"] - r["baseline"]["test_accuracy"], 3
+    )
     assert r["warnings"] == [] and r["data"]["transfer_unlabeled"] == 0
     assert [link["role"] for link in r["distillation_chain"]] == ["student"]
 
@@ -79,7 +94,7 @@ def test_app_reading_only_the_manifest_gets_the_reported_accuracy(built_project,
     from ai_edge_litert.interpreter import Interpreter
 
     from edgedistill.pipeline.config import DataConfig
-    from edgedistill.pipeline.data import load_data
+    from edgedistill.pipeline.data.bundle import load_data
 
     test = load_data(DataConfig(npz=digits_npz)).test  # the raw images the app would receive
     m = built_project.manifest
@@ -92,7 +107,9 @@ def test_app_reading_only_the_manifest_gets_the_reported_accuracy(built_project,
     out_index = interp.get_output_details()[0]["index"]
     correct = 0
     for img, label in zip(test.x, test.y):
-        x = (img.astype(np.float32) * pre["scale"] - np.array(pre["mean"], np.float32)) / np.array(pre["std"], np.float32)
+        x = (img.astype(np.float32) * pre["scale"] - np.array(pre["mean"], np.float32)) / np.array(
+            pre["std"], np.float32
+        )
         q = np.clip(np.round(x / inp["scale"]) + inp["zero_point"], -128, 127).astype(np.int8)
         interp.set_tensor(in_index, q.reshape(inp["shape"]))
         interp.invoke()
@@ -121,7 +138,14 @@ def test_changed_setting_reruns_only_what_depends_on_it(project_copy):
     proc = run_cli("build", "--target", "rpi4", "--json", "--quiet", cwd=project_copy)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cached = {s["name"]: s["cached"] for s in json.loads(proc.stdout)["stages"]}
-    assert cached == {"load": False, "baseline": True, "distill": True, "export": True, "verify": True, "benchmark": False}
+    assert cached == {
+        "load": False,
+        "baseline": True,
+        "distill": True,
+        "export": True,
+        "verify": True,
+        "benchmark": False,
+    }
     report = json.loads((project_copy / "build" / "rpi4" / "report.json").read_text())
     assert report["artifacts"]["tflite_int8"]["host_benchmark"]["runs"] == 7
 
@@ -136,7 +160,13 @@ def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(projec
     proc = run_cli("build", "--target", "rpi4", "--json", "--quiet", cwd=project_copy)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
-    assert {s["name"]: s["cached"] for s in report["stages"]} == {"load": False, "baseline": True, "distill": True, "export": False, "verify": False}
+    assert {s["name"]: s["cached"] for s in report["stages"]} == {
+        "load": False,
+        "baseline": True,
+        "distill": True,
+        "export": False,
+        "verify": False,
+    }
     int8 = report["artifacts"]["tflite_int8"]
     assert set(report["artifacts"]) == {"tflite_fp32", "tflite_int8"} and int8["io_dtype"] == "float32"
     assert int8["int8_gate"].startswith("passed") and int8["agreement_with_student"] >= 90.0
@@ -147,4 +177,11 @@ def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(projec
     worst = errors["worst_first"]
     assert worst and [e["sqnr_db"] for e in worst] == sorted(e["sqnr_db"] for e in worst)
     assert any(e["layer"].startswith("features.") for e in worst)
-    assert {p.name for p in (project_copy / "build" / "rpi4").iterdir()} == {"model_fp32.tflite", "model_int8.tflite", "student.pt", "manifest.json", "report.json", "report.html"}
+    assert {p.name for p in (project_copy / "build" / "rpi4").iterdir()} == {
+        "model_fp32.tflite",
+        "model_int8.tflite",
+        "student.pt",
+        "manifest.json",
+        "report.json",
+        "report.html",
+    }

@@ -70,74 +70,136 @@ def _mixed_size_folder(root: Path) -> Path:
 
 
 CASES = {
-    "negative epochs": (lambda root, cfg: cfg["distillation"].update(epochs=-2), ["distillation.epochs", "greater than or equal to 1"]),
-    "temperature zero": (lambda root, cfg: cfg["distillation"].update(temperature=0), ["distillation.temperature", "greater than 0"]),
-    "wrong type": (lambda root, cfg: cfg["distillation"].update(epochs="many"), ["distillation.epochs", "valid integer"]),
+    "negative epochs": (
+        lambda root, cfg: cfg["distillation"].update(epochs=-2),
+        ["distillation.epochs", "greater than or equal to 1"],
+    ),
+    "temperature zero": (
+        lambda root, cfg: cfg["distillation"].update(temperature=0),
+        ["distillation.temperature", "greater than 0"],
+    ),
+    "wrong type": (
+        lambda root, cfg: cfg["distillation"].update(epochs="many"),
+        ["distillation.epochs", "valid integer"],
+    ),
     "empty dataset": (
-        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((0, 8, 8), np.uint8), y=np.zeros(0, np.int64))}),
+        lambda root, cfg: cfg.update(
+            data={"npz": _npz(root, x=np.zeros((0, 8, 8), np.uint8), y=np.zeros(0, np.int64))}
+        ),
         ["bad.npz", "empty"],
     ),
     "labels out of range": (
-        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((60, 8, 8), np.uint8), y=np.arange(60) % 4), "labels": ["a", "b", "c"]}),
+        lambda root, cfg: cfg.update(
+            data={"npz": _npz(root, x=np.zeros((60, 8, 8), np.uint8), y=np.arange(60) % 4), "labels": ["a", "b", "c"]}
+        ),
         ["bad.npz", "labels must lie in 0..2, found 0..3"],
     ),
     "images of mixed sizes": (
         lambda root, cfg: cfg.update(data={"image_folder": str(_mixed_size_folder(root)), "grayscale": True}),
         ["3.png", "image is 12x9 but others are 10x10", "data.image_size"],
     ),
-    "missing checkpoint": (lambda root, cfg: cfg["teacher"].update(checkpoint=str(root / "nope.pt")), ["nope.pt", "not found"]),
+    "missing checkpoint": (
+        lambda root, cfg: cfg["teacher"].update(checkpoint=str(root / "nope.pt")),
+        ["nope.pt", "not found"],
+    ),
     "corrupt checkpoint": (
-        lambda root, cfg: ((root / "bad.pt").write_bytes(b"\x00garbage" * 50), cfg["teacher"].update(checkpoint=str(root / "bad.pt"))),
+        lambda root, cfg: (
+            (root / "bad.pt").write_bytes(b"\x00garbage" * 50),
+            cfg["teacher"].update(checkpoint=str(root / "bad.pt")),
+        ),
         ["bad.pt", "not a readable PyTorch state_dict"],
     ),
-    "unknown key": (lambda root, cfg: cfg["distillation"].update(temprature=4), ["edgedistill.yaml", "distillation.temprature", "unknown key"]),
-    "alpha out of range": (lambda root, cfg: cfg["distillation"].update(alpha=1.5), ["distillation.alpha", "less than or equal to 1"]),
+    "unknown key": (
+        lambda root, cfg: cfg["distillation"].update(temprature=4),
+        ["edgedistill.yaml", "distillation.temprature", "unknown key"],
+    ),
+    "alpha out of range": (
+        lambda root, cfg: cfg["distillation"].update(alpha=1.5),
+        ["distillation.alpha", "less than or equal to 1"],
+    ),
     "single-class folder": (
         lambda root, cfg: cfg.update(data={"image_folder": str(_single_class_folder(root)), "grayscale": True}),
         ["imgs", "at least 2 class subfolders"],
     ),
-    "unknown student": (lambda root, cfg: cfg["student"].update(name="resnet9000"), ["student.name", "unknown student 'resnet9000'"]),
-    "unknown target in config": (lambda root, cfg: cfg.update(targets=["toaster"]), ["targets", "unknown target 'toaster'"]),
+    "unknown student": (
+        lambda root, cfg: cfg["student"].update(name="resnet9000"),
+        ["student.name", "unknown student 'resnet9000'"],
+    ),
+    "unknown target in config": (
+        lambda root, cfg: cfg.update(targets=["toaster"]),
+        ["targets", "unknown target 'toaster'"],
+    ),
     "logits with the wrong number of rows": (
-        lambda root, cfg: (np.save(root / "logits.npy", np.zeros((100, 10), np.float32)), cfg.update(teacher={"logits": "logits.npy"})),
+        lambda root, cfg: (
+            np.save(root / "logits.npy", np.zeros((100, 10), np.float32)),
+            cfg.update(teacher={"logits": "logits.npy"}),
+        ),
         ["logits.npy", "100 rows", "1797 samples", "one row per sample"],
     ),
     "hint layer that does not exist": (
         lambda root, cfg: cfg["distillation"].update(hints=[{"teacher": "layer9", "student": "features.1"}]),
         ["distillation.hints[0].teacher", "no layer 'layer9'", "layer1"],
     ),
-    "negative temperature": (lambda root, cfg: cfg["distillation"].update(temperature=-1), ["distillation.temperature", "greater than 0"]),
-    "alpha below zero": (lambda root, cfg: cfg["distillation"].update(alpha=-0.1), ["distillation.alpha", "greater than or equal to 0"]),
-    "zero batch size": (lambda root, cfg: cfg["distillation"].update(batch_size=0), ["distillation.batch_size", "greater than or equal to 1"]),
-    "unknown export format": (lambda root, cfg: cfg.update(export={"formats": ["tflite_int4"]}), ["export.formats", "tflite_int4"]),
+    "negative temperature": (
+        lambda root, cfg: cfg["distillation"].update(temperature=-1),
+        ["distillation.temperature", "greater than 0"],
+    ),
+    "alpha below zero": (
+        lambda root, cfg: cfg["distillation"].update(alpha=-0.1),
+        ["distillation.alpha", "greater than or equal to 0"],
+    ),
+    "zero batch size": (
+        lambda root, cfg: cfg["distillation"].update(batch_size=0),
+        ["distillation.batch_size", "greater than or equal to 1"],
+    ),
+    "unknown export format": (
+        lambda root, cfg: cfg.update(export={"formats": ["tflite_int4"]}),
+        ["export.formats", "tflite_int4"],
+    ),
     "prune ratio of 1": (lambda root, cfg: cfg.update(prune={"ratio": 1.0}), ["prune.ratio", "less than 1"]),
     "relative path out of the config folder": (
-        lambda root, cfg: cfg.update(data={"npz": "../../digits.npz"}), ["data.npz", "'../../digits.npz' points outside the config's folder"],
+        lambda root, cfg: cfg.update(data={"npz": "../../digits.npz"}),
+        ["data.npz", "'../../digits.npz' points outside the config's folder"],
     ),
-    "npz without labels": (lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((60, 8, 8), np.uint8))}), ["bad.npz", "needs arrays 'x' and 'y'"]),
+    "npz without labels": (
+        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((60, 8, 8), np.uint8))}),
+        ["bad.npz", "needs arrays 'x' and 'y'"],
+    ),
     "float images above 1": (
-        lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.full((60, 8, 8), 255.0, np.float32), y=np.arange(60) % 3)}),
+        lambda root, cfg: cfg.update(
+            data={"npz": _npz(root, x=np.full((60, 8, 8), 255.0, np.float32), y=np.arange(60) % 3)}
+        ),
         ["bad.npz", "float images must lie in [0, 1]"],
     ),
     "too few samples to split": (
         lambda root, cfg: cfg.update(data={"npz": _npz(root, x=np.zeros((4, 8, 8), np.uint8), y=np.arange(4) % 2)}),
         ["bad.npz", "too few samples (4)"],
     ),
-    "image folder not found": (lambda root, cfg: cfg.update(data={"image_folder": str(root / "nowhere")}), ["nowhere", "image folder not found"]),
+    "image folder not found": (
+        lambda root, cfg: cfg.update(data={"image_folder": str(root / "nowhere")}),
+        ["nowhere", "image folder not found"],
+    ),
     "unreadable image": (
         lambda root, cfg: cfg.update(data={"image_folder": str(_folder_with_a_broken_image(root)), "grayscale": True}),
         ["2.png", "cannot read image"],
     ),
     "checkpoint that pickles code": (
-        lambda root, cfg: cfg["teacher"].update(checkpoint=_pickled_module_checkpoint(root)), ["module.pt", "not a readable PyTorch state_dict"],
+        lambda root, cfg: cfg["teacher"].update(checkpoint=_pickled_module_checkpoint(root)),
+        ["module.pt", "not a readable PyTorch state_dict"],
     ),
     "logits saved as pickled objects": (
-        lambda root, cfg: cfg.update(teacher={"logits": _pickled_logits(root)}), ["logits.npy", "not a loadable"],
+        lambda root, cfg: cfg.update(teacher={"logits": _pickled_logits(root)}),
+        ["logits.npy", "not a loadable"],
     ),
-    "config that is not YAML": (lambda root, cfg: "teacher: {factory: [unclosed\n", ["edgedistill.yaml", "not valid YAML at line"]),
+    "config that is not YAML": (
+        lambda root, cfg: "teacher: {factory: [unclosed\n",
+        ["edgedistill.yaml", "not valid YAML at line"],
+    ),
     "config that is a list": (lambda root, cfg: "- teacher\n- data\n", ["edgedistill.yaml", "must be a YAML mapping"]),
     "hints with assistants": (
-        lambda root, cfg: cfg["distillation"].update(hints=[{"teacher": "layer2", "student": "features.1"}], assistants=[{"name": "dscnn"}]),
+        lambda root, cfg: cfg["distillation"].update(
+            hints=[{"teacher": "layer2", "student": "features.1"}], assistants=[{"name": "dscnn"}]
+        ),
         ["distillation", "cannot be combined with assistants"],
     ),
 }
@@ -166,7 +228,9 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path, digits_npz, dig
 
 def test_unknown_target_flag(tmp_path, digits_npz, digits_teacher):
     write_config(tmp_path, tiny_config(digits_npz, digits_teacher))
-    assert_one_line_failure(run_cli("build", "--target", "toaster", cwd=tmp_path), "--target", "unknown target 'toaster'", "rpi4")
+    assert_one_line_failure(
+        run_cli("build", "--target", "toaster", cwd=tmp_path), "--target", "unknown target 'toaster'", "rpi4"
+    )
     assert_nothing_built(tmp_path)
 
 
@@ -206,7 +270,10 @@ def test_listing_commands(tmp_path):
 
 @pytest.mark.parametrize(
     "args, needle",
-    [(["--device", "adb:"], "needs a serial"), (["--target", "pixel-7", "--device", "adb:emulator-5554"], "needs --benchmark-model PATH")],
+    [
+        (["--device", "adb:"], "needs a serial"),
+        (["--target", "pixel-7", "--device", "adb:emulator-5554"], "needs --benchmark-model PATH"),
+    ],
 )
 def test_bad_device_options_fail_before_any_work(tmp_path, digits_npz, digits_teacher, args, needle):
     write_config(tmp_path, tiny_config(digits_npz, digits_teacher))
@@ -219,7 +286,9 @@ def test_truncated_tflite_given_to_bench_is_one_line(built_project, tmp_path):
     whole = (built_project.out / "model_int8.tflite").read_bytes()
     cut = tmp_path / "cut.tflite"
     cut.write_bytes(whole[: len(whole) // 3])
-    line = assert_one_line_failure(run_cli("bench", str(cut), "--runs", "2", cwd=tmp_path), "cut.tflite", "not a valid TFLite model")
+    line = assert_one_line_failure(
+        run_cli("bench", str(cut), "--runs", "2", cwd=tmp_path), "cut.tflite", "not a valid TFLite model"
+    )
     assert line.startswith("error: ")
 
 
@@ -233,7 +302,10 @@ def small_tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     mount = tmp_path / "full"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("this machine does not allow mounting a tmpfs")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)

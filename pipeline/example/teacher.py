@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgedistill.pipeline.data import DataBundle
-from edgedistill.pipeline.fsutil import atomic_path
-from edgedistill.pipeline.progress import Progress
-from edgedistill.pipeline.training import accuracy, fit, make_normalizer, predict_logits, to_unit_tensor
+from edgedistill.fsutil import atomic_path
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
+from edgedistill.pipeline.distill.training import accuracy, fit, predict_logits
+from edgedistill.progress import Progress
 from edgedistill.students.registry import build_student
 
 ARCH = {"name": "resnet8", "options": {"base": 32}}
@@ -26,7 +27,9 @@ RECIPE = {"epochs": 15, "batch_size": 64, "lr": 5e-3, "weight_decay": 5e-4, "see
 
 
 def build_teacher_module(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    return build_student(ARCH["name"], num_classes=num_classes, in_channels=in_channels, input_size=28, options=ARCH["options"])
+    return build_student(
+        ARCH["name"], num_classes=num_classes, in_channels=in_channels, input_size=28, options=ARCH["options"]
+    )
 
 
 def cached_checkpoint() -> Path:
@@ -67,7 +70,7 @@ def ensure_teacher_checkpoint(progress: Progress, data: DataBundle | None = None
     """The shipped checkpoint, else the cached one, else train one now (once) on `data`, by default the bundled
     data with all its labels."""
     from edgedistill.pipeline.config import default_config
-    from edgedistill.pipeline.data import load_data
+    from edgedistill.pipeline.data.bundle import load_data
 
     for path in (SHIPPED_CHECKPOINT, cached_checkpoint()):
         if path.is_file():
@@ -80,7 +83,7 @@ def ensure_teacher_checkpoint(progress: Progress, data: DataBundle | None = None
 
 def main() -> None:
     from edgedistill.pipeline.config import default_config
-    from edgedistill.pipeline.data import load_data
+    from edgedistill.pipeline.data.bundle import load_data
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=SHIPPED_CHECKPOINT)

@@ -6,9 +6,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from edgedistill.pipeline.cache import StageCache, StageOutput
+from edgedistill.pipeline.store.cache import StageCache, StageOutput
 
-STAGES: dict[str, type["Stage"]] = {}
+STAGES: dict[str, type[Stage]] = {}
 
 S = TypeVar("S", bound=type["Stage"])
 

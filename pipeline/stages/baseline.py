@@ -11,12 +11,13 @@ from typing import Any
 import torch
 
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
-from edgedistill.pipeline.data import DataBundle
-from edgedistill.pipeline.losses import labelled_cross_entropy
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import to_unit_tensor
+from edgedistill.pipeline.distill.losses import labelled_cross_entropy
+from edgedistill.pipeline.distill.training import accuracy, fit, predict_logits
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
-from edgedistill.pipeline.training import accuracy, fit, predict_logits, to_unit_tensor
+from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
 
@@ -35,7 +36,9 @@ class BaselineStage(Stage):
         r = self.recipe
         return {
             "student": self.student.model_dump(mode="json"),
-            "recipe": r.model_dump(mode="json", include={"epochs", "batch_size", "lr", "weight_decay", "augment", "hflip", "seed"}),
+            "recipe": r.model_dump(
+                mode="json", include={"epochs", "batch_size", "lr", "weight_decay", "augment", "hflip", "seed"}
+            ),
             "data": self.data.fingerprint,
         }
 

@@ -10,11 +10,11 @@ from typing import Any
 from edgedistill.benchmarks.harness import run_benchmark
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.devices.transport import LocalTransport
-from edgedistill.pipeline.cache import StageOutput
+from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import BenchmarkConfig
-from edgedistill.pipeline.fsutil import write_json
-from edgedistill.pipeline.progress import Progress
 from edgedistill.pipeline.stages.base import Stage, register_stage
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
 
 RESULT_FILE = "host_benchmark.json"
 
@@ -45,7 +45,10 @@ class HostBenchmarkStage(Stage):
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         threads = host_threads(self.cfg, self.target)
         results: dict[str, Any] = {}
-        with LocalTransport() as transport, self.progress.task("benchmarking on the host", total=len(self.exported.files)) as advance:
+        with (
+            LocalTransport() as transport,
+            self.progress.task("benchmarking on the host", total=len(self.exported.files)) as advance,
+        ):
             for fmt in self.exported.files:
                 results[fmt] = run_benchmark(
                     transport, self.exported.path(fmt), threads=threads, runs=self.cfg.runs, warmup=self.cfg.warmup

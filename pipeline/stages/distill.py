@@ -12,14 +12,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgedistill.pipeline.cache import StageOutput
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
-from edgedistill.pipeline.data import DataBundle
-from edgedistill.pipeline.kd_objective import KDObjective
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
+from edgedistill.pipeline.distill.kd_objective import KDObjective
+from edgedistill.pipeline.distill.teacher import Teacher, load_state_dict_into
+from edgedistill.pipeline.distill.training import FitResult, fit
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.teacher import Teacher, load_state_dict_into
-from edgedistill.pipeline.training import FitResult, fit, make_normalizer, to_unit_tensor
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 from edgedistill.students.registry import build_student
 
@@ -58,7 +59,9 @@ def build_from_arch(arch: dict[str, Any]) -> nn.Module:
 
 def load_student(output: StageOutput) -> nn.Module:
     """Rebuild the student from a distill or prune output (state_dict loaded with weights_only=True)."""
-    return load_student_files(output.meta["arch"], output.path("student"), output.path("pruning") if "pruning" in output.files else None)
+    return load_student_files(
+        output.meta["arch"], output.path("student"), output.path("pruning") if "pruning" in output.files else None
+    )
 
 
 def load_student_files(arch: dict[str, Any], state_dict: Path, pruning: Path | None = None) -> nn.Module:
@@ -144,7 +147,9 @@ class DistillStage(Stage):
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
-        result, teacher_outputs = distill_into(model, view, data, self.teacher, r, self.progress, f"distilling {self.label} ({arch['name']})")
+        result, teacher_outputs = distill_into(
+            model, view, data, self.teacher, r, self.progress, f"distilling {self.label} ({arch['name']})"
+        )
         torch.save(result.best_state, workdir / STUDENT_FILE)
         profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
         meta = {
@@ -162,13 +167,21 @@ class DistillStage(Stage):
 
 
 def distill_into(
-    model: nn.Module, view, data: DataBundle, teacher: Teacher, recipe: DistillationConfig, progress: Progress, label: str
+    model: nn.Module,
+    view,
+    data: DataBundle,
+    teacher: Teacher,
+    recipe: DistillationConfig,
+    progress: Progress,
+    label: str,
 ) -> tuple[FitResult, str]:
     """Train `model` from the teacher on the training split plus the transfer set; (fit result, how the teacher ran)."""
     train_x, train_y, rows = training_set(data)
     objective = KDObjective(recipe, teacher, model, view, train_x[: min(8, len(train_x))])
     augmenting = recipe.augment or recipe.hflip
-    teacher_outputs = "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each batch"
+    teacher_outputs = (
+        "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each batch"
+    )
     if not teacher.live:
         teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
 
@@ -177,7 +190,16 @@ def distill_into(
         return objective(logits, train_y[idx], t_logits, t_feats)
 
     try:
-        result = fit(model, train_x=train_x, loss_fn=loss_fn, normalize=view, progress=progress, label=label, extra=objective, **fit_settings(recipe, data))
+        result = fit(
+            model,
+            train_x=train_x,
+            loss_fn=loss_fn,
+            normalize=view,
+            progress=progress,
+            label=label,
+            extra=objective,
+            **fit_settings(recipe, data),
+        )
     finally:
         objective.close()
     return result, teacher_outputs

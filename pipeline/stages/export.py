@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
 from edgedistill.export.inspect_tflite import io_details
-from edgedistill.pipeline.cache import StageOutput
-from edgedistill.pipeline.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.config import EXPORT_FORMATS, ExportConfig, QuantizationConfig
-from edgedistill.pipeline.data import DataBundle, preprocess
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
+from edgedistill.pipeline.data.transforms import preprocess
+from edgedistill.pipeline.distill.training import accuracy, agreement
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
-from edgedistill.pipeline.training import accuracy, agreement
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
 
 FILENAMES = {
     "onnx": "model.onnx",
@@ -56,7 +58,9 @@ class ExportStage(Stage):
         arch = self.student.meta["arch"]
         return (arch["in_channels"], *arch["input_hw"])
 
-    def _calibration(self, advance: Callable[..., None] = lambda description=None, steps=1: None, label: str = "") -> Iterator[torch.Tensor]:
+    def _calibration(
+        self, advance: Callable[..., None] = lambda description=None, steps=1: None, label: str = ""
+    ) -> Iterator[torch.Tensor]:
         for x in calibration_samples(self.data, self.student.meta["arch"], self.quantization.calibration_samples):
             yield x
             advance(f"calibrating {label}")
@@ -91,13 +95,17 @@ class ExportStage(Stage):
         from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_from_fp32, export_tflite_int8
 
         if fmt == "onnx":
-            export_onnx(load_student(self.student), self._shape, dest)  # a fresh copy each time: conversion may rewrite the module
+            export_onnx(
+                load_student(self.student), self._shape, dest
+            )  # a fresh copy each time: conversion may rewrite the module
         elif fmt == "tflite_fp32":
             export_tflite_fp32(load_student(self.student), self._shape, dest, log)
         elif fmt in ("tflite_fp16", "tflite_dynamic_int8"):
             export_tflite_from_fp32(workdir / FILENAMES["tflite_fp32"], dest, fmt.removeprefix("tflite_"), log)
         elif fmt == "tflite_int8":
-            export_tflite_int8(load_student(self.student), self._shape, self._calibration(advance, dest.name), dest, log)
+            export_tflite_int8(
+                load_student(self.student), self._shape, self._calibration(advance, dest.name), dest, log
+            )
             set_io_dtype(dest, dest, self.quantization.io_dtype)
             return {"io_dtype": self.quantization.io_dtype}
         elif fmt == "onnx_int8":
@@ -130,14 +138,21 @@ class ExportStage(Stage):
                 "val_agreement_with_fp32": round(agreement(logits, reference), 3),
             }
         # the best accuracy, then the best agreement; on a tie the simpler method (listed first) wins
-        best = max(methods, key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -methods.index(m)))
+        best = max(
+            methods,
+            key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -methods.index(m)),
+        )
         for method in methods:
             path = dest.with_name(f"{dest.stem}.{method}.onnx")
             if method == best:
                 path.replace(dest)
             else:
                 path.unlink()
-        return {"method": best, "chosen_by": "validation accuracy, then agreement with the fp32 model", "candidates": candidates}
+        return {
+            "method": best,
+            "chosen_by": "validation accuracy, then agreement with the fp32 model",
+            "candidates": candidates,
+        }
 
     def _describe(self, fmt: str, dest: Path) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -151,8 +166,17 @@ class ExportStage(Stage):
         else:
             arch = self.student.meta["arch"]
             info.update(
-                inputs=[{"name": "input", "shape": [1, *self._shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
-                outputs=[{"name": "logits", "shape": [1, arch["num_classes"]], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
+                inputs=[
+                    {"name": "input", "shape": [1, *self._shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}
+                ],
+                outputs=[
+                    {
+                        "name": "logits",
+                        "shape": [1, arch["num_classes"]],
+                        "dtype": "float32",
+                        "scale": 0.0,
+                        "zero_point": 0,
+                    }
+                ],
             )
         return info
-

@@ -9,12 +9,13 @@ from typing import Any
 
 import torch
 
-from edgedistill.pipeline.cache import StageOutput
+from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import DistillationConfig, PruneConfig
-from edgedistill.pipeline.data import DataBundle
-from edgedistill.pipeline.fsutil import write_json
-from edgedistill.pipeline.losses import labelled_cross_entropy
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.transforms import to_unit_tensor
+from edgedistill.pipeline.distill.losses import labelled_cross_entropy
+from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.training import accuracy, predict_logits
 from edgedistill.pipeline.pruning import (
     UNSTRUCTURED_NOTE,
     history,
@@ -27,8 +28,8 @@ from edgedistill.pipeline.pruning import (
 )
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, distill_into, load_student, student_view
-from edgedistill.pipeline.teacher import Teacher
-from edgedistill.pipeline.training import accuracy, predict_logits, to_unit_tensor
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
 PRUNING_FILE = "pruning.json"
@@ -58,7 +59,9 @@ class PruneStage(Stage):
 
     def finetune_recipe(self) -> DistillationConfig:
         """Hinton KD from the teacher (hints and relations name layers whose channels just changed)."""
-        return self.recipe.link().model_copy(update={"epochs": max(1, self.cfg.finetune_epochs), "hints": [], "relation": None})
+        return self.recipe.link().model_copy(
+            update={"epochs": max(1, self.cfg.finetune_epochs), "hints": [], "relation": None}
+        )
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         data, cfg, arch = self.data, self.cfg, self.student.meta["arch"]
@@ -93,7 +96,9 @@ class PruneStage(Stage):
                         self.progress.console.print(f"prune step {step}: {line}")
                 pruned = measure(step, touched)
                 self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}")
-                steps.append({**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": val_accuracy()})
+                steps.append(
+                    {**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": val_accuracy()}
+                )
         unstructured = None
         if cfg.unstructured is not None:
             mask_smallest_weights(model, cfg.unstructured)
@@ -119,8 +124,12 @@ class PruneStage(Stage):
             "macs": after["macs"],
             "val_accuracy": after["val_accuracy"],
             "pruning": {
-                "ratio": ratio, "importance": cfg.importance if ratio is not None else None, "round_to": cfg.round_to,
-                "before": before, "steps": steps, "unstructured": unstructured,
+                "ratio": ratio,
+                "importance": cfg.importance if ratio is not None else None,
+                "round_to": cfg.round_to,
+                "before": before,
+                "steps": steps,
+                "unstructured": unstructured,
             },
         }
         return files, meta

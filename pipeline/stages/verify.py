@@ -9,20 +9,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgedistill.errors import GateError
 from edgedistill.export.inspect_tflite import float_ops
 from edgedistill.export.native_logs import native_logs_to
 from edgedistill.export.runtimes import load_runtime
-from edgedistill.pipeline.cache import StageOutput
-from edgedistill.pipeline.calibration import calibration_count, calibration_samples
+from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import QuantizationConfig
-from edgedistill.pipeline.data import DataBundle, preprocess
-from edgedistill.pipeline.errors import GateError
-from edgedistill.pipeline.fsutil import write_json
-from edgedistill.pipeline.progress import Progress
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
+from edgedistill.pipeline.data.transforms import preprocess, to_unit_tensor
+from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.training import accuracy, agreement, predict_logits
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
-from edgedistill.pipeline.teacher import Teacher
-from edgedistill.pipeline.training import accuracy, agreement, predict_logits, to_unit_tensor
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
 
 RESULT_FILE = "verify.json"
 
@@ -104,7 +105,9 @@ class VerifyStage(Stage):
         if fp32 is None:
             return {**out, "note": "add tflite_fp32 to export.formats: the per-layer errors compare int8 with it"}
         with self.progress.task("locating the int8 error layer by layer"):
-            samples = (x.numpy() for x in calibration_samples(self.data, self.student.meta["arch"], q.calibration_samples))
+            samples = (
+                x.numpy() for x in calibration_samples(self.data, self.student.meta["arch"], q.calibration_samples)
+            )
             errors = layer_errors(self.exported.path("tflite_fp32"), self.exported.path("tflite_int8"), samples)
         return {
             **out,

@@ -10,11 +10,26 @@ import pytest
 from edgedistill.benchmarks.harness import RUNNER, run_benchmark
 from edgedistill.benchmarks.runner import summarize
 from edgedistill.devices.transport import LocalTransport
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 
 KEYS = {
-    "schema", "model", "model_bytes", "runtime", "runtime_version", "threads", "xnnpack", "init_ms", "first_inference_ms",
-    "warmup_runs", "warmup_mean_ms", "runs", "latency_ms", "samples_ms", "peak_rss_kb", "machine", "python",
+    "schema",
+    "model",
+    "model_bytes",
+    "runtime",
+    "runtime_version",
+    "threads",
+    "xnnpack",
+    "init_ms",
+    "first_inference_ms",
+    "warmup_runs",
+    "warmup_mean_ms",
+    "runs",
+    "latency_ms",
+    "samples_ms",
+    "peak_rss_kb",
+    "machine",
+    "python",
 }
 
 
@@ -50,7 +65,9 @@ def test_runner_returns_outputs_for_a_given_input(built_project, tmp_path):
     np.save(tmp_path / "in.npy", q)
     proc = subprocess.run(
         [sys.executable, str(RUNNER), str(model), "--runs", "2", "--warmup", "0", "--input", str(tmp_path / "in.npy")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     outputs = np.array(json.loads(proc.stdout)["outputs"][0])
     interp = TFLiteModel(model).interp
@@ -62,7 +79,13 @@ def test_runner_returns_outputs_for_a_given_input(built_project, tmp_path):
 def test_runner_failure_is_one_clear_error(tmp_path):
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"TFL3 not really a model")
-    with LocalTransport() as t, pytest.raises(EdgeDistillError, match=r"broken.tflite: benchmark runner failed on the device \(exit [1-9]\): runner: .*not a valid Flatbuffer"):
+    with (
+        LocalTransport() as t,
+        pytest.raises(
+            EdgeDistillError,
+            match=r"broken.tflite: benchmark runner failed on the device \(exit [1-9]\): runner: .*not a valid Flatbuffer",
+        ),
+    ):
         run_benchmark(t, broken, threads=1, runs=1, warmup=0)
     proc = subprocess.run([sys.executable, str(RUNNER), str(tmp_path / "none.tflite")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such file" in proc.stderr

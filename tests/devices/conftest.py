@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from tests.devices.testbed.rootfs import arm64_rootfs
 from tests.devices.testbed.sshd import SshDevice
@@ -35,7 +34,9 @@ def rootfs(tmp_path_factory) -> Path:
     """The arm64 Debian userland (built once by tests/devices/testbed/build_arm64_rootfs.sh, cached)."""
     _require_root_tools()
     if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-        pytest.fail("qemu-aarch64 is not registered with binfmt_misc: .ci/run installs qemu-user-static and mounts binfmt_misc")
+        pytest.fail(
+            "qemu-aarch64 is not registered with binfmt_misc: .ci/run installs qemu-user-static and mounts binfmt_misc"
+        )
     return arm64_rootfs(tmp_path_factory.mktemp("arm64") / "rootfs")
 
 

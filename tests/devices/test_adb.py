@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgedistill.devices.adb import AdbTransport
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 from tests.conftest import run_cli
 
 
@@ -47,7 +47,19 @@ def test_bench_with_python_on_the_adb_device_matches_the_host(adb_env, built_pro
     model = built_project.out / "model_int8.tflite"
     q = np.random.default_rng(2).integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)
     np.save(tmp_path / "in.npy", q)
-    args = ["bench", str(model), "--target", "rpi4", "--runs", "4", "--warmup", "1", "--json", "--input", str(tmp_path / "in.npy")]
+    args = [
+        "bench",
+        str(model),
+        "--target",
+        "rpi4",
+        "--runs",
+        "4",
+        "--warmup",
+        "1",
+        "--json",
+        "--input",
+        str(tmp_path / "in.npy"),
+    ]
     device = run_cli(*args, "--device", f"adb:{adb_env.serial}", "--timeout", "300", cwd=tmp_path, env=adb_env.env)
     assert device.returncode == 0, device.stderr
     host = run_cli(*args, "--device", "local", cwd=tmp_path)
@@ -61,13 +73,30 @@ def test_bench_with_benchmark_model_on_a_phone_profile(adb_env, built_project, t
     from tests.devices.testbed.adb_device import STANDIN
 
     proc = run_cli(
-        "bench", str(built_project.out / "model_int8.tflite"), "--target", "android-arm64", "--device", f"adb:{adb_env.serial}",
-        "--benchmark-model", str(STANDIN), "--runs", "6", "--warmup", "2", "--json", "--timeout", "300", cwd=tmp_path, env=adb_env.env,
+        "bench",
+        str(built_project.out / "model_int8.tflite"),
+        "--target",
+        "android-arm64",
+        "--device",
+        f"adb:{adb_env.serial}",
+        "--benchmark-model",
+        str(STANDIN),
+        "--runs",
+        "6",
+        "--warmup",
+        "2",
+        "--json",
+        "--timeout",
+        "300",
+        cwd=tmp_path,
+        env=adb_env.env,
     )
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["tool"] == "benchmark_model" and r["runs"] == 6 and r["warmup_runs"] == 2 and r["threads"] == 4
-    assert r["init_ms"] > 0 and r["first_inference_ms"] > 0 and r["latency_ms"]["mean"] > 0 and r["latency_ms"]["std"] >= 0
+    assert (
+        r["init_ms"] > 0 and r["first_inference_ms"] > 0 and r["latency_ms"]["mean"] > 0 and r["latency_ms"]["std"] >= 0
+    )
     assert r["peak_rss_kb"] > 0 and r["xnnpack"] is True
 
 
@@ -76,7 +105,9 @@ def test_benchmark_model_pinned_with_taskset(adb_env, built_project):
     from tests.devices.testbed.adb_device import STANDIN
 
     with AdbTransport(adb_env.serial) as t:
-        r = run_benchmark_model(t, built_project.out / "model_int8.tflite", STANDIN, threads=1, runs=3, warmup=1, cpu_mask="1", timeout=300)
+        r = run_benchmark_model(
+            t, built_project.out / "model_int8.tflite", STANDIN, threads=1, runs=3, warmup=1, cpu_mask="1", timeout=300
+        )
         assert r["runs"] == 3
         with pytest.raises(EdgeDistillError, match="benchmark_model failed on the device"):
             run_benchmark_model(t, built_project.out / "model.onnx", STANDIN, threads=1, runs=1, warmup=1, timeout=300)
@@ -89,8 +120,20 @@ def test_device_going_away_mid_run_is_one_line_within_the_timeout(adb_env, built
     threading.Timer(8.0, adb_env.stop_adbd).start()
     start = time.monotonic()
     proc = run_cli(
-        "bench", str(built_project.out / "model_int8.tflite"), "--device", f"adb:{adb_env.serial}", "--threads", "1",
-        "--runs", "100000", "--pause-ms", "1", "--timeout", "90", cwd=tmp_path, env=adb_env.env,
+        "bench",
+        str(built_project.out / "model_int8.tflite"),
+        "--device",
+        f"adb:{adb_env.serial}",
+        "--threads",
+        "1",
+        "--runs",
+        "100000",
+        "--pause-ms",
+        "1",
+        "--timeout",
+        "90",
+        cwd=tmp_path,
+        env=adb_env.env,
     )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

@@ -24,8 +24,31 @@ def test_bench_on_the_arm64_device_matches_the_host(arm64_ssh_device, built_proj
     model = built_project.out / "model_int8.tflite"
     q = np.random.default_rng(1).integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)
     np.save(tmp_path / "in.npy", q)
-    args = ["bench", str(model), "--target", "rpi4", "--runs", "5", "--warmup", "2", "--rounds", "2", "--json", "--input", str(tmp_path / "in.npy")]
-    device = run_cli(*args, "--device", arm64_ssh_device.destination, "--ssh-config", str(arm64_ssh_device.ssh_config), "--timeout", "300", cwd=tmp_path)
+    args = [
+        "bench",
+        str(model),
+        "--target",
+        "rpi4",
+        "--runs",
+        "5",
+        "--warmup",
+        "2",
+        "--rounds",
+        "2",
+        "--json",
+        "--input",
+        str(tmp_path / "in.npy"),
+    ]
+    device = run_cli(
+        *args,
+        "--device",
+        arm64_ssh_device.destination,
+        "--ssh-config",
+        str(arm64_ssh_device.ssh_config),
+        "--timeout",
+        "300",
+        cwd=tmp_path,
+    )
     assert device.returncode == 0, device.stderr
     host = run_cli(*args, "--device", "local", cwd=tmp_path)
     d, h = json.loads(device.stdout), json.loads(host.stdout)
@@ -40,8 +63,16 @@ def test_bench_on_the_arm64_device_matches_the_host(arm64_ssh_device, built_proj
 
 def test_build_with_a_device_adds_its_numbers_to_the_report(arm64_ssh_device, project_copy):
     proc = run_cli(
-        "build", "--target", "rpi4", "--device", arm64_ssh_device.destination, "--ssh-config", str(arm64_ssh_device.ssh_config),
-        "--quiet", "--json", cwd=project_copy,
+        "build",
+        "--target",
+        "rpi4",
+        "--device",
+        arm64_ssh_device.destination,
+        "--ssh-config",
+        str(arm64_ssh_device.ssh_config),
+        "--quiet",
+        "--json",
+        cwd=project_copy,
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads((project_copy / "build" / "rpi4" / "report.json").read_text())

@@ -47,7 +47,12 @@ def test_local_transport_push_run_pull_and_cleanup(tmp_path):
 
 @pytest.mark.parametrize(
     "spec, kind",
-    [("local", "LocalTransport"), ("adb:emulator-5554", "AdbTransport"), ("pi@raspberrypi.local", "SSHTransport"), ("ssh:pi@10.0.0.2", "SSHTransport")],
+    [
+        ("local", "LocalTransport"),
+        ("adb:emulator-5554", "AdbTransport"),
+        ("pi@raspberrypi.local", "SSHTransport"),
+        ("ssh:pi@10.0.0.2", "SSHTransport"),
+    ],
 )
 def test_device_strings_pick_the_transport(spec, kind):
     from edgedistill.devices.connect import open_transport
@@ -56,10 +61,12 @@ def test_device_strings_pick_the_transport(spec, kind):
         assert type(t).__name__ == kind
 
 
-@pytest.mark.parametrize("spec", ["adb:", "-oProxyCommand=evil", "ssh:-oProxyCommand=evil", "ssh:", "pi@host; rm -rf /", ""])
+@pytest.mark.parametrize(
+    "spec", ["adb:", "-oProxyCommand=evil", "ssh:-oProxyCommand=evil", "ssh:", "pi@host; rm -rf /", ""]
+)
 def test_bad_device_strings_are_refused(spec):
     from edgedistill.devices.connect import open_transport
-    from edgedistill.pipeline.errors import EdgeDistillError
+    from edgedistill.errors import EdgeDistillError
 
     with pytest.raises(EdgeDistillError):
         open_transport(spec)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgedistill.devices.ssh import SSHTransport
-from edgedistill.pipeline.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError
 from tests.conftest import run_cli
 
 
@@ -51,22 +51,52 @@ def test_failed_auth_is_one_clear_error(x86_ssh_device):
 def test_bench_on_a_device_that_refuses_auth_is_one_line(x86_ssh_device, built_project, tmp_path):
     (x86_ssh_device.rootfs or x86_ssh_device.workdir / "sshd").joinpath("authorized_keys").write_text("")
     proc = run_cli(
-        "bench", str(built_project.out / "model_int8.tflite"), "--device", x86_ssh_device.destination,
-        "--ssh-config", str(x86_ssh_device.ssh_config), "--runs", "2", cwd=tmp_path,
+        "bench",
+        str(built_project.out / "model_int8.tflite"),
+        "--device",
+        x86_ssh_device.destination,
+        "--ssh-config",
+        str(x86_ssh_device.ssh_config),
+        "--runs",
+        "2",
+        cwd=tmp_path,
     )
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1 and lines == ["error: testdevice: authentication failed (permission denied)"], proc.stderr
+    assert proc.returncode == 1 and lines == ["error: testdevice: authentication failed (permission denied)"], (
+        proc.stderr
+    )
 
 
 def test_bench_cli_over_ssh_matches_host_outputs(x86_ssh_device, built_project, tmp_path):
     model = built_project.out / "model_int8.tflite"
     q = np.random.default_rng(0).integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)
     np.save(tmp_path / "in.npy", q)
-    common = ["bench", str(model), "--target", "rpi4", "--threads", "1", "--runs", "5", "--warmup", "1", "--rounds", "2", "--json",
-              "--input", str(tmp_path / "in.npy")]
+    common = [
+        "bench",
+        str(model),
+        "--target",
+        "rpi4",
+        "--threads",
+        "1",
+        "--runs",
+        "5",
+        "--warmup",
+        "1",
+        "--rounds",
+        "2",
+        "--json",
+        "--input",
+        str(tmp_path / "in.npy"),
+    ]
     remote = run_cli(
-        *common, "--device", x86_ssh_device.destination, "--ssh-config", str(x86_ssh_device.ssh_config),
-        "--device-python", sys.executable, cwd=tmp_path,  # the fast tier's "device" is this host: use a Python with LiteRT
+        *common,
+        "--device",
+        x86_ssh_device.destination,
+        "--ssh-config",
+        str(x86_ssh_device.ssh_config),
+        "--device-python",
+        sys.executable,
+        cwd=tmp_path,  # the fast tier's "device" is this host: use a Python with LiteRT
     )
     assert remote.returncode == 0, remote.stderr
     local = run_cli(*common, "--device", "local", cwd=tmp_path)
@@ -79,7 +109,15 @@ def test_bench_cli_over_ssh_matches_host_outputs(x86_ssh_device, built_project, 
 def test_unreachable_device_is_one_line(tmp_path, built_project):
     cfg = tmp_path / "ssh_config"
     cfg.write_text("Host deadhost\n  HostName 127.0.0.1\n  Port 1\n  StrictHostKeyChecking yes\n")
-    proc = run_cli("bench", str(built_project.out / "model_int8.tflite"), "--device", "deadhost", "--ssh-config", str(cfg), cwd=tmp_path)
+    proc = run_cli(
+        "bench",
+        str(built_project.out / "model_int8.tflite"),
+        "--device",
+        "deadhost",
+        "--ssh-config",
+        str(cfg),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1 and proc.stderr.strip() == "error: deadhost: connection refused (is sshd running?)"
 
 
@@ -88,8 +126,23 @@ def test_device_stopping_mid_run_fails_within_the_timeout(x86_ssh_device, built_
     threading.Timer(4.0, x86_ssh_device.stop_sshd).start()
     start = time.monotonic()
     proc = run_cli(
-        "bench", str(model), "--device", x86_ssh_device.destination, "--ssh-config", str(x86_ssh_device.ssh_config),
-        "--device-python", sys.executable, "--threads", "1", "--runs", "100000", "--pause-ms", "1", "--timeout", "60", cwd=tmp_path,
+        "bench",
+        str(model),
+        "--device",
+        x86_ssh_device.destination,
+        "--ssh-config",
+        str(x86_ssh_device.ssh_config),
+        "--device-python",
+        sys.executable,
+        "--threads",
+        "1",
+        "--runs",
+        "100000",
+        "--pause-ms",
+        "1",
+        "--timeout",
+        "60",
+        cwd=tmp_path,
     )
     elapsed = time.monotonic() - start
     lines = proc.stderr.strip().splitlines()
@@ -102,8 +155,15 @@ def test_missing_runtime_on_the_device_is_named(x86_ssh_device, built_project, t
     if subprocess.run([bare, "-c", "import ai_edge_litert"], capture_output=True).returncode == 0:
         pytest.skip("the system python3 here has LiteRT installed")
     proc = run_cli(
-        "bench", str(built_project.out / "model_int8.tflite"), "--device", x86_ssh_device.destination,
-        "--ssh-config", str(x86_ssh_device.ssh_config), "--device-python", bare, cwd=tmp_path,
+        "bench",
+        str(built_project.out / "model_int8.tflite"),
+        "--device",
+        x86_ssh_device.destination,
+        "--ssh-config",
+        str(x86_ssh_device.ssh_config),
+        "--device-python",
+        bare,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "numpy is missing on the device" in proc.stderr or "no TFLite runtime found" in proc.stderr

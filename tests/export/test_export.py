@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgedistill.errors import GateError
 from edgedistill.export.inspect_tflite import float_ops, io_details, op_counts
 from edgedistill.export.onnx_export import export_onnx
 from edgedistill.export.runtimes import OnnxModel, TFLiteModel, dequantize, quantize
 from edgedistill.export.tflite_export import export_tflite_int8
-from edgedistill.pipeline.errors import GateError
 from edgedistill.pipeline.stages.verify import int8_gate
 from edgedistill.students import STUDENTS, build_student
 
@@ -18,7 +18,10 @@ def test_fp32_tflite_fails_the_int8_gate_naming_its_ops(built_project):
     ops = float_ops(path)
     assert ops and {"CONV_2D", "FULLY_CONNECTED"} <= {op.op for op in ops}
     # each op is named with the PyTorch module it came from
-    with pytest.raises(GateError, match=r"model_fp32.tflite: int8 gate failed, \d+ op\(s\) compute in float: #0 PAD in features\.0\.0; #1 \w+ in features\."):
+    with pytest.raises(
+        GateError,
+        match=r"model_fp32.tflite: int8 gate failed, \d+ op\(s\) compute in float: #0 PAD in features\.0\.0; #1 \w+ in features\.",
+    ):
         int8_gate(path)
 
 
@@ -34,7 +37,8 @@ def test_int8_tflite_is_integer_end_to_end(built_project):
 
 def test_runtimes_agree_with_pytorch(built_project, digits_npz):
     from edgedistill.pipeline.config import DataConfig
-    from edgedistill.pipeline.data import load_data, preprocess
+    from edgedistill.pipeline.data.bundle import load_data
+    from edgedistill.pipeline.data.transforms import preprocess
     from edgedistill.pipeline.stages.distill import build_from_arch
 
     model = build_from_arch(built_project.report["student"]["arch"])

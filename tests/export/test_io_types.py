@@ -10,7 +10,8 @@ from edgedistill.export.runtimes import TFLiteModel
 
 def _real_samples(digits_npz, count=32):
     from edgedistill.pipeline.config import DataConfig
-    from edgedistill.pipeline.data import load_data, preprocess
+    from edgedistill.pipeline.data.bundle import load_data
+    from edgedistill.pipeline.data.transforms import preprocess
 
     data = load_data(DataConfig(npz=digits_npz))
     return preprocess(data.test.x[:count], data)
@@ -24,14 +25,21 @@ def test_io_dtype_changes_only_the_ends_and_gives_the_same_outputs(dtype, built_
     before, after = io_details(src), io_details(dest)
     (inp,), (out,) = after["inputs"], after["outputs"]
     assert inp["dtype"] == out["dtype"] == dtype
-    assert inp["name"] == before["inputs"][0]["name"] and out["name"] == before["outputs"][0]["name"]  # apps look tensors up by name
+    assert (
+        inp["name"] == before["inputs"][0]["name"] and out["name"] == before["outputs"][0]["name"]
+    )  # apps look tensors up by name
     if dtype == "uint8":  # the same real value grid, shifted into 0..255
-        assert inp["scale"] == before["inputs"][0]["scale"] and inp["zero_point"] == before["inputs"][0]["zero_point"] + 128
+        assert (
+            inp["scale"] == before["inputs"][0]["scale"]
+            and inp["zero_point"] == before["inputs"][0]["zero_point"] + 128
+        )
         assert out["zero_point"] == before["outputs"][0]["zero_point"] + 128
     assert float_ops(dest) == []  # still integer inside: the new QUANTIZE/DEQUANTIZE are boundary ops
     counts, original = op_counts(dest), op_counts(src)
     added = {k: counts.get(k, 0) - original.get(k, 0) for k in set(counts) | set(original)}
-    assert {k: v for k, v in added.items() if v} == ({"QUANTIZE": 2} if dtype == "uint8" else {"QUANTIZE": 1, "DEQUANTIZE": 1})
+    assert {k: v for k, v in added.items() if v} == (
+        {"QUANTIZE": 2} if dtype == "uint8" else {"QUANTIZE": 1, "DEQUANTIZE": 1}
+    )
     x = _real_samples(digits_npz)
     assert np.array_equal(TFLiteModel(dest).predict(x), TFLiteModel(src).predict(x))
 

@@ -26,7 +26,9 @@ def _samples(digits_npz, count=24):
 
 
 def test_a_well_quantized_model_has_high_sqnr_in_every_layer(built_project, digits_npz):
-    errors = layer_errors(built_project.out / "model_fp32.tflite", built_project.out / "model_int8.tflite", _samples(digits_npz))
+    errors = layer_errors(
+        built_project.out / "model_fp32.tflite", built_project.out / "model_int8.tflite", _samples(digits_npz)
+    )
     layers = {e.layer for e in errors}
     assert len(errors) >= 6 and any(name.startswith("features.") for name in layers)
     assert [e.sqnr_db for e in errors] == sorted(e.sqnr_db for e in errors)  # worst first
@@ -40,7 +42,9 @@ def _scramble_weights_of_conv(src, dest, nth: int) -> str:
 
     model = fb.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
     graph = model.subgraphs[0]
-    convs = [op for op in graph.operators if model.operatorCodes[op.opcodeIndex].builtinCode == fb.BuiltinOperator.CONV_2D]
+    convs = [
+        op for op in graph.operators if model.operatorCodes[op.opcodeIndex].builtinCode == fb.BuiltinOperator.CONV_2D
+    ]
     op = convs[nth]
     buffer = model.buffers[graph.tensors[op.inputs[1]].buffer]
     buffer.data = np.ascontiguousarray(np.asarray(buffer.data, dtype=np.uint8)[::-1])

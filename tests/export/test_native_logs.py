@@ -13,7 +13,9 @@ def test_what_native_code_and_child_processes_write_to_fd2_lands_in_the_log(tmp_
     log = tmp_path / "logs" / "native.log"
     with stderr_to(log, header="edgedistill build --target rpi4") as used:
         os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on\n")  # as a C++ library writes it
-        subprocess.run([sys.executable, "-c", "import os; os.write(2, b'WARNING: All log messages before absl\\n')"], check=True)
+        subprocess.run(
+            [sys.executable, "-c", "import os; os.write(2, b'WARNING: All log messages before absl\\n')"], check=True
+        )
         print("a Python warning", file=sys.__stderr__, flush=True)  # sys.stderr itself is pytest's capture here
     os.write(2, b"after\n")
     assert used == log

@@ -30,7 +30,9 @@ def _agreement(a, b) -> float:
 
 
 @pytest.mark.parametrize("scheme, weights, max_share", [("fp16", "float16", 0.55), ("dynamic_int8", "int8", 0.35)])
-def test_fp16_and_dynamic_range_tflite_shrink_the_weights_and_keep_the_outputs(scheme, weights, max_share, built_project, digits_npz, tmp_path):
+def test_fp16_and_dynamic_range_tflite_shrink_the_weights_and_keep_the_outputs(
+    scheme, weights, max_share, built_project, digits_npz, tmp_path
+):
     fp32 = built_project.out / "model_fp32.tflite"
     dest = tmp_path / f"{scheme}.tflite"
     export_tflite_from_fp32(fp32, dest, scheme, tmp_path / "log")

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edgedistill.errors import ConfigError
 from edgedistill.pipeline.config import EXAMPLE_CONFIG, config_from_dict, default_config, load_config
-from edgedistill.pipeline.errors import ConfigError
 
 BASE = {"teacher": {"bundled": "mnist-resnet8"}, "data": {"bundled": "mnist"}}
 
@@ -20,8 +20,17 @@ def _error(raw: dict) -> str:
 def test_defaults_fill_every_section():
     cfg = default_config()
     assert cfg.student.name == "dscnn" and cfg.distillation.temperature == 4.0 and cfg.distillation.alpha == 0.9
-    assert cfg.export.formats == ["onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"]
-    assert cfg.quantization.io_dtype == "int8" and cfg.quantization.onnx_calibration == "auto" and cfg.targets == ["rpi4"]
+    assert cfg.export.formats == [
+        "onnx",
+        "onnx_int8",
+        "tflite_fp32",
+        "tflite_fp16",
+        "tflite_dynamic_int8",
+        "tflite_int8",
+    ]
+    assert (
+        cfg.quantization.io_dtype == "int8" and cfg.quantization.onnx_calibration == "auto" and cfg.targets == ["rpi4"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -29,7 +38,11 @@ def test_defaults_fill_every_section():
     [
         ({"distillation": {"temperature": 0}}, "distillation.temperature", "greater than 0"),
         ({"quantization": {"io_dtype": "int16"}}, "quantization.io_dtype", "'int8', 'uint8' or 'float32'"),
-        ({"quantization": {"onnx_calibration": "kl"}}, "quantization.onnx_calibration", "'auto', 'minmax', 'percentile' or 'entropy'"),
+        (
+            {"quantization": {"onnx_calibration": "kl"}},
+            "quantization.onnx_calibration",
+            "'auto', 'minmax', 'percentile' or 'entropy'",
+        ),
         ({"export": {"formats": ["tflite_int4"]}}, "export.formats.0", "'onnx', 'onnx_int8'"),
         ({"distillation": {"alpha": -0.1}}, "distillation.alpha", "greater than or equal to 0"),
         ({"distillation": {"epochs": -3}}, "distillation.epochs", "greater than or equal to 1"),
@@ -39,7 +52,11 @@ def test_defaults_fill_every_section():
         ({"student": {"widht": 2}}, "student.widht", "unknown key"),
         ({"export": {"formats": ["coreml"]}}, "export.formats.0", "Input should be"),
         ({"export": {"formats": []}}, "export.formats", "at least one format"),
-        ({"quantization": {"calibration_samples": 0}}, "quantization.calibration_samples", "greater than or equal to 1"),
+        (
+            {"quantization": {"calibration_samples": 0}},
+            "quantization.calibration_samples",
+            "greater than or equal to 1",
+        ),
         ({"targets": ["rpi4", "toaster"]}, "targets", "unknown target 'toaster'"),
         ({"teacher": {"factory": "nocolon"}}, "teacher.factory", "package.module:callable"),
         ({"teacher": {"factory": "a:b"}}, "teacher", "needs a 'checkpoint'"),
@@ -53,9 +70,17 @@ def test_defaults_fill_every_section():
         ({"distillation": {"relation": {"distance": 0, "angle": 0}}}, "distillation.relation", "above 0"),
         ({"distillation": {"hints": [{"teacher": "layer2"}]}}, "distillation.hints.0.student", "Field required"),
         ({"distillation": {"born_again": 9}}, "distillation.born_again", "less than or equal to 5"),
-        ({"distillation": {"assistants": [{"name": "vgg"}]}}, "distillation.assistants.0.name", "unknown student 'vgg'"),
+        (
+            {"distillation": {"assistants": [{"name": "vgg"}]}},
+            "distillation.assistants.0.name",
+            "unknown student 'vgg'",
+        ),
         ({"distillation": {"relation": {"teacher": "layer3"}, "born_again": 1}}, "distillation", "cannot be combined"),
-        ({"prune": {"importance": "l2"}}, "prune", "exactly one of 'ratio', 'keep_macs' or 'keep_params' (or only 'unstructured')"),
+        (
+            {"prune": {"importance": "l2"}},
+            "prune",
+            "exactly one of 'ratio', 'keep_macs' or 'keep_params' (or only 'unstructured')",
+        ),
         ({"prune": {"ratio": 0.5, "keep_macs": 0.5}}, "prune", "exactly one of"),
         ({"prune": {"ratio": 1.0}}, "prune.ratio", "less than 1"),
         ({"prune": {"ratio": 0.5, "importance": "random"}}, "prune.importance", "Input should be"),
@@ -74,18 +99,28 @@ def test_missing_section_is_named():
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     (tmp_path / "sub").mkdir()
     cfg_file = tmp_path / "sub" / "edgedistill.yaml"
-    cfg_file.write_text(f"teacher: {{factory: 'm:f', checkpoint: ckpt/../ckpt/t.pt}}\ndata: {{npz: {tmp_path / 'd.npz'}}}\n")
+    cfg_file.write_text(
+        f"teacher: {{factory: 'm:f', checkpoint: ckpt/../ckpt/t.pt}}\ndata: {{npz: {tmp_path / 'd.npz'}}}\n"
+    )
     cfg = load_config(cfg_file)
     assert cfg.teacher.checkpoint == tmp_path / "sub" / "ckpt" / "t.pt"
     assert cfg.data.npz == tmp_path / "d.npz"  # absolute: taken as written
     cfg_file.write_text("teacher: {logits: out/logits.npy}\ndata: {npz: d.npz, unlabeled: pool}\n")
     cfg = load_config(cfg_file)
-    assert cfg.teacher.logits == tmp_path / "sub" / "out" / "logits.npy" and cfg.data.unlabeled == tmp_path / "sub" / "pool"
+    assert (
+        cfg.teacher.logits == tmp_path / "sub" / "out" / "logits.npy"
+        and cfg.data.unlabeled == tmp_path / "sub" / "pool"
+    )
 
 
 @pytest.mark.parametrize(
     "field, value",
-    [("data.npz", "../d.npz"), ("teacher.checkpoint", "ckpt/../../../etc/passwd"), ("data.image_folder", ".."), ("teacher.onnx", "a/../../b.onnx")],
+    [
+        ("data.npz", "../d.npz"),
+        ("teacher.checkpoint", "ckpt/../../../etc/passwd"),
+        ("data.image_folder", ".."),
+        ("teacher.onnx", "a/../../b.onnx"),
+    ],
 )
 def test_relative_paths_may_not_escape_the_config_folder(tmp_path, field, value):
     section, key = field.split(".")

@@ -8,19 +8,31 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from edgedistill.errors import ConfigError
 from edgedistill.pipeline.config import EXAMPLE_CONFIG, ProjectConfig, load_config
-from edgedistill.pipeline.errors import ConfigError
 
 EXAMPLE = yaml.safe_load(EXAMPLE_CONFIG)
 # every (section, key) the example has, so mutations hit real fields as well as made-up ones
-KNOWN_PATHS = [(section, key) for section, body in EXAMPLE.items() if isinstance(body, dict) for key in body] + [(s, None) for s in EXAMPLE]
+KNOWN_PATHS = [(section, key) for section, body in EXAMPLE.items() if isinstance(body, dict) for key in body] + [
+    (s, None) for s in EXAMPLE
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["../../etc/passwd", "/dev/null", "~", "", "mnist", "rpi4", "dscnn"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["../../etc/passwd", "/dev/null", "~", "", "mnist", "rpi4", "dscnn"]),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=6)
-paths = st.one_of(st.sampled_from(KNOWN_PATHS), st.tuples(st.text(max_size=10), st.one_of(st.none(), st.text(max_size=10))))
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=6,
+)
+paths = st.one_of(
+    st.sampled_from(KNOWN_PATHS), st.tuples(st.text(max_size=10), st.one_of(st.none(), st.text(max_size=10)))
+)
 
 
 def _apply(config: dict, path: tuple, value) -> dict:

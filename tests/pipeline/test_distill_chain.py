@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from edgedistill.pipeline.cache import StageCache
 from edgedistill.pipeline.config import config_from_dict
-from edgedistill.pipeline.data import load_data
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill_chain import distill
-from edgedistill.pipeline.progress import quiet
 from edgedistill.pipeline.stages import run_stage
-from edgedistill.pipeline.teacher import load_teacher
+from edgedistill.pipeline.store.cache import StageCache
+from edgedistill.progress import quiet
 from edgedistill.students.resnet import resnet8
 from tests.conftest import TEACHER_KWARGS, tiny_config
 
@@ -35,8 +35,12 @@ def test_teacher_assistant_then_born_again_each_link_taught_by_the_previous(tmp_
     roles = [(link["role"], link["arch"]["name"]) for link in result.links]
     assert roles == [("assistant", "resnet8"), ("student", "dscnn"), ("born-again generation 1", "dscnn")]
     assert result.links[0]["teacher"] == teacher.description
-    assert result.links[1]["teacher"].startswith("distilled resnet8") and result.links[2]["teacher"].startswith("distilled dscnn")
-    assert result.student.meta["arch"]["name"] == "dscnn" and result.student.meta["teacher"] == result.links[2]["teacher"]
+    assert result.links[1]["teacher"].startswith("distilled resnet8") and result.links[2]["teacher"].startswith(
+        "distilled dscnn"
+    )
+    assert (
+        result.student.meta["arch"]["name"] == "dscnn" and result.student.meta["teacher"] == result.links[2]["teacher"]
+    )
     assert result.teacher_check["teacher_better_than_baseline"] and not result.warnings
 
 
@@ -49,7 +53,16 @@ def test_a_teacher_no_better_than_labels_alone_is_flagged_before_distilling(tmp_
     config = config_from_dict(cfg)
     data = load_data(config.data)
     names: list = []
-    result = distill(config, data, load_teacher(config.teacher, data, quiet()), quiet(), _run(StageCache(tmp_path), names))
+    result = distill(
+        config, data, load_teacher(config.teacher, data, quiet()), quiet(), _run(StageCache(tmp_path), names)
+    )
     check = result.teacher_check
-    assert check["teacher_val_accuracy"] < 30 < check["baseline_val_accuracy"] and not check["teacher_better_than_baseline"]
-    assert len(result.warnings) == 1 and result.warnings[0].startswith("weak teacher:") and "drag the student down" in result.warnings[0]
+    assert (
+        check["teacher_val_accuracy"] < 30 < check["baseline_val_accuracy"]
+        and not check["teacher_better_than_baseline"]
+    )
+    assert (
+        len(result.warnings) == 1
+        and result.warnings[0].startswith("weak teacher:")
+        and "drag the student down" in result.warnings[0]
+    )

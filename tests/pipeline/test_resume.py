@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from edgedistill.export.runtimes import load_runtime
-from edgedistill.pipeline.cache import RECORD
+from edgedistill.fsutil import sha256_file
 from edgedistill.pipeline.config import load_config
-from edgedistill.pipeline.data import load_data, preprocess
-from edgedistill.pipeline.fsutil import sha256_file
-from edgedistill.pipeline.lock import LOCK_FILE
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.data.transforms import preprocess
+from edgedistill.pipeline.store.cache import RECORD
+from edgedistill.pipeline.store.lock import LOCK_FILE
 from tests.conftest import EDGEDISTILL, run_cli, tiny_config, write_config
 
 KILLS = 5
@@ -67,8 +68,12 @@ def run_and_kill(folder: Path, cache: Path, after: list[str], offset: float) -> 
     """Start a build; once it holds the build lock and every stage in `after` is in the cache, wait `offset` seconds
     and SIGKILL it (if it is still running)."""
     proc = subprocess.Popen(
-        [*EDGEDISTILL, "build", "--quiet"], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True, env={**os.environ, "EDGEDISTILL_HOME": str(folder / ".home")},
+        [*EDGEDISTILL, "build", "--quiet"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "EDGEDISTILL_HOME": str(folder / ".home")},
     )
     lock = cache / LOCK_FILE  # holds "pid N" once the build has started its stages
 
@@ -100,7 +105,14 @@ def test_killed_builds_resume_to_the_uninterrupted_result(built_project, digits_
         before = finished_entries(cache)
         killed, proc = run_and_kill(folder, cache, after, offset)
         now = finished_entries(cache)
-        history.append({"in": where, "offset_s": round(offset, 2), "killed": killed, "finished": sorted(e.split("/")[0] for e in now)})
+        history.append(
+            {
+                "in": where,
+                "offset_s": round(offset, 2),
+                "killed": killed,
+                "finished": sorted(e.split("/")[0] for e in now),
+            }
+        )
         stderr = proc.stderr.read().decode()
         proc.stderr.close()
         assert killed or proc.returncode == 0, (history, stderr[-2000:])

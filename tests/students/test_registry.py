@@ -19,8 +19,12 @@ def test_every_student_maps_images_to_logits(name, size, channels):
 
 
 def test_width_multiplier_scales_the_model():
-    small = profile_model(build_student("mobilenetv2", num_classes=10, in_channels=3, input_size=32, width=0.35), (3, 32, 32))
-    big = profile_model(build_student("mobilenetv2", num_classes=10, in_channels=3, input_size=32, width=1.0), (3, 32, 32))
+    small = profile_model(
+        build_student("mobilenetv2", num_classes=10, in_channels=3, input_size=32, width=0.35), (3, 32, 32)
+    )
+    big = profile_model(
+        build_student("mobilenetv2", num_classes=10, in_channels=3, input_size=32, width=1.0), (3, 32, 32)
+    )
     assert small.params < big.params / 2 and small.macs < big.macs / 2
 
 
@@ -33,7 +37,9 @@ def test_mobilenetv2_keeps_a_feature_map_on_small_inputs():
 
 
 def test_profile_counts_conv_and_linear_macs_exactly():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Flatten(), nn.Linear(8 * 10 * 10, 5))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Flatten(), nn.Linear(8 * 10 * 10, 5)
+    )
     p = profile_model(model, (3, 10, 10))
     assert p.macs == 10 * 10 * 8 * 3 * 9 + 10 * 10 * 8 * 1 * 9 + 800 * 5
     assert p.params == sum(t.numel() for t in model.parameters())

@@ -44,16 +44,24 @@ class AdbDevice:
             raise
 
     def adb(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(["adb", *args], env={**os.environ, **self.env}, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["adb", *args], env={**os.environ, **self.env}, capture_output=True, text=True, timeout=timeout
+        )
 
     def _start(self) -> None:
         adbd = [sys.executable, str(ADBD), "--rootfs", str(self.rootfs), "--port", str(self.device_port)]
         log = open(self.workdir / "adbd.log", "ab")
-        self.adbd = subprocess.Popen(as_raspberry_pi(self.rootfs, adbd), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **PI_ENV})
+        self.adbd = subprocess.Popen(
+            as_raspberry_pi(self.rootfs, adbd), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **PI_ENV}
+        )
         self._wait_port(self.device_port, self.adbd)
         server_log = open(self.workdir / "adb-server.log", "ab")
-        self.server = subprocess.Popen(["adb", "-P", str(self.server_port), "nodaemon", "server"], env={**os.environ, **self.env},
-                                       stdout=server_log, stderr=subprocess.STDOUT)
+        self.server = subprocess.Popen(
+            ["adb", "-P", str(self.server_port), "nodaemon", "server"],
+            env={**os.environ, **self.env},
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+        )
         self._wait_port(self.server_port, self.server)
         connected = self.adb("connect", self.serial)
         if "connected" not in connected.stdout:

@@ -18,7 +18,9 @@ import struct
 import sys
 from pathlib import Path
 
-A_CNXN, A_OPEN, A_OKAY, A_WRTE, A_CLSE = (int.from_bytes(c, "little") for c in (b"CNXN", b"OPEN", b"OKAY", b"WRTE", b"CLSE"))
+A_CNXN, A_OPEN, A_OKAY, A_WRTE, A_CLSE = (
+    int.from_bytes(c, "little") for c in (b"CNXN", b"OPEN", b"OKAY", b"WRTE", b"CLSE")
+)
 VERSION, MAX_PAYLOAD = 0x01000001, 256 * 1024
 BANNER = b"device::ro.product.name=edgedistill_test;ro.product.model=arm64_test_device;ro.product.device=generic_arm64;features=shell_v2,cmd\0"
 SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT = 1, 2, 3
@@ -29,7 +31,7 @@ def packet(command: int, arg0: int, arg1: int, data: bytes = b"") -> bytes:
 
 
 class Stream:
-    def __init__(self, conn: "Connection", local_id: int, remote_id: int) -> None:
+    def __init__(self, conn: Connection, local_id: int, remote_id: int) -> None:
         self.conn, self.local_id, self.remote_id = conn, local_id, remote_id
         self.incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.acked = asyncio.Event()
@@ -59,7 +61,7 @@ class Stream:
 
 
 class Connection:
-    def __init__(self, server: "Adbd", reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, server: Adbd, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.server, self.reader, self.writer = server, reader, writer
         self.streams: dict[int, Stream] = {}
         self.next_id = 1
@@ -132,7 +134,9 @@ class Adbd:
         v2 = service.startswith("shell,") and "v2" in service.split(",")
         argv = ["chroot", str(self.rootfs), "/bin/sh", "-c", command or "exec /bin/sh -i"]
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE if v2 else asyncio.subprocess.STDOUT,
         )
 
@@ -157,7 +161,9 @@ class Adbd:
             if ident == b"STAT":
                 try:
                     st = os.lstat(self.host_path(path))
-                    await stream.write(struct.pack("<4s3I", b"STAT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime)))
+                    await stream.write(
+                        struct.pack("<4s3I", b"STAT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime))
+                    )
                 except OSError:
                     await stream.write(struct.pack("<4s3I", b"STAT", 0, 0, 0))
             elif ident == b"LIST":
@@ -165,7 +171,10 @@ class Adbd:
                 for entry in sorted(os.listdir(folder)) if folder.is_dir() else []:
                     st = os.lstat(folder / entry)
                     name = entry.encode()
-                    await stream.write(struct.pack("<4s4I", b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(name)) + name)
+                    await stream.write(
+                        struct.pack("<4s4I", b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(name))
+                        + name
+                    )
                 await stream.write(struct.pack("<4s4I", b"DONE", 0, 0, 0, 0))
             elif ident == b"SEND":
                 target, _, mode = path.rpartition(",")

@@ -43,13 +43,19 @@ def timed():
 first = timed()
 for label, n in (("warmup", a.warmup_runs), ("timed", a.num_runs)):
     runs = [first] + [timed() for _ in range(max(n - 1, 0))] if label == "warmup" else [timed() for _ in range(n)]
-    print(f"INFO: Running benchmark for at least {n} iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.")
-    print(f"INFO: count={len(runs)} first={runs[0]} curr={runs[-1]} min={min(runs)} max={max(runs)} "
-          f"avg={statistics.mean(runs):.1f} std={int(statistics.pstdev(runs))}\n")
+    print(
+        f"INFO: Running benchmark for at least {n} iterations and at least 0.5 seconds but terminate if exceeding 150 seconds."
+    )
+    print(
+        f"INFO: count={len(runs)} first={runs[0]} curr={runs[-1]} min={min(runs)} max={max(runs)} "
+        f"avg={statistics.mean(runs):.1f} std={int(statistics.pstdev(runs))}\n"
+    )
     if label == "warmup":
         warm = statistics.mean(runs)
 avg = statistics.mean(runs)
-print(f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {first}, Warmup (avg): {warm:.1f}, Inference (avg): {avg:.1f}")
+print(
+    f"INFO: Inference timings in us: Init: {int(init_us)}, First inference: {first}, Warmup (avg): {warm:.1f}, Inference (avg): {avg:.1f}"
+)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"INFO: Memory footprint delta from the start of the tool (MB): init={peak * 0.8:.4f} overall={peak:.4f}")
 if a.report_peak_memory_footprint == "true":

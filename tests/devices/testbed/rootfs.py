@@ -15,7 +15,9 @@ PI_ENV = {"QEMU_CPU": "cortex-a72"}
 
 def arm64_rootfs(dest: Path) -> Path:
     """Unpack the cached arm64 rootfs tarball into dest (building the tarball first when missing)."""
-    tarball = subprocess.run([str(ROOTFS_SCRIPT)], check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    tarball = (
+        subprocess.run([str(ROOTFS_SCRIPT)], check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    )
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "--zstd", "-xf", tarball, "-C", str(dest)], check=True, capture_output=True)
     return dest

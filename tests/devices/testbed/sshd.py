@@ -20,19 +20,20 @@ from tests.devices.testbed.rootfs import PI_ENV, as_raspberry_pi
 _counter = itertools.count(1)
 
 
-
 def _sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
 class NetNamespace:
-    """A network namespace joined to the host by a veth pair: host 10.211.N.1, device 10.211.N.2."""
+    """A network namespace joined to the host by a veth pair: host 10.W.N.1, device 10.W.N.2, where W
+    is 211 + the pytest-xdist worker's number, so parallel workers never share a subnet."""
 
     def __init__(self) -> None:
-        n = (os.getpid() % 200) + next(_counter)
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+        n = next(_counter) % 250
         self.name = f"edtest{os.getpid()}x{n}"
-        self.host_ip, self.device_ip = f"10.211.{n % 250}.1", f"10.211.{n % 250}.2"
-        host_if, dev_if = f"edh{n}x{os.getpid() % 1000}", f"edd{n}x{os.getpid() % 1000}"
+        self.host_ip, self.device_ip = f"10.{211 + worker % 40}.{n}.1", f"10.{211 + worker % 40}.{n}.2"
+        host_if, dev_if = f"edh{n}x{os.getpid() % 10000}", f"edd{n}x{os.getpid() % 10000}"
         _sh("ip", "netns", "add", self.name)
         _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", dev_if)
         _sh("ip", "link", "set", dev_if, "netns", self.name)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from edgedistill.pipeline.config import DataConfig
-from edgedistill.pipeline.data import load_data
+from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.example import teacher as example
-from edgedistill.pipeline.progress import quiet
+from edgedistill.progress import quiet
 
 
 def test_shipped_checkpoint_loads_into_the_example_architecture():

@@ -3,14 +3,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgedistill.pipeline.cache import StageCache
 from edgedistill.pipeline.config import DataConfig, DistillationConfig, StudentConfig, TeacherConfig
-from edgedistill.pipeline.data import load_data
-from edgedistill.pipeline.progress import quiet
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.stages import STAGES, run_stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
 from edgedistill.pipeline.stages.distill import DistillStage, build_from_arch, load_student
-from edgedistill.pipeline.teacher import load_teacher
+from edgedistill.pipeline.store.cache import StageCache
+from edgedistill.progress import quiet
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS
 
 
@@ -21,10 +21,15 @@ def test_stages_are_registered_by_name():
 
 def test_student_at_its_own_input_size_learns_from_the_teacher(tmp_path, digits_npz, digits_teacher):
     data = load_data(DataConfig(npz=digits_npz))
-    teacher = load_teacher(TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet())
+    teacher = load_teacher(
+        TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet()
+    )
     stage = DistillStage(
-        data, teacher, StudentConfig(name="dscnn", input_size=12, options={"channels": 16, "blocks": 2}),
-        DistillationConfig(epochs=8, augment=False, temperature=2.0, alpha=0.7), quiet(),
+        data,
+        teacher,
+        StudentConfig(name="dscnn", input_size=12, options={"channels": 16, "blocks": 2}),
+        DistillationConfig(epochs=8, augment=False, temperature=2.0, alpha=0.7),
+        quiet(),
     )
     out = run_stage(stage, StageCache(tmp_path))
     assert out.meta["arch"]["input_hw"] == [12, 12] and out.meta["params"] > 0 and out.meta["macs"] > 0
@@ -37,7 +42,9 @@ def test_student_at_its_own_input_size_learns_from_the_teacher(tmp_path, digits_
 
 
 def _teacher(data, digits_teacher):
-    return load_teacher(TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet())
+    return load_teacher(
+        TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet()
+    )
 
 
 SMALL = StudentConfig(name="dscnn", options={"channels": 16, "blocks": 2})
@@ -47,7 +54,10 @@ SMALL = StudentConfig(name="dscnn", options={"channels": 16, "blocks": 2})
 def test_hints_and_relations_train_with_the_teacher_live_or_precomputed(augment, tmp_path, digits_npz, digits_teacher):
     data = load_data(DataConfig(npz=digits_npz))
     recipe = DistillationConfig(
-        epochs=15, augment=augment, hints=[{"teacher": "layer2", "student": "features.2"}], relation={"distance": 5.0, "angle": 10.0}
+        epochs=15,
+        augment=augment,
+        hints=[{"teacher": "layer2", "student": "features.2"}],
+        relation={"distance": 5.0, "angle": 10.0},
     )
     out = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), StageCache(tmp_path))
     # measured over seeds 0-3 at 15 epochs: 96-97% plain, 79-85% with 1-pixel shifts of the 8x8 digits
@@ -55,7 +65,9 @@ def test_hints_and_relations_train_with_the_teacher_live_or_precomputed(augment,
     assert out.meta["val_accuracy"] > (60 if augment else 85)
     assert out.meta["teacher_outputs"] == ("live on each batch" if augment else "precomputed once")
     # the adapters trained alongside are not part of the shipped student
-    assert set(torch.load(out.path("student"), weights_only=True)) == set(build_from_arch(out.meta["arch"]).state_dict())
+    assert set(torch.load(out.path("student"), weights_only=True)) == set(
+        build_from_arch(out.meta["arch"]).state_dict()
+    )
 
 
 def test_with_few_labels_the_teacher_lifts_the_student_far_above_labels_alone(tmp_path, digits_npz, digits_teacher):
@@ -67,4 +79,7 @@ def test_with_few_labels_the_teacher_lifts_the_student_far_above_labels_alone(tm
     distilled = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), cache)
     assert distilled.meta["samples"] == {"labelled": len(data.train), "transfer": len(data.transfer)}
     assert baseline.meta["labelled_samples"] == len(data.train)
-    assert distilled.meta["val_accuracy"] > baseline.meta["val_accuracy"] + 10, (distilled.meta["val_accuracy"], baseline.meta["val_accuracy"])
+    assert distilled.meta["val_accuracy"] > baseline.meta["val_accuracy"] + 10, (
+        distilled.meta["val_accuracy"],
+        baseline.meta["val_accuracy"],
+    )

@@ -9,15 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from edgedistill.pipeline.cache import StageCache
+from edgedistill.errors import ConfigError
 from edgedistill.pipeline.config import DataConfig, DistillationConfig, PruneConfig, StudentConfig, TeacherConfig
-from edgedistill.pipeline.data import load_data, preprocess
-from edgedistill.pipeline.errors import ConfigError
-from edgedistill.pipeline.progress import quiet
+from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.data.transforms import preprocess
+from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.stages import run_stage
 from edgedistill.pipeline.stages.distill import DistillStage, load_student, load_student_files
 from edgedistill.pipeline.stages.prune import PruneStage
-from edgedistill.pipeline.teacher import load_teacher
+from edgedistill.pipeline.store.cache import StageCache
+from edgedistill.progress import quiet
 from edgedistill.students.profile import profile_model
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS, run_cli, tiny_config, write_config
 
@@ -28,7 +29,9 @@ RECIPE = DistillationConfig(epochs=8, augment=False)
 @pytest.fixture(scope="module")
 def distilled(digits_npz, digits_teacher, tmp_path_factory):
     data = load_data(DataConfig(npz=digits_npz))
-    teacher = load_teacher(TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet())
+    teacher = load_teacher(
+        TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet()
+    )
     cache = StageCache(tmp_path_factory.mktemp("cache"))
     return data, teacher, cache, run_stage(DistillStage(data, teacher, STUDENT, RECIPE, quiet()), cache)
 
@@ -39,12 +42,16 @@ def _convs(model):
 
 def test_half_the_channels_go_and_kd_fine_tuning_recovers(distilled):
     data, teacher, cache, student = distilled
-    out = run_stage(PruneStage(data, teacher, student, PruneConfig(ratio=0.5, finetune_epochs=4, steps=2), RECIPE, quiet()), cache)
+    out = run_stage(
+        PruneStage(data, teacher, student, PruneConfig(ratio=0.5, finetune_epochs=4, steps=2), RECIPE, quiet()), cache
+    )
     p = out.meta["pruning"]
     assert [s["step"] for s in p["steps"]] == [1, 2] and all(s["touched"] for s in p["steps"])
     assert out.meta["macs"] <= 0.6 * p["before"]["macs"] and out.meta["params"] < p["before"]["params"]
     pruned = load_student(out)
-    assert all(c.out_channels % 8 == 0 and c.out_channels <= 16 for c in _convs(pruned))  # 32 -> 16, multiples of round_to
+    assert all(
+        c.out_channels % 8 == 0 and c.out_channels <= 16 for c in _convs(pruned)
+    )  # 32 -> 16, multiples of round_to
     assert pruned.classifier.out_features == 10  # the classifier keeps every class
     assert profile_model(pruned, (1, 8, 8)).macs == out.meta["macs"]
     assert p["steps"][-1]["val_accuracy"] >= p["steps"][-1]["val_accuracy_before_finetune"]
@@ -53,7 +60,9 @@ def test_half_the_channels_go_and_kd_fine_tuning_recovers(distilled):
 
 def test_budget_in_macs_is_met_by_searching_the_ratio(distilled):
     data, teacher, cache, student = distilled
-    out = run_stage(PruneStage(data, teacher, student, PruneConfig(keep_macs=0.5, finetune_epochs=0), RECIPE, quiet()), cache)
+    out = run_stage(
+        PruneStage(data, teacher, student, PruneConfig(keep_macs=0.5, finetune_epochs=0), RECIPE, quiet()), cache
+    )
     before = out.meta["pruning"]["before"]["macs"]
     assert out.meta["macs"] <= 0.5 * before and 0 < out.meta["pruning"]["ratio"] < 0.95
 
@@ -61,7 +70,10 @@ def test_budget_in_macs_is_met_by_searching_the_ratio(distilled):
 def test_a_kept_layer_that_does_not_exist_is_named(distilled):
     data, teacher, cache, student = distilled
     with pytest.raises(ConfigError, match=r"prune.keep_layers\[0\]: no layer 'features.99'"):
-        run_stage(PruneStage(data, teacher, student, PruneConfig(ratio=0.3, keep_layers=["features.99"]), RECIPE, quiet()), cache)
+        run_stage(
+            PruneStage(data, teacher, student, PruneConfig(ratio=0.3, keep_layers=["features.99"]), RECIPE, quiet()),
+            cache,
+        )
 
 
 def test_pruned_build_reloads_from_its_saved_form_and_re_exports_the_same_model(tmp_path, digits_npz, digits_teacher):
@@ -93,7 +105,9 @@ def test_pruned_build_reloads_from_its_saved_form_and_re_exports_the_same_model(
 
 def test_unstructured_pruning_zeros_weights_keeps_them_zero_through_fine_tuning_and_says_what_it_buys(distilled):
     data, teacher, cache, student = distilled
-    out = run_stage(PruneStage(data, teacher, student, PruneConfig(unstructured=0.6, finetune_epochs=2), RECIPE, quiet()), cache)
+    out = run_stage(
+        PruneStage(data, teacher, student, PruneConfig(unstructured=0.6, finetune_epochs=2), RECIPE, quiet()), cache
+    )
     u = out.meta["pruning"]["unstructured"]
     assert "pruning" not in out.files and out.meta["pruning"]["steps"] == []
     assert out.meta["macs"] == out.meta["pruning"]["before"]["macs"]  # dense shapes: same MACs

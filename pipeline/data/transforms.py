@@ -1,0 +1,58 @@
+"""From raw images to what a model takes: [0, 1] scaling, resizing to a model's view, mean/std normalisation.
+
+The data path owns these; the training loop, calibration, verification and the manifest all use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from edgedistill.pipeline.data.bundle import DataBundle
+
+
+def to_unit_tensor(raw: np.ndarray, pixel_max: float) -> torch.Tensor:
+    """Raw NHWC images -> float NCHW tensor in [0, 1] (before mean/std normalisation)."""
+    return torch.from_numpy(np.ascontiguousarray(raw.transpose(0, 3, 1, 2))).float() / pixel_max
+
+
+def make_normalizer(
+    mean: list[float], std: list[float], size: tuple[int, int] | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        if size is not None and tuple(x.shape[-2:]) != tuple(size):
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return (x - m) / s
+
+    return normalize
+
+
+def preprocess(raw: np.ndarray, data: DataBundle, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Raw NHWC images -> normalised float32 NCHW, resized to size (H, W) when given.
+
+    The very transform the student was trained with.
+    """
+    return make_normalizer(data.mean, data.std, size)(to_unit_tensor(raw, data.pixel_max)).numpy()
+
+
+def resize_images(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    h, w = size
+    out = []
+    for img in raw:
+        squeeze = img.shape[-1] == 1
+        arr = img[..., 0] if squeeze else img
+        mode = "F" if arr.dtype != np.uint8 else None
+        pil = Image.fromarray(arr.astype(np.float32) if mode else arr, mode=mode)
+        res = np.asarray(pil.resize((w, h), Image.BILINEAR)).astype(raw.dtype)
+        out.append(res[..., None] if squeeze else res)
+    return np.stack(out)

@@ -1,0 +1,126 @@
+"""The summary a build prints: the models table and one line per check, rendered from report.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _device_cells(artifact: dict[str, Any]) -> list[str]:
+    lat = artifact.get("device_latency_ms") or {}
+    rss = artifact.get("device_peak_rss_kb")
+    return [_fmt(lat.get("p50"), ".3f"), _fmt(lat.get("p99"), ".3f"), _fmt(rss / 1024 if rss else None, ".1f")]
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"edgedistill build: {report['project']} for {report['target']['name']}")
+    on_device = isinstance(report["device"], dict)
+    columns = ["model", "size", "params", "MACs", "test acc %", "agree %", "host p50 ms", "host p99 ms", "peak RSS MB"]
+    columns += ["device p50 ms", "device p99 ms", "device RSS MB"] if on_device else []
+    for col in columns:
+        table.add_column(col, justify="right" if col != "model" else "left")
+    t, s = report["teacher"], report["student"]
+    pad = [""] * (len(columns) - 6)
+    table.add_row(
+        "teacher",
+        f"{t['file_bytes'] / 1024:.0f} KiB",
+        _fmt(t["params"], ","),
+        _fmt(t["macs"], ","),
+        f"{t['accuracy']:.2f}",
+        "",
+        *pad,
+    )
+    if report.get("baseline"):
+        b = report["baseline"]
+        table.add_row(
+            "student, labels only", "", f"{b['params']:,}", f"{b['macs']:,}", f"{b['test_accuracy']:.2f}", "", *pad
+        )
+    table.add_row("student (PyTorch)", "", f"{s['params']:,}", f"{s['macs']:,}", f"{s['accuracy']:.2f}", "100.00", *pad)
+    for a in report["artifacts"].values():
+        lat = a.get("host_latency_ms") or {}
+        rss = a.get("host_peak_rss_kb")
+        table.add_row(
+            a["file"],
+            f"{a['size_bytes'] / 1024:.1f} KiB",
+            "",
+            "",
+            f"{a['accuracy']:.2f}",
+            f"{a['agreement_with_student']:.2f}",
+            _fmt(lat.get("p50"), ".3f"),
+            _fmt(lat.get("p99"), ".3f"),
+            _fmt(rss / 1024 if rss else None, ".1f"),
+            *(_device_cells(a) if on_device else []),
+        )
+    console.print(table)
+    c = report["checks"]
+    lines = [f"student keeps {c['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy"]
+    if report.get("baseline"):
+        gain = c["distillation_gain_points"]
+        pruned = bool(report.get("pruning"))
+        lines.append(
+            f"{'the shipped (pruned) student is' if pruned else 'distillation:'} {abs(gain):.2f} points "
+            f"{'above' if gain >= 0 else 'below'} the {'unpruned' if pruned else 'same'} student trained on "
+            f"{report['baseline']['labelled_samples']} labels alone ({report['baseline']['test_accuracy']:.2f}%)"
+        )
+    pruning = report.get("pruning")
+    if pruning and pruning["steps"]:
+        b, a = pruning["before"], pruning["steps"][-1]
+        lines.append(
+            f"pruned ({pruning['importance']}, ratio {pruning['ratio']:g}, {len(pruning['steps'])} step(s) + KD fine-tune): "
+            f"MACs {b['macs']:,} -> {a['macs']:,} ({1 - a['macs'] / b['macs']:.0%} fewer), params {b['params']:,} -> {a['params']:,}, "
+            f"val {b['val_accuracy']:.2f}% -> {a['val_accuracy']:.2f}%"
+        )
+    if pruning and pruning.get("unstructured"):
+        u = pruning["unstructured"]
+        lines.append(
+            f"unstructured: {u['weight_sparsity']:.0%} of conv/linear weights are zero, val {u['val_accuracy']:.2f}%; {u['note']}"
+        )
+    lines += [f"[yellow]warning:[/] {w}" for w in report.get("warnings", [])]
+    if "int8_gate" in c:
+        lines.append(f"int8 gate: {c['int8_gate']}")
+        if "int8_accuracy_drop_vs_fp32_points" in c:
+            drop = c["int8_accuracy_drop_vs_fp32_points"]
+            lines.append(
+                f"int8 TFLite accuracy is {abs(drop):.2f} points {'below' if drop >= 0 else 'above'} the fp32 TFLite"
+            )
+        lines.append(f"int8 file is 1/{c['teacher_fp32_bytes_over_int8_bytes']:.0f} of the teacher's fp32 checkpoint")
+    lines += _quantization_lines(report)
+    device = report["device"]
+    lines.append(
+        f"device: {device if isinstance(device, str) else device['device'] + ' (' + device['target'] + ', ' + device['runtime'] + ')'}"
+    )
+    stages = ", ".join(
+        st["name"] + (" (cached)" if st["cached"] else f" {st['seconds']:.1f} s") for st in report["stages"]
+    )
+    lines.append(f"stages: {stages}")
+    for line in lines:
+        console.print(line)
+
+
+def _quantization_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    onnx_int8 = report["artifacts"].get("onnx_int8")
+    if onnx_int8 and "candidates" in onnx_int8.get("calibration", {}):
+        cal = onnx_int8["calibration"]
+        tried = ", ".join(f"{m} {r['val_accuracy']:.2f}%" for m, r in cal["candidates"].items())
+        lines.append(f"onnx_int8 calibration: {cal['method']} (validation accuracy: {tried})")
+    diagnosis = report.get("int8_layer_errors")
+    if diagnosis:
+        drop = diagnosis["drop_vs_fp32_points"]
+        head = (
+            "int8 per-layer error"
+            if drop is None
+            else f"int8 is {drop:.2f} points below fp32 (tolerance {diagnosis['tolerance_points']:g})"
+        )
+        if "worst_first" in diagnosis:
+            worst = ", ".join(f"{e['layer']} {e['op']} {e['sqnr_db']:.1f} dB" for e in diagnosis["worst_first"][:5])
+            lines.append(f"{head}; worst layers by SQNR: {worst} (all in report.json -> int8_layer_errors)")
+        else:
+            lines.append(f"{head}; {diagnosis['note']}")
+    return lines
