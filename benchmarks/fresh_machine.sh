@@ -61,6 +61,7 @@ done < <(env | grep '^PIP_' || true)
 unshare --mount --propagation private bash -euo pipefail -s "$root" "$job" "${#binds[@]}" "${binds[@]}" "${envs[@]}" <<'INNER'
 root=$1 job=$2 nbinds=$3; shift 3
 binds=("${@:1:$nbinds}"); shift "$nbinds"
+mount --bind "$root" "$root"  # the root a mount point, as on a machine: `ip netns exec` remounts / as a slave
 for dir in "${binds[@]}"; do
   mkdir -p "$root$dir" && mount --bind -o ro "$dir" "$root$dir" && mount -o remount,bind,ro "$root$dir"
 done
