@@ -55,3 +55,16 @@ def sha256_file(path: Path) -> str:
 
 def sha256_json(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_torch(dest: Path, obj: Any) -> None:
+    """torch.save(obj) to dest, atomically, through memory: torch's own file writer turns a full disk into an
+    'iostream error'; a plain write makes it the OSError (ENOSPC) the caller reports in one line."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(buffer.getvalue())

@@ -7,7 +7,14 @@ import sys
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.progress import Progress as RichProgress
 
 
@@ -17,10 +24,11 @@ class Progress:
         self.enabled = self.console.is_terminal if enabled is None else enabled
 
     @contextlib.contextmanager
-    def task(self, label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-        """A bar (total given) or a spinner; the yielded advance(description=None, steps=1) moves it on."""
+    def task(self, label: str, total: int | None = None, unit: str | None = None) -> Iterator[Callable[..., None]]:
+        """A bar (total given) or a spinner; the yielded advance(description=None, steps=1, completed=None) moves
+        it on. With a unit ("images"), the bar also shows the rate (images/s) and the time left."""
         if not self.enabled:
-            yield lambda description=None, steps=1: None
+            yield lambda description=None, steps=1, completed=None: None
             return
         columns = [
             SpinnerColumn(),
@@ -29,15 +37,39 @@ class Progress:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         ]
+        if unit is not None:
+            columns += [_Rate(unit), TimeRemainingColumn()]
         if total is None:
             columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
         with RichProgress(*columns, console=self.console, transient=True) as bar:
             task_id = bar.add_task(label, total=total)
 
-            def advance(description: str | None = None, steps: int = 1) -> None:
-                bar.update(task_id, advance=steps, description=description or label)
+            shown = [label]
+
+            def advance(description: str | None = None, steps: int = 1, completed: int | None = None) -> None:
+                text = description or label
+                if completed is not None:
+                    bar.update(task_id, completed=completed, description=text)
+                else:
+                    bar.update(task_id, advance=steps, description=text)
+                if text != shown[0]:  # a new phase is drawn at once, not at the next timed refresh
+                    shown[0] = text
+                    bar.refresh()
 
             yield advance
+
+
+class _Rate(TextColumn):
+    """Units per second, e.g. "1,234 images/s" (blank until measured)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__("")
+        self.unit = unit
+
+    def render(self, task):  # type: ignore[override]
+        from rich.text import Text
+
+        return Text("" if task.speed is None else f"{task.speed:,.0f} {self.unit}/s")
 
 
 def quiet() -> Progress:

@@ -78,7 +78,7 @@ def _build(
         return out
 
     t0 = time.perf_counter()
-    data = load_data(config.data)
+    data = load_data(config.data, cache.root / "data", progress)
     teacher = load_teacher(config.teacher, data, progress)
     timings.append(
         {"name": "load", "key": data.fingerprint[:24], "cached": False, "seconds": round(time.perf_counter() - t0, 3)}

@@ -120,6 +120,12 @@ class DataConfig(_Strict):
     grayscale: bool | None = Field(None, description="image folders: read as 1 channel (default: 3)")
     normalize: NormalizeConfig | None = Field(None, description="default: per-channel mean/std of the training split")
     split: SplitConfig = Field(default_factory=SplitConfig)
+    skip_bad_images: bool = Field(
+        False, description="leave out images that cannot be decoded (listed in report.json) instead of failing"
+    )
+    workers: int | None = Field(
+        None, ge=0, description="processes that decode images and load batches (default: sized to the machine)"
+    )
 
     @field_validator("image_size")
     @classmethod
@@ -200,6 +206,21 @@ class DistillationConfig(_Strict):
         True, description="also train the student on hard labels alone, to check the teacher and show the gain"
     )
     seed: int = 0
+    device: str = Field(
+        "auto", description="where training runs: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="training arithmetic: fp32, or mixed precision with bf16 or fp16 (loss scaling) autocast"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+            raise ValueError(f"unknown device {v!r}: use auto, cpu, cuda, cuda:N or mps")
+        return v
 
     @field_validator("loss")
     @classmethod

@@ -9,7 +9,6 @@ from typing import Any
 
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data.bundle import DataBundle
-from edgedistill.pipeline.data.transforms import to_unit_tensor
 from edgedistill.pipeline.distill.kd_objective import check_layers
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.distill.training import accuracy
@@ -34,7 +33,7 @@ class Distilled:
 def check_teacher(teacher: Teacher, data: DataBundle, baseline: StageOutput | None) -> tuple[dict[str, Any], list[str]]:
     """The teacher's validation accuracy, against the student trained without it; a warning when it is not better."""
     val = data.val
-    teacher_val = round(accuracy(teacher.logits(val.rows, to_unit_tensor(val.x, data.pixel_max)), val.y), 3)
+    teacher_val = round(accuracy(teacher.split_logits(val, data.pixel_max), val.y), 3)
     check: dict[str, Any] = {"teacher_val_accuracy": teacher_val}
     warnings = []
     if baseline is not None:

@@ -49,7 +49,7 @@ def sweep(
 def _sweep(
     config: ProjectConfig, temperatures: list[float], alphas: list[float], cache: StageCache, progress: Progress
 ) -> SweepResult:
-    data = load_data(config.data)
+    data = load_data(config.data, cache.root / "data", progress)
     teacher = load_teacher(config.teacher, data, progress)
     base = config.distillation.link()
     points = []

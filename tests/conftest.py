@@ -52,7 +52,7 @@ def digits_teacher(digits_npz, tmp_path_factory) -> Path:
 
     from edgedistill.pipeline.config import DataConfig
     from edgedistill.pipeline.data.bundle import load_data
-    from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
+    from edgedistill.pipeline.data.transforms import make_normalizer
     from edgedistill.pipeline.distill.training import fit
     from edgedistill.progress import quiet
     from edgedistill.students.resnet import resnet8
@@ -62,10 +62,10 @@ def digits_teacher(digits_npz, tmp_path_factory) -> Path:
     y = torch.from_numpy(data.train.y)
     fit(
         model,
-        train_x=to_unit_tensor(data.train.x, data.pixel_max),
+        train=data.train,
+        pixel_max=data.pixel_max,
         loss_fn=lambda logits, idx, _b: F.cross_entropy(logits, y[idx]),
-        val_x=to_unit_tensor(data.val.x, data.pixel_max),
-        val_y=torch.from_numpy(data.val.y),
+        val=data.val,
         normalize=make_normalizer(data.mean, data.std),
         epochs=6,
         batch_size=64,
@@ -79,6 +79,16 @@ def digits_teacher(digits_npz, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
     torch.save(model.state_dict(), path)
     return path
+
+
+def split_in_store(x: np.ndarray, y: np.ndarray, folder: Path):
+    """A Split over images written into a real decoded store (uint8 or float NHWC)."""
+    from edgedistill.pipeline.data.bundle import SourceImages, Split
+    from edgedistill.pipeline.data.store import write_arrays
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_arrays(folder, x, y.astype(np.int64), None)
+    return Split(SourceImages([folder]), y.astype(np.int64), np.arange(len(y)))
 
 
 def tiny_config(npz: Path, teacher: Path, **overrides) -> dict:

@@ -292,23 +292,41 @@ def test_truncated_tflite_given_to_bench_is_one_line(built_project, tmp_path):
     assert line.startswith("error: ")
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 64 KiB tmpfs: a full disk, for real (root only)."""
+def mount_tmpfs(where: Path, size: str) -> Path:
     import os
     import subprocess
 
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "full"
-    mount.mkdir()
-    if (
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode
-        != 0
-    ):
+    where.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+    ).returncode:
         pytest.skip("this machine does not allow mounting a tmpfs")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    return where
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KiB tmpfs: a full disk, for real (root only)."""
+    import subprocess
+
+    yield mount_tmpfs(tmp_path / "full", "64k")
+    subprocess.run(["umount", str(tmp_path / "full")], check=True)
+
+
+@pytest.fixture
+def nearly_full_cache(tmp_path, project_copy):
+    """A cache on a 1 MiB tmpfs that already holds the project's decoded stores, filled up to 16 KiB short."""
+    import shutil
+    import subprocess
+
+    cache = mount_tmpfs(tmp_path / "cache", "1m")
+    shutil.copytree(project_copy / ".edgedistill-cache" / "data", cache / "data")
+    free = shutil.disk_usage(cache).free
+    (cache / "filler").write_bytes(b"\0" * max(0, free - (16 << 10)))
+    yield cache
+    subprocess.run(["umount", str(cache)], check=True)
 
 
 def test_full_disk_while_writing_the_build_is_one_line_and_keeps_the_old_build(project_copy, small_tmpfs):
@@ -322,9 +340,18 @@ def test_full_disk_while_writing_the_build_is_one_line_and_keeps_the_old_build(p
     assert (out / "rpi4" / "model_int8.tflite").read_bytes() == b"the previous build"
 
 
-def test_full_disk_under_the_stage_cache_is_one_line(project_copy, small_tmpfs):
+def test_full_disk_while_decoding_the_data_is_one_line_and_leaves_no_partial_store(project_copy, small_tmpfs):
     shipped = project_copy / "build" / "rpi4"
     before = {p.name: p.read_bytes() for p in shipped.iterdir()}
     proc = run_cli("build", "--target", "rpi4", "--cache", str(small_tmpfs / "cache"), "--quiet", cwd=project_copy)
-    assert_one_line_failure(proc, "cannot write the stage cache", "No space left on device")
+    assert_one_line_failure(proc, "cannot write the decoded image store", "No space left on device")
+    assert list((small_tmpfs / "cache" / "data").iterdir()) == []  # no half-written store
     assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before  # the last good build is untouched
+
+
+def test_full_disk_under_the_stage_cache_is_one_line(project_copy, nearly_full_cache):
+    shipped = project_copy / "build" / "rpi4"
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    proc = run_cli("build", "--target", "rpi4", "--cache", str(nearly_full_cache), "--quiet", cwd=project_copy)
+    assert_one_line_failure(proc, "cannot write the stage cache", "No space left on device")
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before

@@ -26,9 +26,8 @@ from rich.table import Table
 
 from edgedistill.pipeline.config import DataConfig, DistillationConfig, StudentConfig, TeacherConfig
 from edgedistill.pipeline.data.bundle import DataBundle, load_data
-from edgedistill.pipeline.data.transforms import to_unit_tensor
 from edgedistill.pipeline.distill.teacher import Teacher, load_teacher
-from edgedistill.pipeline.distill.training import accuracy, predict_logits
+from edgedistill.pipeline.distill.training import accuracy, evaluate
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
 from edgedistill.pipeline.stages.distill import DistillStage, load_student, student_view
@@ -48,7 +47,7 @@ STUDENT = StudentConfig(name="dscnn")
 
 def test_accuracy(out: StageOutput, data: DataBundle) -> float:
     model = load_student(out)
-    logits = predict_logits(model, student_view(data, out.meta["arch"])(to_unit_tensor(data.test.x, data.pixel_max)))
+    logits = evaluate(model, data.test, student_view(data, out.meta["arch"]), data.pixel_max)
     return accuracy(logits, data.test.y)
 
 
@@ -94,7 +93,7 @@ def main() -> None:
     for setting in args.settings:
         data = load_data(DataConfig(bundled="mnist", labeled_fraction=SETTINGS[setting]))
         teacher = load_teacher(TeacherConfig(bundled="mnist-resnet8"), data, progress)
-        teacher_acc = accuracy(teacher.logits(data.test.rows, to_unit_tensor(data.test.x, data.pixel_max)), data.test.y)
+        teacher_acc = accuracy(teacher.split_logits(data.test, data.pixel_max), data.test.y)
         rows: dict[str, Any] = {}
         for name in args.methods:
             accs = []

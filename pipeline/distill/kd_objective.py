@@ -2,12 +2,13 @@
 default) plus, when configured, FitNets hints through learned adapters and RKD on embeddings.
 
 The teacher's outputs (logits and tapped features) come from a live forward pass on the student's
-augmented view, or, without augmentation, from one pass over the training set kept in memory.
+augmented view, or, without augmentation, from one pass over the training set into memory-mapped files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,11 +16,16 @@ from torch import nn
 
 from edgedistill.errors import ConfigError
 from edgedistill.pipeline.config import DistillationConfig
+from edgedistill.pipeline.data.bundle import Split
+from edgedistill.pipeline.data.loader import batches_of, sequential_batches, to_unit
+from edgedistill.pipeline.data.store import RowWriter, map_rows
 from edgedistill.pipeline.distill.features import FeatureTap, HintAdapter, feature_shape, last_linear
 from edgedistill.pipeline.distill.losses import LOSSES, hint_loss, rkd_angle, rkd_distance
+from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
 from edgedistill.pipeline.distill.teacher import Teacher
 
 EMBEDDING = "embedding"
+LOGITS = "logits"
 PRECOMPUTE_LIMIT_BYTES = 1 << 30  # keep precomputed teacher features in memory up to 1 GiB, else run the teacher live
 
 
@@ -61,9 +67,11 @@ class KDObjective(nn.Module):
         student: nn.Module,
         student_view: Callable[[torch.Tensor], torch.Tensor],
         example: torch.Tensor,
+        runtime: TrainRuntime = CPU,
     ) -> None:
         """example: a few training images in [0, 1] (NCHW), to read the shapes of the tapped features."""
         super().__init__()
+        self.runtime = runtime
         self.recipe, self.teacher, self.logit_loss = recipe, teacher, LOSSES[recipe.loss]
         check_layers(recipe, teacher, student)
         teacher_taps, student_taps = (
@@ -78,38 +86,50 @@ class KDObjective(nn.Module):
             s_shapes = feature_shape(student, self.student_tap, student_view(example))
             for i in range(len(recipe.hints)):
                 self.adapters[f"hint{i}"] = HintAdapter(s_shapes[f"hint{i}"], t_shapes[f"hint{i}"])
-        self._precomputed: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None
+        self._precomputed: dict[str, np.ndarray] | None = None
+        if teacher.module is not None:
+            runtime.prepare(teacher.module)
 
-    def precompute(self, rows: np.ndarray, unit_x: torch.Tensor, batch_size: int = 256) -> bool:
-        """Run the teacher once over the (unaugmented) training set; False when its features would not fit in memory."""
-        if self.teacher.table is not None or self.teacher.module is None:
-            self._precomputed = (self.teacher.logits(rows, unit_x), {})
+    def precompute(self, train: Split, pixel_max: float, folder: Path, batch_size: int = 256) -> bool:
+        """Run the teacher once over the (unaugmented) training set, in batches, into memory-mapped files in
+        `folder` (logits, and tapped features up to PRECOMPUTE_LIMIT_BYTES; past that, False: run it live)."""
+        if self.teacher.module is None:  # precomputed logits: read from their memory-mapped file per batch
             return True
-        logits, feats = [], []
-        for start in range(0, len(unit_x), batch_size):
-            lg, ft = self._run_teacher(unit_x[start : start + batch_size])
-            if start == 0 and sum(v[0].numel() * 4 for v in ft.values()) * len(unit_x) > PRECOMPUTE_LIMIT_BYTES:
-                return False
-            logits.append(lg)
-            feats.append(ft)
-        self._precomputed = (torch.cat(logits), {k: torch.cat([f[k] for f in feats]) for k in feats[0]})
+        folder.mkdir(parents=True, exist_ok=True)
+        device = self.runtime.device
+        writers: dict[str, RowWriter] = {}
+        for _, raw in batches_of(train, sequential_batches(len(train), batch_size), 0, device):
+            logits, feats = self._run_teacher(to_unit(raw, pixel_max, device))
+            named = {LOGITS: logits, **feats}
+            if not writers:
+                if sum(v[0].numel() * 4 for v in feats.values()) * len(train) > PRECOMPUTE_LIMIT_BYTES:
+                    return False
+                writers = {
+                    k: RowWriter(folder / f"teacher_{k}.bin", tuple(v.shape[1:]), np.float32) for k, v in named.items()
+                }
+            for k, v in named.items():
+                writers[k].write(v.float().cpu().numpy())
+        self._precomputed = {k: map_rows(w.path, "float32", w.close()) for k, w in writers.items()}
         return True
 
     def _run_teacher(self, unit_batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         assert self.teacher.module is not None
-        with torch.no_grad():
+        with torch.no_grad(), self.runtime.autocast():
             logits = self.teacher.module(self.teacher.view(unit_batch))
-        return logits, ({k: v.detach() for k, v in self.teacher_tap.take().items()} if self.teacher_tap else {})
+        feats = {k: v.detach().float() for k, v in self.teacher_tap.take().items()} if self.teacher_tap else {}
+        return logits.float(), feats
 
     def teacher_outputs(
         self, idx: torch.Tensor, rows: np.ndarray, unit_batch: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Teacher logits and features for a batch: training-set positions idx, source rows, images as the student sees them."""
+        device = unit_batch.device
         if self._precomputed is not None:
-            logits, feats = self._precomputed
-            return logits[idx], {k: v[idx] for k, v in feats.items()}
+            at = idx.numpy()
+            got = {k: torch.from_numpy(np.asarray(v[at], np.float32)).to(device) for k, v in self._precomputed.items()}
+            return got.pop(LOGITS), got
         if not self.teacher.live:
-            return self.teacher.logits(rows, unit_batch), {}
+            return self.teacher.logits(rows, unit_batch).to(device), {}
         return self._run_teacher(unit_batch)
 
     def forward(
@@ -133,3 +153,6 @@ class KDObjective(nn.Module):
         for tap in (self.teacher_tap, self.student_tap):
             if tap is not None:
                 tap.close()
+        if self.teacher.module is not None:
+            self.teacher.module.to("cpu")  # the teacher is shared with later stages, which run on the CPU
+        self._precomputed = None

@@ -19,9 +19,10 @@ from torch import nn
 from edgedistill.errors import CheckpointError, ConfigError
 from edgedistill.fsutil import sha256_file
 from edgedistill.pipeline.config import TeacherConfig
-from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.bundle import DataBundle, Split
 from edgedistill.pipeline.data.transforms import make_normalizer
-from edgedistill.pipeline.distill.training import predict_logits
+from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
+from edgedistill.pipeline.distill.training import evaluate, predict_logits
 from edgedistill.progress import Progress
 
 T = TypeVar("T")
@@ -53,9 +54,16 @@ class Teacher:
 
         Precomputed logits ignore the images: an augmented view gets its sample's logits."""
         if self.table is not None:
-            return torch.from_numpy(self.table[np.asarray(rows)])
+            return torch.from_numpy(np.asarray(self.table[np.asarray(rows)], np.float32))
         assert self.module is not None
         return predict_logits(self.module, self.view(unit_x))
+
+    def split_logits(self, split: Split, pixel_max: float, runtime: TrainRuntime = CPU) -> torch.Tensor:
+        """Logits for every sample of a split (float32, CPU), streamed from the stores in batches."""
+        if self.table is not None:
+            return torch.from_numpy(np.asarray(self.table[split.rows], np.float32))
+        assert self.module is not None
+        return evaluate(self.module, split, self.view, pixel_max, runtime)
 
 
 def _load_state_dict(path: Path) -> dict:
@@ -164,7 +172,7 @@ def _load_module(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> tu
 
 def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
     """A teacher behind an API: its logits for every sample, one row per source row (labelled data, then data.unlabeled)."""
-    table = _load_file(path, "logits", ".npy array", lambda p: np.load(p, allow_pickle=False))
+    table = _load_file(path, "logits", ".npy array", lambda p: np.load(p, allow_pickle=False, mmap_mode="r"))
     if table.ndim != 2 or not np.issubdtype(table.dtype, np.floating):
         raise CheckpointError(
             f"{path}: teacher logits must be a 2-D float array (samples x classes), got {table.dtype} {table.shape}"
@@ -179,7 +187,7 @@ def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
         raise CheckpointError(
             f"{path}: teacher logits have {table.shape[1]} columns; expected {data.num_classes} (one per class)"
         )
-    if not np.isfinite(table).all():
+    if not all(np.isfinite(table[i : i + 65536]).all() for i in range(0, len(table), 65536)):
         raise CheckpointError(f"{path}: teacher logits hold NaN or infinite values")
     h, w, _ = data.image_shape
     return Teacher(
@@ -189,7 +197,7 @@ def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
         module=None,
         view=lambda x: x,
         input_hw=(h, w),
-        table=table.astype(np.float32),
+        table=table,  # memory-mapped: rows are read as batches ask for them
     )
 
 
@@ -221,6 +229,19 @@ class ExportedTeacher(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.graph(x)
 
+    def _apply(self, fn, recurse: bool = True):  # .to(device) reaches the held graph's weights
+        self.graph._apply(fn)
+        return self
+
+
+def onnx_providers() -> list[str]:
+    """onnxruntime's CUDA provider where this onnxruntime has it and a GPU is there, else the CPU."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
 
 class OnnxTeacher(nn.Module):
     """An ONNX model (any framework's teacher) behind the nn.Module interface; inference only."""
@@ -230,14 +251,13 @@ class OnnxTeacher(nn.Module):
         import onnxruntime as ort
 
         self.session = _load_file(
-            path, "ONNX", "ONNX model", lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+            path, "ONNX", "ONNX model", lambda p: ort.InferenceSession(str(p), providers=onnx_providers())
         )
         self.input_name = self.session.get_inputs()[0].name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(
-            self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype("float32")})[0]
-        )
+        out = self.session.run(None, {self.input_name: x.detach().float().cpu().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
 
 
 def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int]) -> None:

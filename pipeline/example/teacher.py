@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgedistill.fsutil import atomic_path
+from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.data.bundle import DataBundle
-from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
-from edgedistill.pipeline.distill.training import accuracy, fit, predict_logits
+from edgedistill.pipeline.data.transforms import make_normalizer
+from edgedistill.pipeline.distill.training import accuracy, evaluate, fit
 from edgedistill.progress import Progress
 from edgedistill.students.registry import build_student
 
@@ -42,27 +42,25 @@ def train_teacher(data: DataBundle, out: Path, progress: Progress, **recipe) -> 
     params = {**RECIPE, **recipe}
     h, w, c = data.image_shape
     model = build_teacher_module(data.num_classes, c)
-    train_x = to_unit_tensor(data.train.x, data.pixel_max)
     train_y = torch.from_numpy(data.train.y)
     normalize = make_normalizer(data.mean, data.std)
 
     def loss_fn(logits: torch.Tensor, idx: torch.Tensor, _batch: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, train_y[idx])
+        return F.cross_entropy(logits, train_y[idx].to(logits.device))
 
     fit(
         model,
-        train_x=train_x,
+        train=data.train,
+        pixel_max=data.pixel_max,
         loss_fn=loss_fn,
-        val_x=to_unit_tensor(data.val.x, data.pixel_max),
-        val_y=torch.from_numpy(data.val.y),
+        val=data.val,
         normalize=normalize,
         progress=progress,
         label="training example teacher",
         **params,
     )
-    with atomic_path(out) as tmp:
-        torch.save(model.state_dict(), tmp)
-    test_logits = predict_logits(model, normalize(to_unit_tensor(data.test.x, data.pixel_max)))
+    write_torch(out, model.state_dict())
+    test_logits = evaluate(model, data.test, normalize, data.pixel_max)
     return accuracy(test_logits, data.test.y)
 
 

@@ -115,6 +115,7 @@ def assemble_report(
             "transfer_unlabeled": len(data.transfer),
             "val": len(data.val),
             "test": len(data.test),
+            **({"skipped_images": data.skipped_images} if data.skipped_images else {}),
         },
         "teacher": {
             "description": teacher.description,

@@ -10,13 +10,14 @@ from typing import Any
 
 import torch
 
+from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle
-from edgedistill.pipeline.data.transforms import to_unit_tensor
 from edgedistill.pipeline.distill.losses import labelled_cross_entropy
-from edgedistill.pipeline.distill.training import accuracy, fit, predict_logits
+from edgedistill.pipeline.distill.training import accuracy, evaluate, fit
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
+from edgedistill.pipeline.store.cache import RESUME
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
@@ -37,7 +38,18 @@ class BaselineStage(Stage):
         return {
             "student": self.student.model_dump(mode="json"),
             "recipe": r.model_dump(
-                mode="json", include={"epochs", "batch_size", "lr", "weight_decay", "augment", "hflip", "seed"}
+                mode="json",
+                include={
+                    "epochs",
+                    "batch_size",
+                    "lr",
+                    "weight_decay",
+                    "augment",
+                    "hflip",
+                    "seed",
+                    "device",
+                    "precision",
+                },
             ),
             "data": self.data.fingerprint,
         }
@@ -48,16 +60,17 @@ class BaselineStage(Stage):
         train_y = torch.from_numpy(data.train.y)
         result = fit(
             model,
-            train_x=to_unit_tensor(data.train.x, data.pixel_max),
-            loss_fn=lambda logits, idx, _batch: labelled_cross_entropy(logits, train_y[idx]),
+            train=data.train,
+            loss_fn=lambda logits, idx, _batch: labelled_cross_entropy(logits.float(), train_y[idx].to(logits.device)),
             normalize=view,
             epoch_size=len(data.train) + len(data.transfer),  # the steps distillation gets
             progress=self.progress,
             label=f"baseline: {arch['name']} on {len(data.train)} labels alone",
+            checkpoint=workdir / RESUME / "fit.pt",
             **fit_settings(r, data),
         )
-        torch.save(result.best_state, workdir / STUDENT_FILE)
-        test_logits = predict_logits(model, view(to_unit_tensor(data.test.x, data.pixel_max)))
+        write_torch(workdir / STUDENT_FILE, result.best_state)
+        test_logits = evaluate(model, data.test, view, data.pixel_max)
         profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
         meta = {
             "arch": arch,

@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle
-from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
+from edgedistill.pipeline.data.loader import to_unit
+from edgedistill.pipeline.data.transforms import make_normalizer
 from edgedistill.pipeline.distill.kd_objective import KDObjective
+from edgedistill.pipeline.distill.runtime import resolve_runtime
 from edgedistill.pipeline.distill.teacher import Teacher, load_state_dict_into
 from edgedistill.pipeline.distill.training import FitResult, fit
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.pipeline.store.cache import RESUME, SCRATCH, StageOutput
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 from edgedistill.students.registry import build_student
@@ -101,10 +103,10 @@ def fresh_student(data: DataBundle, cfg: StudentConfig, seed: int) -> tuple[dict
 
 
 def fit_settings(recipe: DistillationConfig, data: DataBundle) -> dict[str, Any]:
-    """The keyword arguments of training.fit every student training shares: validation split and recipe."""
+    """The keyword arguments of training.fit every student training shares: validation split, recipe, device."""
     return {
-        "val_x": to_unit_tensor(data.val.x, data.pixel_max),
-        "val_y": torch.from_numpy(data.val.y),
+        "val": data.val,
+        "pixel_max": data.pixel_max,
         "epochs": recipe.epochs,
         "batch_size": recipe.batch_size,
         "lr": recipe.lr,
@@ -112,15 +114,9 @@ def fit_settings(recipe: DistillationConfig, data: DataBundle) -> dict[str, Any]
         "seed": recipe.seed,
         "augment": recipe.augment,
         "hflip": recipe.hflip,
+        "runtime": resolve_runtime(recipe.device, recipe.precision),
+        "workers": data.loader_workers,
     }
-
-
-def training_set(data: DataBundle) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """The labelled training split followed by the transfer set: images in [0, 1], labels (-1: none), source rows."""
-    x = np.concatenate([data.train.x, data.transfer.x])
-    y = np.concatenate([data.train.y, data.transfer.y])
-    rows = np.concatenate([data.train.rows, data.transfer.rows])
-    return to_unit_tensor(x, data.pixel_max), torch.from_numpy(y), rows
 
 
 @register_stage
@@ -148,9 +144,9 @@ class DistillStage(Stage):
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
         result, teacher_outputs = distill_into(
-            model, view, data, self.teacher, r, self.progress, f"distilling {self.label} ({arch['name']})"
+            model, view, data, self.teacher, r, self.progress, f"distilling {self.label} ({arch['name']})", workdir
         )
-        torch.save(result.best_state, workdir / STUDENT_FILE)
+        write_torch(workdir / STUDENT_FILE, result.best_state)
         profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
         meta = {
             "arch": arch,
@@ -174,31 +170,44 @@ def distill_into(
     recipe: DistillationConfig,
     progress: Progress,
     label: str,
+    workdir: Path,
+    resume: bool = True,
 ) -> tuple[FitResult, str]:
-    """Train `model` from the teacher on the training split plus the transfer set; (fit result, how the teacher ran)."""
-    train_x, train_y, rows = training_set(data)
-    objective = KDObjective(recipe, teacher, model, view, train_x[: min(8, len(train_x))])
+    """Train `model` from the teacher on the training split plus the transfer set; (fit result, how the teacher ran).
+
+    workdir holds the precomputed teacher outputs and, with resume, the checkpoint of every finished epoch."""
+    train = data.training_set()
+    train_y = torch.from_numpy(train.y)
+    settings = fit_settings(recipe, data)
+    runtime = settings["runtime"]
+    example = to_unit(
+        torch.from_numpy(train.images.read(train.rows[: min(8, len(train))])), data.pixel_max, runtime.device
+    )
+    objective = KDObjective(recipe, teacher, runtime.prepare(model), view, example, runtime)
     augmenting = recipe.augment or recipe.hflip
     teacher_outputs = (
-        "precomputed once" if not augmenting and objective.precompute(rows, train_x) else "live on each batch"
+        "precomputed once"
+        if not augmenting and objective.precompute(train, data.pixel_max, workdir / SCRATCH / "teacher")
+        else "live on each batch"
     )
     if not teacher.live:
         teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
 
     def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        t_logits, t_feats = objective.teacher_outputs(idx, rows[idx.numpy()], batch)
-        return objective(logits, train_y[idx], t_logits, t_feats)
+        t_logits, t_feats = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch)
+        return objective(logits.float(), train_y[idx].to(logits.device), t_logits, t_feats)
 
     try:
         result = fit(
             model,
-            train_x=train_x,
+            train=train,
             loss_fn=loss_fn,
             normalize=view,
             progress=progress,
             label=label,
             extra=objective,
-            **fit_settings(recipe, data),
+            checkpoint=workdir / RESUME / "fit.pt" if resume else None,
+            **settings,
         )
     finally:
         objective.close()

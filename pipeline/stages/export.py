@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from edgedistill.export.inspect_tflite import io_details
 from edgedistill.pipeline.config import EXPORT_FORMATS, ExportConfig, QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
-from edgedistill.pipeline.data.transforms import preprocess
+from edgedistill.pipeline.data.transforms import preprocessed_batches
 from edgedistill.pipeline.distill.training import accuracy, agreement
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import load_student
@@ -125,14 +126,19 @@ class ExportStage(Stage):
             return {"method": methods[0]}
         calibration = [s.numpy() for s in self._calibration()]  # preprocessed once, replayed for each method
         val = self.data.val
-        x = preprocess(val.x, self.data, tuple(self.student.meta["arch"]["input_hw"]))  # type: ignore[arg-type]
-        reference = OnnxModel(fp32).predict(x)
+        size = tuple(self.student.meta["arch"]["input_hw"])
+
+        def predict(model: Path) -> np.ndarray:
+            runtime = OnnxModel(model)
+            return np.concatenate([runtime.predict(x) for x in preprocessed_batches(val, self.data, size)])  # type: ignore[arg-type]
+
+        reference = predict(fp32)
         candidates: dict[str, dict[str, float]] = {}
         for method in methods:
             path = dest.with_name(f"{dest.stem}.{method}.onnx")
             advance(f"exporting {dest.name}: trying {method} calibration", 0)
             quantize_onnx(fp32, path, calibration, method, log)
-            logits = OnnxModel(path).predict(x)
+            logits = predict(path)
             candidates[method] = {
                 "val_accuracy": round(accuracy(logits, val.y), 3),
                 "val_agreement_with_fp32": round(agreement(logits, reference), 3),

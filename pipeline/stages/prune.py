@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from edgedistill.fsutil import write_json
+from edgedistill.fsutil import write_json, write_torch
 from edgedistill.pipeline.config import DistillationConfig, PruneConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.transforms import to_unit_tensor
 from edgedistill.pipeline.distill.losses import labelled_cross_entropy
 from edgedistill.pipeline.distill.teacher import Teacher
-from edgedistill.pipeline.distill.training import accuracy, predict_logits
+from edgedistill.pipeline.distill.training import accuracy, evaluate
 from edgedistill.pipeline.pruning import (
     UNSTRUCTURED_NOTE,
     history,
@@ -28,7 +28,7 @@ from edgedistill.pipeline.pruning import (
 )
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, distill_into, load_student, student_view
-from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.pipeline.store.cache import SCRATCH, StageOutput
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
@@ -69,10 +69,9 @@ class PruneStage(Stage):
         view = student_view(data, arch)
         shape = (arch["in_channels"], *arch["input_hw"])
         example = torch.zeros(1, *shape)
-        val_in = view(to_unit_tensor(data.val.x, data.pixel_max))
 
         def val_accuracy() -> float:
-            return round(accuracy(predict_logits(model, val_in), data.val.y), 3)
+            return round(accuracy(evaluate(model, data.val, view, data.pixel_max), data.val.y), 3)
 
         def measure(step: int, touched: list[str] | None = None) -> dict[str, Any]:
             p = profile_model(model, shape)
@@ -95,7 +94,7 @@ class PruneStage(Stage):
                     for line in touched:
                         self.progress.console.print(f"prune step {step}: {line}")
                 pruned = measure(step, touched)
-                self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}")
+                self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}", workdir)
                 steps.append(
                     {**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": val_accuracy()}
                 )
@@ -103,7 +102,7 @@ class PruneStage(Stage):
         if cfg.unstructured is not None:
             mask_smallest_weights(model, cfg.unstructured)
             before_ft = val_accuracy()
-            self._finetune(model, view, "KD fine-tune with the smallest weights held at zero")
+            self._finetune(model, view, "KD fine-tune with the smallest weights held at zero", workdir)
             make_masks_permanent(model)
             unstructured = {
                 "share": cfg.unstructured,
@@ -112,7 +111,7 @@ class PruneStage(Stage):
                 "val_accuracy": val_accuracy(),
                 "note": UNSTRUCTURED_NOTE,
             }
-        torch.save(model.state_dict(), workdir / STUDENT_FILE)
+        write_torch(workdir / STUDENT_FILE, model.state_dict())
         files = {"student": STUDENT_FILE}
         if pruner is not None:
             write_json(workdir / PRUNING_FILE, {"history": history(pruner), "arch": arch, "ratio": ratio})
@@ -134,11 +133,15 @@ class PruneStage(Stage):
         }
         return files, meta
 
-    def _finetune(self, model, view, label: str) -> None:
+    def _finetune(self, model, view, label: str, workdir: Path) -> None:
+        """KD fine-tuning after a pruning step; not resumed mid-way (the pruned structure is rebuilt by rerunning)."""
         if self.cfg.finetune_epochs:
-            distill_into(model, view, self.data, self.teacher, self.finetune_recipe(), self.progress, label)
+            recipe = self.finetune_recipe()
+            distill_into(
+                model, view, self.data, self.teacher, recipe, self.progress, label, workdir / SCRATCH, resume=False
+            )
 
     def _taylor_loss(self, model, view):
-        x = to_unit_tensor(self.data.train.x[:256], self.data.pixel_max)
+        x = to_unit_tensor(self.data.train.images.read(self.data.train.rows[:256]), self.data.pixel_max)
         y = torch.from_numpy(self.data.train.y[:256])
         return lambda: labelled_cross_entropy(model(view(x)), y)

@@ -17,7 +17,7 @@ from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
-from edgedistill.pipeline.data.transforms import preprocess, to_unit_tensor
+from edgedistill.pipeline.data.transforms import preprocessed_batches
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.distill.training import accuracy, agreement, predict_logits
 from edgedistill.pipeline.stages.base import Stage, register_stage
@@ -63,9 +63,15 @@ class VerifyStage(Stage):
         arch = self.student.meta["arch"]
         size = tuple(arch["input_hw"])
         with self.progress.task("verifying on the test split"), native_logs_to(workdir / "verify.log"):
-            teacher_logits = self.teacher.logits(test.rows, to_unit_tensor(test.x, data.pixel_max))
-            student_in = preprocess(test.x, data, size)  # type: ignore[arg-type]
-            student_logits = predict_logits(load_student(self.student), torch.from_numpy(student_in)).numpy()
+            teacher_logits = self.teacher.split_logits(test, data.pixel_max)
+            student = load_student(self.student)
+            runtimes = {fmt: load_runtime(self.exported.path(fmt)) for fmt in self.exported.files}
+            parts: dict[str, list[np.ndarray]] = {fmt: [] for fmt in ["student", *runtimes]}
+            for x in preprocessed_batches(test, data, size):  # type: ignore[arg-type]
+                parts["student"].append(predict_logits(student, torch.from_numpy(x)).numpy())
+                for fmt, runtime in runtimes.items():
+                    parts[fmt].append(runtime.predict(x))
+            student_logits = np.concatenate(parts["student"])
             result: dict[str, Any] = {
                 "test_samples": len(test),
                 "teacher": {"accuracy": round(accuracy(teacher_logits, test.y), 3)},
@@ -74,7 +80,7 @@ class VerifyStage(Stage):
             }
             for fmt in self.exported.files:
                 path = self.exported.path(fmt)
-                logits = load_runtime(path).predict(student_in)
+                logits = np.concatenate(parts[fmt])
                 entry = {
                     "accuracy": round(accuracy(logits, test.y), 3),
                     "agreement_with_student": round(agreement(logits, student_logits), 3),

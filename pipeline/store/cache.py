@@ -1,8 +1,10 @@
 """Content-addressed stage cache: outputs are stored under a hash of (stage, its config, its inputs).
 
 An entry is a folder <root>/<stage>/<key>/ holding the stage's files and record.json (file sha256s
-and the stage's metadata). It is built in a temporary folder and renamed into place, so a killed
-build leaves no entry behind; an entry whose files no longer match their hashes is rebuilt.
+and the stage's metadata). It is built in a work folder beside it (.<key>.work) and renamed into place,
+so a killed build leaves no entry behind; training checkpoints in the work folder's resume/ survive
+the kill, and the next run picks up from them. An entry whose files no longer match their hashes is
+rebuilt.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import errno
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from edgedistill.fsutil import sha256_file, sha256_json
 from edgedistill.pipeline.store.lock import build_lock
 
 RECORD = "record.json"
+RESUME = "resume"  # inside a stage's work folder: checkpoints that survive a killed or failed run
+SCRATCH = "scratch"  # inside a stage's work folder: large intermediate files (teacher outputs), never cached
+WORK_SUFFIX = ".work"
 
 
 @dataclass(frozen=True)
@@ -69,21 +73,34 @@ class StageCache:
         )
 
     def remove_leftovers(self) -> list[str]:
-        """Remove the temp folders of builds that were killed mid-stage; call it holding the build lock."""
+        """Clear what builds killed mid-stage left: their work folders, except the checkpoints a stage resumes
+        from (RESUME). Call it holding the build lock."""
         done = []
         for tmp in sorted(self.root.glob("*/.*")):
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-                done.append(f"removed the unfinished {tmp.parent.name} stage's {tmp.name}")
+            if not tmp.is_dir():
+                continue
+            if tmp.name.endswith(WORK_SUFFIX) and (tmp / RESUME).is_dir():
+                removed = _clear_all_but_resume(tmp)
+                if removed:
+                    done.append(f"kept the checkpoints of the unfinished {tmp.parent.name} stage, cleared the rest")
+                continue
+            shutil.rmtree(tmp, ignore_errors=True)
+            done.append(f"removed the unfinished {tmp.parent.name} stage's {tmp.name}")
         return done
 
     def build(
         self, stage: str, key: str, produce: Callable[[Path], tuple[dict[str, str], dict[str, Any]]]
     ) -> StageOutput:
-        """Run produce(workdir) -> (files, meta) in a temp folder and move the result into the cache."""
+        """Run produce(workdir) -> (files, meta) in the entry's work folder and move the result into the cache.
+
+        The work folder is the same for every run of this (stage, key): what a killed or failed run kept in
+        its RESUME subfolder (training checkpoints) is there for the next run; the rest starts empty."""
         parent = self.root / stage
         parent.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=parent))
+        workdir = parent / f".{key}{WORK_SUFFIX}"
+        if workdir.is_dir():
+            _clear_all_but_resume(workdir)
+        workdir.mkdir(exist_ok=True)
         try:
             start = time.perf_counter()
             files, meta = produce(workdir)
@@ -91,6 +108,7 @@ class StageCache:
             sha = {name: sha256_file(workdir / filename) for name, filename in files.items()}
             record = {"stage": stage, "key": key, "files": files, "sha256": sha, "meta": meta, "seconds": seconds}
             (workdir / RECORD).write_text(json.dumps(record, indent=2, default=str))
+            _drop_scratch(workdir)
             final = parent / key
             if final.exists():
                 shutil.rmtree(final)
@@ -102,8 +120,27 @@ class StageCache:
                 ) from None
             raise
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir.is_dir():  # the run failed: keep only what the next one resumes from
+                _clear_all_but_resume(workdir)
+                if not any(workdir.iterdir()):
+                    workdir.rmdir()
         return StageOutput(stage, key, final, files, sha, json.loads(json.dumps(meta, default=str)), False, seconds)
+
+
+def _clear_all_but_resume(workdir: Path) -> bool:
+    removed = False
+    for entry in workdir.iterdir():
+        if entry.name == RESUME:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        removed = True
+    return removed
+
+
+def _drop_scratch(workdir: Path) -> None:
+    """A finished entry keeps its declared files, record and logs; checkpoints and scratch files go."""
+    for name in (RESUME, SCRATCH):
+        shutil.rmtree(workdir / name, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import os
+
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgedistill.errors import ConfigError
 from edgedistill.pipeline.data.transforms import make_normalizer
-from edgedistill.pipeline.distill.training import accuracy, fit, predict_logits, random_shift
+from edgedistill.pipeline.distill.runtime import CPU, resolve_runtime
+from edgedistill.pipeline.distill.training import accuracy, evaluate, fit, random_shift
 from edgedistill.progress import quiet
+from tests.conftest import split_in_store
 
 
 def test_random_shift_moves_content_within_bounds():
@@ -19,32 +26,114 @@ def test_random_shift_moves_content_within_bounds():
     assert torch.equal(random_shift(x, 0, torch.Generator()), x)
 
 
-def test_fit_learns_and_keeps_the_best_epoch():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(256, 1, 4, 4, generator=g)
-    y = (x.mean(dim=(1, 2, 3)) > 0.5).long()
+def toy_task(tmp_path, n: int = 256):
+    """Bright vs dark 4x4 images (uint8) in a store: 200 to train on, the rest to validate."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, 4, 4, 1), dtype=np.uint8)
+    y = (x.mean(axis=(1, 2, 3)) > 127.5).astype(np.int64)
+    return split_in_store(x[:200], y[:200], tmp_path / "train"), split_in_store(x[200:], y[200:], tmp_path / "val")
+
+
+def train_toy(train, val, epochs=8, runtime=CPU, checkpoint=None, loss_hook=None, workers=0):
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-    norm = make_normalizer([0.5], [0.25])
+    y = torch.from_numpy(train.y)
+
+    def loss_fn(logits, idx, _batch):
+        if loss_hook is not None:
+            loss_hook()
+        return F.cross_entropy(logits.float(), y[idx].to(logits.device))
+
     result = fit(
         model,
-        train_x=x[:200],
-        loss_fn=lambda logits, idx, _b: F.cross_entropy(logits, y[:200][idx]),
-        val_x=x[200:],
-        val_y=y[200:],
-        normalize=norm,
-        epochs=8,
+        train=train,
+        pixel_max=255.0,
+        loss_fn=loss_fn,
+        val=val,
+        normalize=make_normalizer([0.5], [0.25]),
+        epochs=epochs,
         batch_size=32,
         lr=0.05,
         weight_decay=0.0,
         seed=0,
         augment=False,
+        hflip=True,  # draws from the training generator every batch, and keeps the label
         progress=quiet(),
         label="t",
+        runtime=runtime,
+        checkpoint=checkpoint,
+        workers=workers,
     )
-    assert result.best_val_accuracy >= 85
+    return model, result
+
+
+def test_fit_learns_and_keeps_the_best_epoch(tmp_path):
+    train, val = toy_task(tmp_path)
+    model, result = train_toy(train, val)
+    assert result.best_val_accuracy >= 80
     assert abs(result.best_val_accuracy - max(h["val_accuracy"] for h in result.history)) < 1e-3
     # the model holds the best epoch's weights, not the last epoch's
-    assert abs(accuracy(predict_logits(model, norm(x[200:])), y[200:]) - result.best_val_accuracy) < 1e-6
+    logits = evaluate(model, val, make_normalizer([0.5], [0.25]), 255.0)
+    assert abs(accuracy(logits, val.y) - result.best_val_accuracy) < 1e-6
+
+
+def test_loader_workers_do_not_change_what_is_learned(tmp_path):
+    train, val = toy_task(tmp_path)
+    alone, _ = train_toy(train, val, epochs=2, workers=0)
+    with_workers, _ = train_toy(train, val, epochs=2, workers=2)
+    for a, b in zip(alone.state_dict().values(), with_workers.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
+    train, val = toy_task(tmp_path)
+    straight, straight_result = train_toy(train, val, epochs=5)
+    checkpoint = tmp_path / "resume" / "fit.pt"
+    steps = iter(range(10**6))
+
+    def die_in_epoch_4():  # 7 batches an epoch: the 25th is inside epoch 4
+        if next(steps) == 24:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_toy(train, val, epochs=5, checkpoint=checkpoint, loss_hook=die_in_epoch_4)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 3
+    resumed, resumed_result = train_toy(train, val, epochs=5, checkpoint=checkpoint)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed_result.history == straight_result.history
+
+
+def test_a_checkpoint_of_other_training_is_ignored(tmp_path):
+    train, val = toy_task(tmp_path)
+    checkpoint = tmp_path / "fit.pt"
+    train_toy(train, val, epochs=2, checkpoint=checkpoint)
+    _, result = train_toy(train, val, epochs=3, checkpoint=checkpoint)  # other epochs: a different schedule
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_every_precision_trains_on_this_device(tmp_path, precision):
+    """The mixed-precision path (autocast, loss scaling for fp16) runs for shape and dtype errors on the CPU;
+    on a GPU machine the same test runs on CUDA (EDGEDISTILL_TEST_DEVICE=cuda)."""
+    device = os.environ.get("EDGEDISTILL_TEST_DEVICE", "cpu")
+    train, val = toy_task(tmp_path)
+    model, result = train_toy(train, val, epochs=3, runtime=resolve_runtime(device, precision))
+    assert len(result.history) == 3 and all(np.isfinite(h["loss"]) for h in result.history)
+    assert next(model.parameters()).device.type == "cpu"  # handed back on the CPU for export
+    assert result.best_val_accuracy >= 60
+
+
+def test_asking_for_a_missing_accelerator_fails_in_one_line():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r"distillation.device: cuda is not available here"):
+        resolve_runtime("cuda", "fp32")
+    assert resolve_runtime("auto", "fp32").device.type in ("cpu", "mps")
 
 
 def test_shift_range_fits_the_image_size_and_flips_mirror_whole_images():
