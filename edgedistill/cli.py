@@ -87,6 +87,13 @@ def cli() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="TFLite benchmark_model binary (phone profiles)",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="train in this many processes on this machine (torch.distributed: gloo on CPU, NCCL on CUDA, one GPU each)",
+)
 def build(
     config_path: Path | None,
     target: str | None,
@@ -98,6 +105,7 @@ def build(
     ssh_config: Path | None,
     device_python: str,
     benchmark_model: Path | None,
+    nproc: int,
 ) -> None:
     """Distil, prune, export (ONNX and TFLite, fp32 to int8), verify, benchmark and report (JSON and HTML)."""
     from edgedistill.pipeline.device_benchmark import DeviceSpec, resolve_target
@@ -108,18 +116,43 @@ def build(
     spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
     resolve_target(target, spec)  # a bad --target or --device fails here, before the cache folder is made
     cache_dir = cache_dir or base / ".edgedistill-cache"
-    console = _stderr_console(quiet)
-    with _native_log(cache_dir, f"build --target {target}"):
-        from edgedistill.pipeline.build import build as run_build
-        from edgedistill.pipeline.report.console import print_summary
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from edgedistill.pipeline.launch import launch
 
-        progress = Progress(console, enabled=None if not quiet else False)
-        result = run_build(config, target, out_root, cache_dir, progress, spec)
+        return launch(nproc, _without_nproc(sys.argv[1:]), cache_dir / "logs" / "ranks")
+    from edgedistill.pipeline.distill.world import join_world, leave_world
+
+    world = join_world(config.distillation.device)
+    hidden = quiet or not world.is_main  # the ranks > 0 of a distributed build draw nothing
+    console = _stderr_console(hidden)
+    try:
+        with _native_log(cache_dir, f"build --target {target} (rank {world.rank} of {world.size})"):
+            from edgedistill.pipeline.build import build as run_build
+            from edgedistill.pipeline.report.console import print_summary
+
+            progress = Progress(console, enabled=False if hidden else None)
+            result = run_build(config, target, out_root, cache_dir, progress, spec)
+    finally:
+        leave_world()
+    if result is None:  # a training rank > 0: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(result.report, indent=2, default=str))
     print_summary(result.report, console)
     files = ", ".join(sorted(result.manifest["files"]))
     console.print(f"shipped: {result.out_dir}/ ({files}, manifest.json, report.json, report.html)", soft_wrap=True)
+
+
+def _without_nproc(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _numbers(text: str, what: str) -> list[float]:
@@ -389,7 +422,11 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except EdgeDistillError as exc:
-        click.echo(f"error: {one_line(str(exc))}", err=True)
+        from edgedistill.pipeline.launch import report_rank_error
+
+        line = f"error: {one_line(str(exc))}"
+        if not report_rank_error(line):  # a rank of `--nproc N` leaves it to the launcher, which prints one
+            click.echo(line, err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -17,6 +17,7 @@ from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device, resolve_target
 from edgedistill.pipeline.distill.teacher import load_teacher
+from edgedistill.pipeline.distill.world import current_world, leave_world
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.report.assemble import assemble_report
 from edgedistill.pipeline.report.html import REPORT_HTML, render_html
@@ -45,8 +46,11 @@ def build(
     cache_dir: Path,
     progress: Progress,
     device: DeviceSpec | None = None,
-) -> BuildResult:
+) -> BuildResult | None:
+    """The build, shipped to out_root/<target>; None on the training ranks > 0 of a distributed build."""
     target = resolve_target(target_name, device)
+    if not current_world().is_main:  # a training rank of a distributed build: rank 0 holds the lock and the cache
+        return _build(config, target, Path(out_root), StageCache(cache_dir), progress, device)
     with locked_cache(cache_dir) as (cache, cleaned):
         for line in recover(Path(out_root) / target.name) + cleaned:  # after a build that was killed
             progress.console.print(f"resuming: {line}")
@@ -60,7 +64,7 @@ def _build(
     cache: StageCache,
     progress: Progress,
     device: DeviceSpec | None,
-) -> BuildResult:
+) -> BuildResult | None:
     started = time.perf_counter()
     timings: list[dict[str, Any]] = []
 
@@ -78,13 +82,22 @@ def _build(
         return out
 
     t0 = time.perf_counter()
-    data = load_data(config.data, cache.root / "data", progress)
-    teacher = load_teacher(config.teacher, data, progress)
+    world = current_world()
+    for turn in ("first", "then") if world.distributed else ("first",):  # rank 0 decodes the data, the others read it
+        if (turn == "first") == world.is_main:
+            data = load_data(config.data, cache.root / "data", progress)
+            teacher = load_teacher(config.teacher, data, progress)
+        world.barrier()
     timings.append(
         {"name": "load", "key": data.fingerprint[:24], "cached": False, "seconds": round(time.perf_counter() - t0, 3)}
     )
 
     chain = distill(config, data, teacher, progress, run)
+    if world.distributed:  # the training is done: rank 0 goes on alone to export, verify, measure and ship
+        world.barrier()
+        leave_world()
+        if not world.is_main:
+            return None
     distilled = chain.student
     if config.prune is not None:
         distilled = run(PruneStage(data, teacher, chain.student, config.prune, config.distillation, progress))

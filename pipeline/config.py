@@ -467,6 +467,8 @@ data:
   split: {val: 0.1, test: 0.2, seed: 0}
   # unlabeled: pool/              transfer set: a folder of images or an .npz with x; the teacher labels it
   # labeled_fraction: 0.1         keep only this share of the training labels (the rest joins the transfer set)
+  # skip_bad_images: false        true: leave out images that cannot be decoded (listed in report.json)
+  # workers: 8                    processes that decode images and load batches (default: sized to the machine)
 
 student:
   name: dscnn          # see `edgedistill students`
@@ -486,6 +488,8 @@ distillation:          # Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (
   hflip: false         # mirror left-right too: only where that keeps the label (not digits or text)
   seed: 0
   baseline: true       # also train the student on labels alone: checks the teacher, reports the gain
+  device: auto         # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps; build --nproc N for several
+  precision: fp32      # fp32, bf16 or fp16 (mixed precision with autocast)
   # hints: [{teacher: layer2, student: features.2, weight: 1.0}]   FitNets, layers by module path
   # relation: {distance: 25, angle: 50}                            RKD on embeddings
   # assistants: [{name: resnet8, options: {base: 16}}]             teacher -> assistant -> student

@@ -61,3 +61,13 @@ def test_demo_manifest_feeds_raw_digits_to_the_int8_model(demo):
         ) * outp["scale"]
         correct += int(logits.argmax() == label)
     assert abs(100.0 * correct / len(labels) - r["artifacts"]["tflite_int8"]["accuracy"]) < 0.15
+
+
+def test_the_demo_in_two_processes_gives_the_one_process_student(demo, tmp_path):
+    """`--nproc 2` (gloo on the CPU): the same batches dealt over two ranks, the student within half a point."""
+    _, single, _ = demo
+    proc = run_cli("build", "--target", "rpi4", "--nproc", "2", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((tmp_path / "build" / "rpi4" / "report.json").read_text())
+    assert abs(r["student"]["accuracy"] - single["student"]["accuracy"]) <= 0.5
+    assert r["data"] == single["data"]

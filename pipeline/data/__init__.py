@@ -1,4 +1,5 @@
-"""The data path: sources (bundled MNIST, .npz, image folders, the transfer set), the deterministic split,
-transforms (scaling, resizing, normalisation) and calibration samples. May import: config, students,
-the ground floor. Never distill/, report/ or stages/.
+"""The data path: sources decoded once into memory-mapped stores, the deterministic split (row numbers into
+the stores), streaming statistics, batches through the DataLoader, transforms (scaling, resizing,
+normalisation) and calibration samples. May import: config, students, the ground floor. Never
+distill/, report/ or stages/.
 """

@@ -29,7 +29,8 @@ from edgedistill.progress import Progress, quiet
 
 __all__ = ["UNLABELED", "DataBundle", "SourceImages", "Split", "keep_labels", "load_data", "stratified_split"]
 
-READ_CHUNK = 1024  # images per read when a whole split is streamed
+READ_BYTES = 32 << 20  # raw image bytes per read when a whole split is streamed
+STATS_BYTES = 8 << 20  # raw bytes per chunk of the statistics pass (float64 inside: 8x that)
 
 
 class SourceImages:
@@ -100,8 +101,15 @@ class Split:
         """Every image of the split in memory, (N, H, W, C): for small splits; stream large ones with batches()."""
         return self.images.read(self.rows)
 
-    def batches(self, size: int = READ_CHUNK) -> Iterator[tuple[slice, np.ndarray]]:
-        """(positions in the split, raw images) in order, `size` at a time."""
+    def rows_per(self, budget_bytes: int, bytes_per_value: int = 1, cap: int | None = None) -> int:
+        """How many images fit a memory budget when each pixel value takes bytes_per_value bytes (4 as float32)."""
+        per_image = int(np.prod(self.images.item_shape)) * bytes_per_value
+        rows = max(1, budget_bytes // per_image)
+        return rows if cap is None else min(cap, rows)
+
+    def batches(self, size: int | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+        """(positions in the split, raw images) in order, `size` at a time (default: about READ_BYTES)."""
+        size = size or self.rows_per(READ_BYTES, self.images.dtype.itemsize)
         for start in range(0, len(self), size):
             part = slice(start, min(start + size, len(self)))
             yield part, self.images.read(self.rows[part])
@@ -252,9 +260,8 @@ def _pixel_stats(
     except (OSError, ValueError, KeyError):
         pass
     rows = np.sort(rows)
-    mean, std = channel_mean_std(
-        (images.read(rows[i : i + READ_CHUNK]) for i in range(0, len(rows), READ_CHUNK)), pixel_max
-    )
+    chunk = max(1, STATS_BYTES // (int(np.prod(images.item_shape)) * images.dtype.itemsize))
+    mean, std = channel_mean_std((images.read(rows[i : i + chunk]) for i in range(0, len(rows), chunk)), pixel_max)
     mean = [round(v, 6) for v in mean]
     std = [round(max(v, 1e-3), 6) for v in std]
     try:

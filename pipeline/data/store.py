@@ -247,7 +247,8 @@ def _first_readable(files: Sequence[Path], image_size, grayscale: bool, skip_bad
 
 
 class _pool:
-    """map() over worker processes (or in this process for workers <= 1), results in order."""
+    """map() over worker processes (or in this process for workers <= 1), results in order, with at most
+    2 tasks per worker in flight: decoded images never pile up in memory faster than they are written."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -260,7 +261,19 @@ class _pool:
 
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         self.executor = ProcessPoolExecutor(self.workers, mp_context=context)
-        return self.executor.map
+        return self._bounded_map
+
+    def _bounded_map(self, fn: Callable, *iterables) -> Iterator:
+        from collections import deque
+
+        assert self.executor is not None
+        pending: deque = deque()
+        for args in zip(*iterables, strict=True):
+            pending.append(self.executor.submit(fn, *args))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def __exit__(self, *exc) -> None:
         if self.executor is not None:

@@ -23,6 +23,7 @@ from edgedistill.pipeline.distill.features import FeatureTap, HintAdapter, featu
 from edgedistill.pipeline.distill.losses import LOSSES, hint_loss, rkd_angle, rkd_distance
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
 from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.training import EVAL_BYTES
 
 EMBEDDING = "embedding"
 LOGITS = "logits"
@@ -98,7 +99,8 @@ class KDObjective(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         device = self.runtime.device
         writers: dict[str, RowWriter] = {}
-        for _, raw in batches_of(train, sequential_batches(len(train), batch_size), 0, device):
+        size = train.rows_per(EVAL_BYTES, 4, cap=batch_size)
+        for _, raw in batches_of(train, sequential_batches(len(train), size), 0, device):
             logits, feats = self._run_teacher(to_unit(raw, pixel_max, device))
             named = {LOGITS: logits, **feats}
             if not writers:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from edgedistill.errors import ConfigError
+from edgedistill.pipeline.distill.world import current_world
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -56,6 +57,9 @@ def resolve_runtime(device: str = "auto", precision: str = "fp32") -> TrainRunti
         else:
             device = "cpu"
     dev = torch.device(device)
+    world = current_world()
+    if dev.type == "cuda" and dev.index is None and world.distributed:
+        dev = torch.device("cuda", world.local_rank)  # one GPU per rank of a torchrun launch
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(

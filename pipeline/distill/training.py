@@ -22,8 +22,10 @@ from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.data.bundle import Split
 from edgedistill.pipeline.data.loader import batches_of, loader_workers, sequential_batches, to_unit
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
+from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import Progress
 
+EVAL_BYTES = 32 << 20  # float32 input per evaluation batch: 512 MNIST digits, 55 photos at 224x224
 # loss(student_logits, batch_indices, augmented_batch_in_0..1_range) -> scalar
 BatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -42,13 +44,19 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Shift every image in an NCHW batch by up to max_shift pixels in x and y, filling with zeros."""
+def random_shift(
+    x: torch.Tensor, max_shift: int, generator: torch.Generator, share: tuple[int, slice] | None = None
+) -> torch.Tensor:
+    """Shift every image in an NCHW batch by up to max_shift pixels in x and y, filling with zeros.
+
+    share (whole batch size, this rank's slice of it): x is one rank's shard of a batch; the offsets are drawn
+    for the whole batch, so every rank's generator stays in step, and the shard takes its own."""
     if max_shift <= 0:
         return x
     n, _, h, w = x.shape
+    whole, part = share or (n, slice(None))
     padded = F.pad(x, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
+    offsets = torch.randint(0, 2 * max_shift + 1, (whole, 2), generator=generator)[part]
     return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
 
 
@@ -57,10 +65,17 @@ def shift_for(height: int, width: int) -> int:
     return max(1, round(min(height, width) / 14))
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int, hflip: bool = False) -> torch.Tensor:
-    x = random_shift(x, max_shift, generator)
+def augment_batch(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    max_shift: int,
+    hflip: bool = False,
+    share: tuple[int, slice] | None = None,
+) -> torch.Tensor:
+    x = random_shift(x, max_shift, generator, share)
     if hflip:
-        flip = torch.rand(len(x), generator=generator) < 0.5
+        whole, part = share or (len(x), slice(None))
+        flip = (torch.rand(whole, generator=generator) < 0.5)[part]
         x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
     return x
 
@@ -96,11 +111,13 @@ def evaluate(
     batch_size: int = 512,
     workers: int = 0,
 ) -> torch.Tensor:
-    """The model's logits (float32, on the CPU) for every image of a split, streamed in batches."""
+    """The model's logits (float32, on the CPU) for every image of a split, streamed in batches of up to
+    batch_size images, fewer where their float copies would pass EVAL_BYTES (large images)."""
     model.eval()
     out = []
+    size = split.rows_per(EVAL_BYTES, 4, cap=batch_size)
     with torch.no_grad():
-        for _, raw in batches_of(split, sequential_batches(len(split), batch_size), workers, runtime.device):
+        for _, raw in batches_of(split, sequential_batches(len(split), size), workers, runtime.device):
             with runtime.autocast():
                 out.append(model(view(to_unit(raw, pixel_max, runtime.device))).float().cpu())
     return torch.cat(out)
@@ -128,6 +145,7 @@ def fit(
     runtime: TrainRuntime = CPU,
     workers: int | None = None,
     checkpoint: Path | None = None,
+    world: World = SINGLE,
 ) -> FitResult:
     """Train `model` on the `train` split, streamed from the stores; loss_fn sees the student logits, the
     batch's positions in `train` and the augmented batch (NCHW in [0, 1], on the training device).
@@ -136,6 +154,8 @@ def fit(
     steps as a large transfer set. extra: modules trained alongside (e.g. hint adapters), not kept.
     checkpoint: a file written after every epoch (model, optimizer, schedule, random state, best so far);
     when it exists, training resumes after its epoch and ends where an uninterrupted run would.
+    world: in a distributed world every rank calls fit; each trains on its shard of every batch (the same
+    batches and steps as one process), rank 0 validates and checkpoints, and only its result counts.
     """
     gen = set_seed(seed)
     n = len(train)
@@ -144,6 +164,7 @@ def fit(
     runtime.prepare(model)
     if extra is not None:
         runtime.prepare(extra)
+    trained = _data_parallel(model, runtime, world)
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
@@ -151,50 +172,89 @@ def fit(
     workers = loader_workers(workers, train, runtime.device)
     result = FitResult(best_state=_cpu_state(model), best_val_accuracy=-1.0, best_epoch=0)
     signature = {"n": n, "per_epoch": per_epoch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
-    first = 1
-    if checkpoint is not None and checkpoint.is_file():
-        first = _resume(checkpoint, signature, model, extra, opt, sched, scaler, gen, result)
+    saved = _load_checkpoint(checkpoint, signature) if checkpoint is not None and world.is_main else None
+    saved = world.broadcast(saved)  # every rank resumes where rank 0's checkpoint says
+    first = 1 if saved is None else _restore(saved, model, extra, opt, sched, scaler, gen, result)
     for epoch in range(first, epochs + 1):
         model.train()
         if extra is not None:
             extra.train()
         order = epoch_order(n, per_epoch, gen).numpy()
-        batches = [order[s : s + batch_size] for s in range(0, per_epoch, batch_size)]
+        whole = [order[s : s + batch_size] for s in range(0, per_epoch, batch_size)]
+        if world.distributed:  # a tail batch too small to give every rank a sample is left out on all of them
+            whole = [b for b in whole if len(b) >= world.size]
+        mine = slice(world.rank, None, world.size)
         total_loss = 0.0
         with progress.task(f"{label}: epoch {epoch}/{epochs}", total=per_epoch, unit="images") as advance:
-            for idx, raw in batches_of(train, batches, workers, runtime.device):
+            for (idx, raw), batch_rows in zip(
+                batches_of(train, [world.shard(b) for b in whole], workers, runtime.device), whole, strict=True
+            ):
                 batch = to_unit(raw, pixel_max, runtime.device)
                 if augment or hflip:
-                    batch = augment_batch(batch, gen, shift_for(*batch.shape[-2:]) if augment else 0, hflip)
+                    share = (len(batch_rows), mine) if world.distributed else None
+                    batch = augment_batch(batch, gen, shift_for(*batch.shape[-2:]) if augment else 0, hflip, share)
                 if runtime.channels_last:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with runtime.autocast():
-                    loss = loss_fn(model(normalize(batch)), idx, batch)
+                    loss = loss_fn(trained(normalize(batch)), idx, batch)
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
+                else:
+                    loss.backward()
+                if world.distributed and extra is not None:
+                    _average_gradients(extra, world)  # the student's are averaged by DistributedDataParallel
+                if scaler is not None:
                     scaler.step(opt)
                     scaler.update()
                 else:
-                    loss.backward()
                     opt.step()
                 sched.step()
                 total_loss += float(loss.detach()) * len(idx)
-                advance(steps=len(idx))
-        val_acc = accuracy(evaluate(model, val, normalize, pixel_max, runtime), val.y)
-        result.history.append(
-            {"epoch": epoch, "loss": round(total_loss / per_epoch, 5), "val_accuracy": round(val_acc, 3)}
-        )
-        if val_acc > result.best_val_accuracy:
-            result.best_val_accuracy, result.best_epoch = val_acc, epoch
-            result.best_state = _cpu_state(model)
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, signature, epoch, model, extra, opt, sched, scaler, gen, result)
+                advance(steps=len(batch_rows))
+        if world.is_main:  # rank 0 validates, keeps the best state and writes the checkpoint
+            val_acc = accuracy(evaluate(model, val, normalize, pixel_max, runtime), val.y)
+            result.history.append(
+                {
+                    "epoch": epoch,
+                    "loss": round(total_loss / (per_epoch / world.size), 5),
+                    "val_accuracy": round(val_acc, 3),
+                }
+            )
+            if val_acc > result.best_val_accuracy:
+                result.best_val_accuracy, result.best_epoch = val_acc, epoch
+                result.best_state = _cpu_state(model)
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, signature, epoch, model, extra, opt, sched, scaler, gen, result)
     model.load_state_dict(result.best_state)
     model.to("cpu").eval()
     if extra is not None:
         extra.to("cpu")
     return result
+
+
+def _data_parallel(model: nn.Module, runtime: TrainRuntime, world: World) -> nn.Module:
+    """The student behind DistributedDataParallel in a distributed world (its gradients averaged over the ranks,
+    its BatchNorm statistics broadcast from rank 0), else the student itself."""
+    if not world.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = (
+        [runtime.device.index if runtime.device.index is not None else world.local_rank]
+        if runtime.device.type == "cuda"
+        else None
+    )
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def _average_gradients(module: nn.Module, world: World) -> None:
+    import torch.distributed as dist
+
+    for param in module.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= world.size
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -225,14 +285,19 @@ def _save_checkpoint(path: Path, signature, epoch, model, extra, opt, sched, sca
     write_torch(path, state)
 
 
-def _resume(path: Path, signature, model, extra, opt, sched, scaler, gen, result: FitResult) -> int:
-    """Restore a checkpoint of the same training; returns the first epoch still to run (1 if it does not fit)."""
+def _load_checkpoint(path: Path, signature: dict) -> dict | None:
+    """A checkpoint of this same training, or None (none yet, or one of other settings)."""
+    if not path.is_file():
+        return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a checkpoint torn by a kill mid-write cannot happen (atomic), a foreign file can
-        return 1
-    if state.get("signature") != signature:
-        return 1
+        return None
+    return state if state.get("signature") == signature else None
+
+
+def _restore(state: dict, model, extra, opt, sched, scaler, gen, result: FitResult) -> int:
+    """Put a checkpoint's state back; returns the first epoch still to run."""
     model.load_state_dict(state["model"])
     if extra is not None:
         extra.load_state_dict(state["extra"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.store.cache import StageCache, StageOutput
 
 STAGES: dict[str, type[Stage]] = {}
@@ -23,6 +25,7 @@ def register_stage(cls: S) -> S:
 class Stage(ABC):
     name: ClassVar[str]
     version: ClassVar[int] = 1  # bump when a change to the stage's code changes its outputs
+    distributed: ClassVar[bool] = False  # trains on every rank of a distributed world (else rank 0 alone)
 
     @abstractmethod
     def cache_inputs(self) -> dict[str, Any]:
@@ -34,5 +37,23 @@ class Stage(ABC):
 
 
 def run_stage(stage: Stage, cache: StageCache) -> StageOutput:
+    """The stage's cached output, else run it and cache it.
+
+    In a distributed world rank 0 alone reads and writes the cache: it tells the others whether the stage is
+    cached; a training stage (`distributed`) runs on every rank, each in a scratch folder but rank 0's, and the
+    others then read rank 0's entry. Other stages run on rank 0 only."""
     key = StageCache.key(stage.name, stage.version, stage.cache_inputs())
-    return cache.lookup(stage.name, key) or cache.build(stage.name, key, stage.run)
+    world = current_world()
+    if not world.distributed:
+        return cache.lookup(stage.name, key) or cache.build(stage.name, key, stage.run)
+    found = cache.lookup(stage.name, key) if world.is_main else None
+    if not world.broadcast(found is not None):
+        if world.is_main:
+            found = cache.build(stage.name, key, stage.run)
+        elif stage.distributed:
+            with tempfile.TemporaryDirectory(prefix=f"edgedistill-rank{world.rank}-") as scratch:
+                stage.run(Path(scratch))
+        else:
+            raise RuntimeError(f"stage {stage.name} runs on rank 0 only")
+    world.barrier()  # rank 0's entry is in the cache now
+    return found if found is not None else cache.read(stage.name, key)

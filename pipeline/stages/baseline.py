@@ -15,6 +15,7 @@ from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.losses import labelled_cross_entropy
 from edgedistill.pipeline.distill.training import accuracy, evaluate, fit
+from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
 from edgedistill.pipeline.store.cache import RESUME
@@ -27,6 +28,7 @@ from edgedistill.students.profile import profile_model
 class BaselineStage(Stage):
     name = "baseline"
     version = 2
+    distributed = True
 
     data: DataBundle
     student: StudentConfig
@@ -67,6 +69,7 @@ class BaselineStage(Stage):
             progress=self.progress,
             label=f"baseline: {arch['name']} on {len(data.train)} labels alone",
             checkpoint=workdir / RESUME / "fit.pt",
+            world=current_world(),
             **fit_settings(r, data),
         )
         write_torch(workdir / STUDENT_FILE, result.best_state)

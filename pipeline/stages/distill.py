@@ -20,6 +20,7 @@ from edgedistill.pipeline.distill.kd_objective import KDObjective
 from edgedistill.pipeline.distill.runtime import resolve_runtime
 from edgedistill.pipeline.distill.teacher import Teacher, load_state_dict_into
 from edgedistill.pipeline.distill.training import FitResult, fit
+from edgedistill.pipeline.distill.world import SINGLE, World, current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME, SCRATCH, StageOutput
 from edgedistill.progress import Progress
@@ -124,6 +125,7 @@ def fit_settings(recipe: DistillationConfig, data: DataBundle) -> dict[str, Any]
 class DistillStage(Stage):
     name = "distill"
     version = 2
+    distributed = True
 
     data: DataBundle
     teacher: Teacher
@@ -144,7 +146,15 @@ class DistillStage(Stage):
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
         result, teacher_outputs = distill_into(
-            model, view, data, self.teacher, r, self.progress, f"distilling {self.label} ({arch['name']})", workdir
+            model,
+            view,
+            data,
+            self.teacher,
+            r,
+            self.progress,
+            f"distilling {self.label} ({arch['name']})",
+            workdir,
+            world=current_world(),
         )
         write_torch(workdir / STUDENT_FILE, result.best_state)
         profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
@@ -172,6 +182,7 @@ def distill_into(
     label: str,
     workdir: Path,
     resume: bool = True,
+    world: World = SINGLE,
 ) -> tuple[FitResult, str]:
     """Train `model` from the teacher on the training split plus the transfer set; (fit result, how the teacher ran).
 
@@ -207,6 +218,7 @@ def distill_into(
             label=label,
             extra=objective,
             checkpoint=workdir / RESUME / "fit.pt" if resume else None,
+            world=world,
             **settings,
         )
     finally:

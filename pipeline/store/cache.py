@@ -72,6 +72,14 @@ class StageCache:
             stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"]
         )
 
+    def read(self, stage: str, key: str) -> StageOutput:
+        """An entry another process just wrote (a distributed world's rank 0), read without checking or repair."""
+        folder = self.root / stage / key
+        record = json.loads((folder / RECORD).read_text())
+        return StageOutput(
+            stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"]
+        )
+
     def remove_leftovers(self) -> list[str]:
         """Clear what builds killed mid-stage left: their work folders, except the checkpoints a stage resumes
         from (RESUME). Call it holding the build lock."""

@@ -145,3 +145,74 @@ def assert_same_outputs(got: Path, expected: Path, config: Path) -> None:
     mine = torch.load(got / "student.pt", weights_only=True)
     theirs = torch.load(expected / "student.pt", weights_only=True)
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+_seen: dict[Path, tuple[int, int]] = {}
+
+
+def checkpoint_epoch(cache: Path, stage: str) -> tuple[int, int] | None:
+    """(epoch, mtime) of the training checkpoint in the stage's work folder, or None; read only when it changed."""
+    for path in cache.glob(f"{stage}/.*.work/resume/fit.pt"):
+        try:
+            mtime = path.stat().st_mtime_ns
+            if path not in _seen or _seen[path][1] != mtime:
+                _seen[path] = (torch.load(path, weights_only=True)["epoch"], mtime)
+            return _seen[path]
+        except (OSError, RuntimeError, EOFError):
+            return None
+    return None
+
+
+def start_build(folder: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*EDGEDISTILL, "build", "--quiet"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "EDGEDISTILL_HOME": str(folder / ".home")},
+    )
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 600):
+    """SIGKILL the build once ready() gives a value; returns that value."""
+    deadline = time.monotonic() + timeout
+    while (value := ready()) is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "the build ended before the kill point"
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return value
+
+
+def test_a_build_killed_inside_distillation_epochs_resumes_at_the_last_finished_epoch(
+    built_project, digits_npz, digits_teacher, tmp_path
+):
+    folder = tmp_path / "epochs"
+    write_config(folder, tiny_config(digits_npz, digits_teacher))  # built_project's config: 12 epochs
+    cache = folder / ".edgedistill-cache"
+
+    def epoch_six_or_later():
+        c = checkpoint_epoch(cache, "distill")
+        return c if c is not None and c[0] >= 6 else None
+
+    killed_at = kill_when(start_build(folder), epoch_six_or_later)
+    assert 6 <= killed_at[0] < 12
+
+    # the next run's first checkpoint comes after the killed run's epochs, not from epoch 1 again
+    proc = start_build(folder)
+
+    def a_new_checkpoint():
+        c = checkpoint_epoch(cache, "distill")
+        return c if c is not None and c[1] != killed_at[1] else None
+
+    resumed = kill_when(proc, a_new_checkpoint)
+    assert resumed[0] > killed_at[0], (killed_at, resumed)
+    assert not list(cache.glob("baseline/.*"))  # the baseline had finished: nothing of it is left to resume
+
+    final = run_cli("build", "--quiet", cwd=folder)
+    assert final.returncode == 0, final.stderr[-3000:]
+    report = json.loads((folder / "build" / "rpi4" / "report.json").read_text())
+    assert report["student"]["history"] == built_project.report["student"]["history"]
+    assert_same_outputs(folder / "build" / "rpi4", built_project.out, built_project.config)
+    assert not list(cache.glob("*/.*"))  # the checkpoints went with the finished stage

@@ -145,3 +145,20 @@ def test_shift_range_fits_the_image_size_and_flips_mirror_whole_images():
     same = [torch.equal(f, o) for f, o in zip(flipped, x.repeat(16, 1, 1, 1))]
     mirrored = [torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x.repeat(16, 1, 1, 1))]
     assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)
+
+
+@pytest.mark.parametrize("hflip", [False, True])
+def test_a_ranks_shard_is_augmented_as_its_rows_of_the_whole_batch_would_be(hflip):
+    """Each rank draws the random numbers for the whole batch and keeps its share: the ranks together augment
+    the batch exactly as one process does, and their generators stay in step for the next epoch's order."""
+    from edgedistill.pipeline.distill.training import augment_batch
+
+    whole = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    one = torch.Generator().manual_seed(0)
+    expected = augment_batch(whole, one, 2, hflip)
+    for rank in (0, 1):
+        gen = torch.Generator().manual_seed(0)
+        mine = slice(rank, None, 2)
+        got = augment_batch(whole[mine], gen, 2, hflip, share=(7, mine))
+        assert torch.equal(got, expected[mine])
+        assert torch.equal(gen.get_state(), one.get_state())

@@ -1,0 +1,45 @@
+"""`edgedistill build --nproc 2`: two gloo processes on the CPU, started by torchrun's launcher. Rank 0 alone
+writes the cache and build/; the student matches the one-process student; a failure is one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.conftest import run_cli, tiny_config, write_config
+
+
+def test_two_processes_build_one_cache_and_one_build_with_the_one_process_student(
+    tmp_path, digits_npz, digits_teacher, built_project
+):
+    folder = tmp_path / "ddp"
+    write_config(folder, tiny_config(digits_npz, digits_teacher))
+    proc = run_cli("build", "--target", "rpi4", "--nproc", "2", cwd=folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("shipped:") == 1  # rank 0 alone reports
+    report = json.loads((folder / "build" / "rpi4" / "report.json").read_text())
+    one = built_project.report
+    assert abs(report["student"]["accuracy"] - one["student"]["accuracy"]) <= 3.0
+    assert report["student"]["history"][-1]["epoch"] == one["student"]["history"][-1]["epoch"]
+    cache = folder / ".edgedistill-cache"
+    for stage in ("baseline", "distill", "export", "verify"):
+        entries = [p for p in (cache / stage).iterdir() if not p.name.startswith(".")]
+        assert len(entries) == 1, (stage, entries)
+    assert not list(cache.glob("*/.*"))  # no work folders left behind
+    ranks = list((cache / "logs" / "ranks").glob("*/attempt_0/1/stderr.log"))
+    assert len(ranks) == 1  # rank 1's output went to its log, not the terminal
+    assert sorted(p.name for p in (folder / "build").iterdir()) == ["rpi4"]
+
+
+def test_a_failure_in_a_distributed_build_is_one_line(tmp_path, digits_npz, digits_teacher):
+    folder = tmp_path / "bad"
+    np.savez(tmp_path / "bad.npz", x=np.full((40, 8, 8), 2.0, np.float32), y=np.arange(40) % 2)
+    write_config(folder, tiny_config(tmp_path / "bad.npz", digits_teacher))
+    proc = run_cli("build", "--target", "rpi4", "--nproc", "2", cwd=folder)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "float images must lie in [0, 1]" in lines[0], (
+        proc.stderr
+    )
+    assert "Traceback" not in proc.stderr and not (folder / "build").exists()
