@@ -67,14 +67,7 @@ def kill_plan(stages: list[dict], count: int, rng: random.Random) -> list[tuple[
 def run_and_kill(folder: Path, cache: Path, after: list[str], offset: float) -> tuple[bool, subprocess.Popen]:
     """Start a build; once it holds the build lock and every stage in `after` is in the cache, wait `offset` seconds
     and SIGKILL it (if it is still running)."""
-    proc = subprocess.Popen(
-        [*EDGEDISTILL, "build", "--quiet"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env={**os.environ, "EDGEDISTILL_HOME": str(folder / ".home")},
-    )
+    proc = start_build(folder, stderr=subprocess.PIPE)
     lock = cache / LOCK_FILE  # holds "pid N" once the build has started its stages
 
     def reached() -> bool:
@@ -163,12 +156,13 @@ def checkpoint_epoch(cache: Path, stage: str) -> tuple[int, int] | None:
     return None
 
 
-def start_build(folder: Path) -> subprocess.Popen:
+def start_build(folder: Path, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """`edgedistill build --quiet` in folder, in a session of its own (killed as a group)."""
     return subprocess.Popen(
         [*EDGEDISTILL, "build", "--quiet"],
         cwd=folder,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
         env={**os.environ, "EDGEDISTILL_HOME": str(folder / ".home")},
     )
