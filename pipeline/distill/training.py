@@ -198,10 +198,11 @@ def fit(
                 with runtime.autocast():
                     loss = loss_fn(trained(normalize(batch)), idx, batch)
                 opt.zero_grad(set_to_none=True)
+                step_loss = loss * _shard_weight(len(idx), len(batch_rows), world)
                 if scaler is not None:
-                    scaler.scale(loss).backward()
+                    scaler.scale(step_loss).backward()
                 else:
-                    loss.backward()
+                    step_loss.backward()
                 if world.distributed and extra is not None:
                     _average_gradients(extra, world)  # the student's are averaged by DistributedDataParallel
                 if scaler is not None:
@@ -231,6 +232,12 @@ def fit(
     if extra is not None:
         extra.to("cpu")
     return result
+
+
+def _shard_weight(shard: int, whole: int, world: World) -> float:
+    """The factor on a rank's mean loss so that the ranks' averaged gradients are the whole batch's: shards of a
+    batch that does not divide evenly (27 over 2 ranks: 14 and 13) count by their size, not one each."""
+    return shard * world.size / whole if world.distributed else 1.0
 
 
 def _data_parallel(model: nn.Module, runtime: TrainRuntime, world: World) -> nn.Module:

@@ -12,6 +12,7 @@ from edgedistill.errors import ConfigError
 from edgedistill.pipeline.data.transforms import make_normalizer
 from edgedistill.pipeline.distill.runtime import CPU, resolve_runtime
 from edgedistill.pipeline.distill.training import accuracy, evaluate, fit, random_shift
+from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import quiet
 from tests.conftest import split_in_store
 
@@ -34,7 +35,9 @@ def toy_task(tmp_path, n: int = 256):
     return split_in_store(x[:200], y[:200], tmp_path / "train"), split_in_store(x[200:], y[200:], tmp_path / "val")
 
 
-def train_toy(train, val, epochs=8, runtime=CPU, checkpoint=None, loss_hook=None, workers=0):
+def train_toy(
+    train, val, epochs=8, runtime=CPU, checkpoint=None, loss_hook=None, workers=0, batch_size=32, world=SINGLE
+):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     y = torch.from_numpy(train.y)
@@ -52,7 +55,7 @@ def train_toy(train, val, epochs=8, runtime=CPU, checkpoint=None, loss_hook=None
         val=val,
         normalize=make_normalizer([0.5], [0.25]),
         epochs=epochs,
-        batch_size=32,
+        batch_size=batch_size,
         lr=0.05,
         weight_decay=0.0,
         seed=0,
@@ -63,6 +66,7 @@ def train_toy(train, val, epochs=8, runtime=CPU, checkpoint=None, loss_hook=None
         runtime=runtime,
         checkpoint=checkpoint,
         workers=workers,
+        world=world,
     )
     return model, result
 
@@ -114,6 +118,47 @@ def test_a_checkpoint_of_other_training_is_ignored(tmp_path):
     train_toy(train, val, epochs=2, checkpoint=checkpoint)
     _, result = train_toy(train, val, epochs=3, checkpoint=checkpoint)  # other epochs: a different schedule
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
+
+
+def _train_toy_as_rank(rank: int, port: int, folder: str) -> None:
+    """One rank of a two-process gloo group training the toy task; rank 0 saves what it learned."""
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        train, val = toy_task(Path(folder) / f"rank{rank}")
+        model, result = train_toy(train, val, epochs=3, batch_size=27, world=World(rank, 2))
+        if rank == 0:
+            torch.save({"state": model.state_dict(), "history": result.history}, Path(folder) / "rank0.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_take_the_steps_one_process_takes_on_the_whole_batches(tmp_path):
+    """Each rank trains on its shard of every batch (27 rows: 14 and 13), so gradients averaged over the ranks,
+    weighted by shard size, are the whole batch's: the same weights as one process, to float rounding."""
+    import multiprocessing
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spawn = multiprocessing.get_context("spawn")
+    ranks = [spawn.Process(target=_train_toy_as_rank, args=(r, port, str(tmp_path))) for r in range(2)]
+    for p in ranks:
+        p.start()
+    for p in ranks:
+        p.join(timeout=300)
+    assert [p.exitcode for p in ranks] == [0, 0]
+    two = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    train, val = toy_task(tmp_path / "one")
+    one, result = train_toy(train, val, epochs=3, batch_size=27)
+    for name, value in one.state_dict().items():
+        torch.testing.assert_close(two["state"][name], value, rtol=1e-5, atol=1e-6)
+    assert [h["val_accuracy"] for h in two["history"]] == [h["val_accuracy"] for h in result.history]
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
