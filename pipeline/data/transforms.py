@@ -61,9 +61,16 @@ def resize_images(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 PREPROCESSED_CHUNK_BYTES = 64 << 20
 
 
+def preprocessed_chunk(image_shape: tuple[int, int, int], size: tuple[int, int]) -> int:
+    """Images per chunk so that the largest float32 copy made on the way (at the stored size before resizing,
+    or at the view after) stays near PREPROCESSED_CHUNK_BYTES, whichever side is larger."""
+    h, w, c = image_shape
+    return max(1, PREPROCESSED_CHUNK_BYTES // (4 * c * max(h * w, size[0] * size[1])))
+
+
 def preprocessed_batches(split, data: DataBundle, size: tuple[int, int]) -> Iterator[np.ndarray]:
-    """A split as the student takes it (normalised float32 NCHW at `size`), about 64 MiB at a time, in order."""
-    per_sample = 4 * data.image_shape[2] * size[0] * size[1]
-    chunk = max(1, PREPROCESSED_CHUNK_BYTES // per_sample)
+    """A split as the student takes it (normalised float32 NCHW at `size`), in order, in chunks whose float
+    copies stay near 64 MiB whatever the split's length (see preprocessed_chunk)."""
+    chunk = preprocessed_chunk(tuple(data.image_shape), size)
     for _, raw in split.batches(chunk):
         yield preprocess(raw, data, size)
