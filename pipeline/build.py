@@ -83,8 +83,10 @@ def _build(
 
     t0 = time.perf_counter()
     world = current_world()
-    for turn in ("first", "then") if world.distributed else ("first",):  # rank 0 decodes the data, the others read it
-        if (turn == "first") == world.is_main:
+    # each machine's first rank decodes the data into its cache (once, for all machines on a shared folder),
+    # then the machine's other ranks read it
+    for turn in ("first", "then") if world.distributed else ("first",):
+        if (turn == "first") == (world.local_rank == 0):
             data = load_data(config.data, cache.root / "data", progress)
             teacher = load_teacher(config.teacher, data, progress)
         world.barrier()

@@ -29,6 +29,39 @@ def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None
     return subprocess.run([*EDGEDISTILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def run_ranks(target, *args, size: int = 2, timeout: float = 300) -> None:
+    """Run target(world, *args) in `size` fresh processes joined in a gloo group over loopback (target must be
+    importable: a module-level function); every rank must exit cleanly."""
+    import multiprocessing
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spawn = multiprocessing.get_context("spawn")
+    ranks = [spawn.Process(target=_rank_main, args=(target, r, size, port, args)) for r in range(size)]
+    for p in ranks:
+        p.start()
+    for p in ranks:
+        p.join(timeout=timeout)
+    assert [p.exitcode for p in ranks] == [0] * size
+
+
+def _rank_main(target, rank: int, size: int, port: int, args: tuple) -> None:
+    """One rank, joined the way a torchrun launch joins (its environment, then join_world)."""
+    from edgedistill.pipeline.distill.world import join_world, leave_world
+
+    torch.set_num_threads(1)
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    world = join_world("cpu")
+    try:
+        target(world, *args)
+    finally:
+        leave_world()
+
+
 @pytest.fixture(scope="session")
 def digits_npz(tmp_path_factory) -> Path:
     """The 1,797 real 8x8 digits of scikit-learn as uint8 images 0..255."""

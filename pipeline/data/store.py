@@ -103,7 +103,9 @@ def image_files(folder: Path, recursive: bool) -> list[Path]:
 
 
 def cached_store(root: Path, key: str, make: Callable[[Path], None]) -> StoredImages:
-    """The store under root/key, made by make(temp folder) when missing; atomic, and one line on a full disk."""
+    """The store under root/key, made by make(temp folder) when missing; atomic, and one line on a full disk.
+    Processes that make the same store at once (ranks of several machines on one shared folder) keep the
+    first one placed: the key is the content's, so theirs is the same."""
     final = root / key
     if (final / META).is_file():
         return open_store(final)
@@ -111,9 +113,13 @@ def cached_store(root: Path, key: str, make: Callable[[Path], None]) -> StoredIm
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
         make(tmp)
-        if final.exists():
+        if final.exists() and not (final / META).is_file():  # a damaged leftover, not another process's store
             shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / META).is_file():
+                raise  # else another process placed the same store while this one decoded: keep theirs
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             raise DataError(

@@ -24,6 +24,8 @@ from edgedistill.pipeline.distill.losses import LOSSES, hint_loss, rkd_angle, rk
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.distill.training import EVAL_BYTES
+from edgedistill.pipeline.distill.world import SINGLE, World
+from edgedistill.progress import Progress
 
 EMBEDDING = "embedding"
 LOGITS = "logits"
@@ -91,26 +93,47 @@ class KDObjective(nn.Module):
         if teacher.module is not None:
             runtime.prepare(teacher.module)
 
-    def precompute(self, train: Split, pixel_max: float, folder: Path, batch_size: int = 256) -> bool:
+    def precompute(
+        self,
+        train: Split,
+        pixel_max: float,
+        folder: Path,
+        progress: Progress,
+        world: World = SINGLE,
+        batch_size: int = 256,
+    ) -> bool:
         """Run the teacher once over the (unaugmented) training set, in batches, into memory-mapped files in
-        `folder` (logits, and tapped features up to PRECOMPUTE_LIMIT_BYTES; past that, False: run it live)."""
+        `folder` (logits, and tapped features up to PRECOMPUTE_LIMIT_BYTES; past that, False: run it live).
+
+        In a distributed world the ranks take turns: each runs the teacher on every size-th batch, and every
+        rank receives every batch's outputs through the process group (no shared folder needed, so several
+        machines work too), so the teacher runs once over the data, not once per rank."""
         if self.teacher.module is None:  # precomputed logits: read from their memory-mapped file per batch
             return True
         folder.mkdir(parents=True, exist_ok=True)
         device = self.runtime.device
         writers: dict[str, RowWriter] = {}
-        size = train.rows_per(EVAL_BYTES, 4, cap=batch_size)
-        for _, raw in batches_of(train, sequential_batches(len(train), size), 0, device):
-            logits, feats = self._run_teacher(to_unit(raw, pixel_max, device))
-            named = {LOGITS: logits, **feats}
-            if not writers:
-                if sum(v[0].numel() * 4 for v in feats.values()) * len(train) > PRECOMPUTE_LIMIT_BYTES:
-                    return False
-                writers = {
-                    k: RowWriter(folder / f"teacher_{k}.bin", tuple(v.shape[1:]), np.float32) for k, v in named.items()
-                }
-            for k, v in named.items():
-                writers[k].write(v.float().cpu().numpy())
+        batches = sequential_batches(len(train), train.rows_per(EVAL_BYTES, 4, cap=batch_size))
+        mine = iter(batches_of(train, world.shard(batches), 0, device))
+        with progress.task("running the teacher over the training set", total=len(train), unit="images") as advance:
+            for start in range(0, len(batches), world.size):
+                turn = batches[start : start + world.size]
+                outputs = None
+                if world.rank < len(turn):
+                    _, raw = next(mine)
+                    logits, feats = self._run_teacher(to_unit(raw, pixel_max, device))
+                    outputs = {k: v.float().cpu().numpy() for k, v in {LOGITS: logits, **feats}.items()}
+                for named in world.all_gather(outputs)[: len(turn)]:
+                    if not writers:
+                        per_row = sum(v[0].nbytes for k, v in named.items() if k != LOGITS)
+                        if per_row * len(train) > PRECOMPUTE_LIMIT_BYTES:
+                            return False
+                        writers = {
+                            k: RowWriter(folder / f"teacher_{k}.bin", v.shape[1:], np.float32) for k, v in named.items()
+                        }
+                    for k, v in named.items():
+                        writers[k].write(v)
+                    advance(steps=len(named[LOGITS]))
         self._precomputed = {k: map_rows(w.path, "float32", w.close()) for k, w in writers.items()}
         return True
 

@@ -42,6 +42,14 @@ class World:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def all_gather(self, value: Any) -> list[Any]:
+        """Every rank's value (picklable), in rank order, on every rank."""
+        if not self.distributed:
+            return [value]
+        gathered: list[Any] = [None] * self.size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
     def shard(self, batch: Any) -> Any:
         """This rank's part of a global batch of positions (every size-th, from its rank), as DistributedSampler
         deals them: the ranks together see the batch once, so the step equals one process's on the whole batch."""

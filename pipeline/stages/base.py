@@ -41,7 +41,8 @@ def run_stage(stage: Stage, cache: StageCache) -> StageOutput:
 
     In a distributed world rank 0 alone reads and writes the cache: it tells the others whether the stage is
     cached; a training stage (`distributed`) runs on every rank, each in a scratch folder but rank 0's, and the
-    others then read rank 0's entry. Other stages run on rank 0 only."""
+    others then read rank 0's entry (sent to them when their machine's cache is not rank 0's). Other stages run
+    on rank 0 only."""
     key = StageCache.key(stage.name, stage.version, stage.cache_inputs())
     world = current_world()
     if not world.distributed:
@@ -55,5 +56,11 @@ def run_stage(stage: Stage, cache: StageCache) -> StageOutput:
                 stage.run(Path(scratch))
         else:
             raise RuntimeError(f"stage {stage.name} runs on rank 0 only")
-    world.barrier()  # rank 0's entry is in the cache now
+    world.barrier()  # rank 0's entry is in its cache now
+    # ranks on other machines (torchrun --nnodes) have caches of their own: rank 0 sends them the entry
+    missing = world.all_gather(not world.is_main and not cache.has(stage.name, key))
+    if any(missing):
+        entry = world.broadcast(cache.entry_bytes(stage.name, key) if world.is_main else None)
+        if missing[world.rank]:
+            cache.receive(stage.name, key, entry)
     return found if found is not None else cache.read(stage.name, key)

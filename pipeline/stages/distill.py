@@ -198,7 +198,8 @@ def distill_into(
     augmenting = recipe.augment or recipe.hflip
     teacher_outputs = (
         "precomputed once"
-        if not augmenting and objective.precompute(train, data.pixel_max, workdir / SCRATCH / "teacher")
+        if not augmenting
+        and objective.precompute(train, data.pixel_max, workdir / SCRATCH / "teacher", progress, world)
         else "live on each batch"
     )
     if not teacher.live:

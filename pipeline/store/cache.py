@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,6 +81,37 @@ class StageCache:
         return StageOutput(
             stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"]
         )
+
+    def has(self, stage: str, key: str) -> bool:
+        """Whether this machine's cache holds the entry (an entry is only ever there complete)."""
+        return (self.root / stage / key / RECORD).is_file()
+
+    def entry_bytes(self, stage: str, key: str) -> dict[str, bytes]:
+        """A finished entry as bytes (its record and its declared files), to hand to a machine without it."""
+        folder = self.root / stage / key
+        record = json.loads((folder / RECORD).read_text())
+        return {RECORD: (folder / RECORD).read_bytes()} | {
+            f: (folder / f).read_bytes() for f in record["files"].values()
+        }
+
+    def receive(self, stage: str, key: str, entry: dict[str, bytes]) -> None:
+        """Place an entry made by another machine (a distributed world's rank 0), checked against its record,
+        through a folder of this process's own renamed into place; a copy already there (another rank on
+        this machine received it first) is kept."""
+        record = json.loads(entry[RECORD])
+        for name, filename in record["files"].items():
+            if hashlib.sha256(entry[filename]).hexdigest() != record["sha256"][name]:
+                raise EdgeDistillError(f"{stage} entry {key}: {filename} arrived damaged from rank 0")
+        parent = self.root / stage
+        parent.mkdir(parents=True, exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(prefix=f".{key}.incoming-", dir=parent))
+        try:
+            for filename, content in entry.items():
+                (incoming / filename).write_bytes(content)
+            with contextlib.suppress(OSError):  # the entry is there already: keep it
+                os.rename(incoming, parent / key)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
 
     def remove_leftovers(self) -> list[str]:
         """Clear what builds killed mid-stage left: their work folders, except the checkpoints a stage resumes

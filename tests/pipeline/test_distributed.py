@@ -43,3 +43,33 @@ def test_a_failure_in_a_distributed_build_is_one_line(tmp_path, digits_npz, digi
         proc.stderr
     )
     assert "Traceback" not in proc.stderr and not (folder / "build").exists()
+
+
+def test_two_machines_without_a_shared_folder_build_through_torchrun(tmp_path, digits_npz, digits_teacher):
+    """`torchrun --nnodes 2` as on two machines: each node runs in its own project folder with its own cache.
+    Rank 0's machine ships build/; the other machine's cache receives the training stages' entries from it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    machines = [tmp_path / "node0", tmp_path / "node1"]
+    nodes = []
+    for rank, folder in enumerate(machines):
+        write_config(folder, tiny_config(digits_npz, digits_teacher, **{"distillation.epochs": 4}))
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+        rendezvous = ["--node-rank", str(rank), "--master-addr", "127.0.0.1", "--master-port", str(port)]
+        command = [*torchrun, *rendezvous, "-m", "edgedistill.cli", "build", "--target", "rpi4", "--quiet"]
+        env = {**os.environ, "EDGEDISTILL_HOME": str(folder / ".home"), "OMP_NUM_THREADS": "1"}
+        nodes.append(subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = [node.communicate(timeout=600) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert (machines[0] / "build" / "rpi4" / "report.json").is_file() and not (machines[1] / "build").exists()
+    for stage in ("baseline", "distill"):
+        [theirs] = [p for p in (machines[1] / ".edgedistill-cache" / stage).iterdir() if not p.name.startswith(".")]
+        ours = machines[0] / ".edgedistill-cache" / stage / theirs.name
+        assert (theirs / "record.json").read_bytes() == (ours / "record.json").read_bytes()
+    assert not (machines[1] / ".edgedistill-cache" / "export").exists()  # export runs on rank 0 alone

@@ -97,3 +97,18 @@ def test_the_loader_gives_the_same_batches_with_and_without_workers(digits_npz, 
         assert torch.equal(xa, xb)
         expected = to_unit_tensor(data.train.x[want], data.pixel_max)
         assert torch.equal(to_unit(xa, data.pixel_max, cpu), expected)
+
+
+def test_a_store_another_process_placed_while_this_one_decoded_is_kept(tmp_path):
+    """Ranks of two machines on one shared folder decode the same data at once: the first store placed stays
+    (the key is the content's), the second process opens it, and no temporary folder is left."""
+    x = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
+    y = np.array([0, 1])
+
+    def ours(folder):
+        store_module.write_arrays(folder, x, y, None)
+        store_module.cached_store(tmp_path, "k", lambda theirs: store_module.write_arrays(theirs, x + 1, y, None))
+
+    images = store_module.cached_store(tmp_path, "k", ours)
+    np.testing.assert_array_equal(images.images, x + 1)  # theirs, placed first
+    assert [p.name for p in tmp_path.iterdir()] == ["k"]

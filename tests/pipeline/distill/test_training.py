@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from edgedistill.pipeline.distill.runtime import CPU, resolve_runtime
 from edgedistill.pipeline.distill.training import accuracy, evaluate, fit, random_shift
 from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import quiet
-from tests.conftest import split_in_store
+from tests.conftest import run_ranks, split_in_store
 
 
 def test_random_shift_moves_content_within_bounds():
@@ -120,39 +121,18 @@ def test_a_checkpoint_of_other_training_is_ignored(tmp_path):
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
 
 
-def _train_toy_as_rank(rank: int, port: int, folder: str) -> None:
-    """One rank of a two-process gloo group training the toy task; rank 0 saves what it learned."""
-    from pathlib import Path
-
-    import torch.distributed as dist
-
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        train, val = toy_task(Path(folder) / f"rank{rank}")
-        model, result = train_toy(train, val, epochs=3, batch_size=27, world=World(rank, 2))
-        if rank == 0:
-            torch.save({"state": model.state_dict(), "history": result.history}, Path(folder) / "rank0.pt")
-    finally:
-        dist.destroy_process_group()
+def _train_toy_as_rank(world: World, folder: Path) -> None:
+    """One rank of a two-process group training the toy task; rank 0 saves what it learned."""
+    train, val = toy_task(folder / f"rank{world.rank}")
+    model, result = train_toy(train, val, epochs=3, batch_size=27, world=world)
+    if world.is_main:
+        torch.save({"state": model.state_dict(), "history": result.history}, folder / "rank0.pt")
 
 
 def test_two_ranks_take_the_steps_one_process_takes_on_the_whole_batches(tmp_path):
     """Each rank trains on its shard of every batch (27 rows: 14 and 13), so gradients averaged over the ranks,
     weighted by shard size, are the whole batch's: the same weights as one process, to float rounding."""
-    import multiprocessing
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    spawn = multiprocessing.get_context("spawn")
-    ranks = [spawn.Process(target=_train_toy_as_rank, args=(r, port, str(tmp_path))) for r in range(2)]
-    for p in ranks:
-        p.start()
-    for p in ranks:
-        p.join(timeout=300)
-    assert [p.exitcode for p in ranks] == [0, 0]
+    run_ranks(_train_toy_as_rank, tmp_path)
     two = torch.load(tmp_path / "rank0.pt", weights_only=True)
     train, val = toy_task(tmp_path / "one")
     one, result = train_toy(train, val, epochs=3, batch_size=27)
