@@ -25,7 +25,8 @@ for _noisy in ("torchao", "torch.utils._pytree"):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 
-def _channel_last(model: nn.Module) -> nn.Module:
+def channel_last(model: nn.Module) -> nn.Module:
+    """The model taking NHWC input (the layout TFLite kernels use), in eval mode."""
     import litert_torch
 
     return litert_torch.to_channel_last_io(model.eval(), args=[0]).eval()
@@ -39,7 +40,30 @@ def export_tflite_fp32(
     c, h, w = input_shape_nchw
     sample = (torch.zeros(1, h, w, c),)
     with native_logs_to(log), atomic_path(dest) as tmp:
-        litert_torch.convert(_channel_last(model), sample).export(str(tmp))
+        litert_torch.convert(channel_last(model), sample).export(str(tmp))
+
+
+def quantizer_config(qat: bool = False):
+    """Per-channel symmetric int8 weights, static int8 activations (fake-quantized for training when qat)."""
+    from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
+
+    return get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False, is_qat=qat)
+
+
+def write_quantized_tflite(converted: nn.Module, input_shape_nchw: tuple[int, ...], quantizer, dest: Path) -> None:
+    """A graph out of convert_pt2e (NHWC input) written as a full-integer .tflite."""
+    import litert_torch
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    c, h, w = input_shape_nchw
+    quantized = move_exported_model_to_eval(converted)
+    for module in quantized.modules():  # exported graphs keep training=True though their ops are eval-mode
+        module.training = False
+    with atomic_path(dest) as tmp:
+        litert_torch.convert(
+            quantized, (torch.zeros(1, h, w, c),), quant_config=QuantConfig(pt2e_quantizer=quantizer)
+        ).export(str(tmp))
 
 
 def export_tflite_int8(
@@ -53,28 +77,21 @@ def export_tflite_int8(
 
     Returns the number of calibration samples used.
     """
-    import litert_torch
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
-    from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     c, h, w = input_shape_nchw
     sample = (torch.zeros(1, h, w, c),)
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    quantizer = PT2EQuantizer().set_global(quantizer_config())
     with native_logs_to(log):
-        exported = torch.export.export(_channel_last(model), sample, strict=True).module()
+        exported = torch.export.export(channel_last(model), sample, strict=True).module()
         prepared = prepare_pt2e(exported, quantizer)
         count = 0
         with torch.no_grad():
             for x in calibration:
                 prepared(x.permute(0, 2, 3, 1).contiguous())
                 count += 1
-        quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
-        for module in quantized.modules():  # exported graphs keep training=True though their ops are eval-mode
-            module.training = False
-        with atomic_path(dest) as tmp:
-            litert_torch.convert(quantized, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(tmp))
+        write_quantized_tflite(convert_pt2e(prepared, fold_quantize=False), input_shape_nchw, quantizer, dest)
     return count
 
 

@@ -21,11 +21,12 @@ from edgedistill.pipeline.distill.world import current_world, leave_world
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.report.assemble import assemble_report
 from edgedistill.pipeline.report.html import REPORT_HTML, render_html
-from edgedistill.pipeline.report.manifest import build_manifest
+from edgedistill.pipeline.report.manifest import build_manifest, recommend
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.prune import PruneStage
+from edgedistill.pipeline.stages.qat import QAT_STATE, Int8ChoiceStage, QATStage, ptq_verdict
 from edgedistill.pipeline.stages.verify import VerifyStage
 from edgedistill.pipeline.store.cache import StageCache, StageOutput, locked_cache
 from edgedistill.pipeline.store.publish import publish, recover
@@ -104,6 +105,14 @@ def _build(
     if config.prune is not None:
         distilled = run(PruneStage(data, teacher, chain.student, config.prune, config.distillation, progress))
     exported = run(ExportStage(distilled, data, config.export, config.quantization, progress))
+    quantization, qat = None, None
+    verdict = ptq_verdict(exported, config.quantization)
+    if verdict is not None and verdict.pop("run_qat"):
+        qat = run(QATStage(distilled, data, teacher, config.distillation, config.quantization, progress))
+        exported = run(Int8ChoiceStage(exported, qat, verdict), "int8 choice")
+        quantization = exported.meta["int8_choice"]
+    elif verdict is not None:
+        quantization = {**verdict, "shipped": "ptq", "shipped_because": verdict["why"]}
     verified = run(VerifyStage(data, teacher, distilled, exported, config.quantization, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
 
@@ -127,15 +136,28 @@ def _build(
         bench=bench,
         timings=timings,
         on_device=on_device,
+        quantization=quantization,
     )
     shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
     shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
     if "pruning" in distilled.files:  # the pruned student rebuilds from its arch + this history
         shipped["pruning.json"] = (distilled.path("pruning"), distilled.sha256["pruning"])
+    if qat is not None and quantization is not None and quantization["shipped"] == "qat":
+        shipped[QAT_STATE] = (qat.path("state"), qat.sha256["state"])  # with student.pt: re-exports the int8 model
     files = {name: {"sha256": sha, "size_bytes": path.stat().st_size} for name, (path, sha) in shipped.items()}
     artifacts = {fmt: {**info, "file": exported.files[fmt]} for fmt, info in exported.meta["artifacts"].items()}
+    how = None if quantization is None else quantization["shipped"].upper()
+    report["recommended"] = dict(
+        zip(("model", "because"), recommend(list(artifacts), verified.meta.get("int8_drop"), how), strict=True)
+    )
     manifest = build_manifest(
-        project=config.name, target=target, data=data, arch=distilled.meta["arch"], artifacts=artifacts, files=files
+        project=config.name,
+        target=target,
+        data=data,
+        arch=distilled.meta["arch"],
+        artifacts=artifacts,
+        files=files,
+        recommendation=(report["recommended"]["model"], report["recommended"]["because"]),
     )
     report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -298,8 +298,30 @@ class QuantizationConfig(_Strict):
     tolerance_points: float = Field(
         1.0,
         ge=0,
-        description="int8 accuracy this far below fp32 (test split, percentage points) gets a per-layer error table",
+        description="int8 accuracy this far below fp32 (percentage points) is a drop: on the validation split it "
+        "starts QAT (mode auto); on the test split it gets a per-layer error table and a warning",
     )
+    mode: Literal["ptq", "qat", "auto"] = Field(
+        "auto",
+        description="how tflite_int8 is made: post-training calibration (ptq), quantization-aware training with "
+        "the teacher (qat), or ptq and, when it drops past tolerance_points on validation, qat too, shipping the "
+        "better of the two on validation (auto)",
+    )
+    qat_epochs: int = Field(3, ge=1, description="epochs of distillation into the fake-quantized student")
+    qat_freeze_epochs: int = Field(
+        1, ge=0, description="the last epochs of QAT train with the activation ranges fixed (never the first epoch)"
+    )
+    qat_lr: float | None = Field(
+        None, gt=0, description="peak learning rate of QAT (default: a tenth of distillation.lr)"
+    )
+
+    QAT_FIELDS: ClassVar[frozenset[str]] = frozenset({"mode", "qat_epochs", "qat_freeze_epochs", "qat_lr"})
+
+    def ptq_key(self) -> dict[str, Any]:
+        """What export's and verify's outputs depend on: everything but QAT's settings (changing those reruns QAT
+        alone), and whether PTQ is measured on validation (for QAT to beat)."""
+        return {**self.model_dump(mode="json", exclude=set(self.QAT_FIELDS)), "measure_on_val": self.mode != "ptq"}
+
     layer_errors: Literal["on_drop", "always", "never"] = Field(
         "on_drop", description="when to compute the per-layer int8 error table"
     )

@@ -28,6 +28,18 @@ SHIPPED = {
 }
 
 
+def rebuild_with(project, **sections) -> dict:
+    """Update sections of the project's config (dicts merged into them), build again; the report."""
+    cfg_path = project / "edgedistill.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    for section, values in sections.items():
+        cfg[section] = {**cfg.get(section, {}), **values}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = run_cli("build", "--target", "rpi4", "--json", "--quiet", cwd=project)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
 def test_build_ships_every_artifact_with_hashes(built_project):
     assert {p.name for p in built_project.out.iterdir()} == SHIPPED
     for name, info in built_project.manifest["files"].items():
@@ -151,15 +163,12 @@ def test_changed_setting_reruns_only_what_depends_on_it(project_copy):
 
 
 def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(project_copy):
-    cfg_path = project_copy / "edgedistill.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["quantization"].update(io_dtype="float32", layer_errors="always")
-    cfg["export"] = {"formats": ["tflite_fp32", "tflite_int8"]}
-    cfg["benchmark"]["enabled"] = False
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    proc = run_cli("build", "--target", "rpi4", "--json", "--quiet", cwd=project_copy)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout)
+    report = rebuild_with(
+        project_copy,
+        quantization={"io_dtype": "float32", "layer_errors": "always"},
+        export={"formats": ["tflite_fp32", "tflite_int8"]},
+        benchmark={"enabled": False},
+    )
     assert {s["name"]: s["cached"] for s in report["stages"]} == {
         "load": False,
         "baseline": True,
@@ -185,3 +194,48 @@ def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(projec
         "report.json",
         "report.html",
     }
+
+
+def test_mode_qat_ships_the_qat_model_and_the_per_layer_table_needs_no_shipped_fp32(project_copy):
+    """quantization.mode: qat reruns only QAT (distillation and PTQ export stay cached); without tflite_fp32 in
+    the formats the per-layer table converts its own fp32 reference, which is not shipped."""
+    report = rebuild_with(
+        project_copy,
+        quantization={"mode": "qat", "qat_epochs": 2, "layer_errors": "always"},
+        export={"formats": ["onnx", "tflite_int8"]},
+        benchmark={"enabled": False},
+    )
+    ran = {s["name"]: s["cached"] for s in report["stages"]}
+    assert ran == {
+        "load": False,
+        "baseline": True,
+        "distill": True,
+        "export": False,
+        "qat": False,
+        "int8 choice": False,
+        "verify": False,
+    }
+    q = report["quantization"]
+    assert q["shipped"] == "qat" and q["qat"]["epochs"] == 2 and q["fp32_val_accuracy"] > 80
+    int8 = report["artifacts"]["tflite_int8"]
+    assert int8["method"] == "qat" and int8["int8_gate"].startswith("passed") and int8["agreement_with_student"] >= 90
+    errors = report["int8_layer_errors"]
+    assert errors["reference"] == "fp32 .tflite converted for this table" and errors["worst_first"]
+    assert report["int8_drop"]["against"] == "the fp32 student (PyTorch)"
+    out = project_copy / "build" / "rpi4"
+    assert {p.name for p in out.iterdir()} == {
+        "model.onnx",
+        "model_int8.tflite",
+        "student.pt",
+        "student_qat.pt",
+        "manifest.json",
+        "report.json",
+        "report.html",
+    }
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["recommended_model"] == report["recommended"]["model"]
+    assert "(QAT)" in manifest["recommended_because"]
+    # changing only QAT's epochs reruns QAT, not export
+    again = rebuild_with(project_copy, quantization={"qat_epochs": 1})
+    assert {s["name"]: s["cached"] for s in again["stages"]}["export"] is True
+    assert again["quantization"]["qat"]["epochs"] == 1

@@ -146,6 +146,7 @@ def fit(
     workers: int | None = None,
     checkpoint: Path | None = None,
     world: World = SINGLE,
+    epoch_start: Callable[[int], None] | None = None,
 ) -> FitResult:
     """Train `model` on the `train` split, streamed from the stores; loss_fn sees the student logits, the
     batch's positions in `train` and the augmented batch (NCHW in [0, 1], on the training device).
@@ -156,6 +157,7 @@ def fit(
     when it exists, training resumes after its epoch and ends where an uninterrupted run would.
     world: in a distributed world every rank calls fit; each trains on its shard of every batch (the same
     batches and steps as one process), rank 0 validates and checkpoints, and only its result counts.
+    epoch_start: called with each epoch's number (from 1) before it trains, resumed epochs included.
     """
     gen = set_seed(seed)
     n = len(train)
@@ -176,6 +178,8 @@ def fit(
     saved = world.broadcast(saved)  # every rank resumes where rank 0's checkpoint says
     first = 1 if saved is None else _restore(saved, model, extra, opt, sched, scaler, gen, result)
     for epoch in range(first, epochs + 1):
+        if epoch_start is not None:
+            epoch_start(epoch)
         model.train()
         if extra is not None:
             extra.train()

@@ -75,6 +75,7 @@ def assemble_report(
     bench: StageOutput | None,
     timings: list[dict[str, Any]],
     on_device: dict[str, Any] | None = None,
+    quantization: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every number of the build in one JSON-able dict (report.json)."""
     c = data.image_shape[2]
@@ -90,7 +91,7 @@ def assemble_report(
             "size_bytes": info["size_bytes"],
             "gzip_bytes": info["gzip_bytes"],
             "sha256": exported.sha256[fmt],
-            **{k: info[k] for k in ("io_dtype", "calibration") if k in info},
+            **{k: info[k] for k in ("io_dtype", "calibration", "method") if k in info},
             **v["artifacts"][fmt],
         }
         if bench is not None:
@@ -145,6 +146,8 @@ def assemble_report(
         "checks": checks(
             v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size, chain.baseline
         ),
+        "quantization": quantization,  # how tflite_int8 was made (PTQ or QAT) and why
+        "int8_drop": v.get("int8_drop"),  # tflite_int8 against fp32 on the test split, and the tolerance
         "int8_layer_errors": v.get("int8_layer_errors"),
         "warnings": chain.warnings,
         "host_benchmark": None

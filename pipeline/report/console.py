@@ -59,7 +59,14 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     c = report["checks"]
-    lines = [f"student keeps {c['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy"]
+    lines = []
+    drop = report.get("int8_drop")
+    if drop and drop["past_tolerance"]:  # the headline: an app team must not ship this unawares
+        lines.append(
+            f"[bold red]int8 falls short:[/] tflite_int8 is {drop['points']:.2f} points below {drop['against']} on "
+            f"the test split (tolerance {drop['tolerance_points']:g}) after every fix that ran"
+        )
+    lines.append(f"student keeps {c['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy")
     if report.get("baseline"):
         gain = c["distillation_gain_points"]
         pruned = bool(report.get("pruning"))
@@ -91,6 +98,8 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             )
         lines.append(f"int8 file is 1/{c['teacher_fp32_bytes_over_int8_bytes']:.0f} of the teacher's fp32 checkpoint")
     lines += _quantization_lines(report)
+    if report.get("recommended"):
+        lines.append(f"recommended: {report['recommended']['model']} ({report['recommended']['because']})")
     device = report["device"]
     lines.append(
         f"device: {device if isinstance(device, str) else device['device'] + ' (' + device['target'] + ', ' + device['runtime'] + ')'}"
@@ -110,17 +119,18 @@ def _quantization_lines(report: dict[str, Any]) -> list[str]:
         cal = onnx_int8["calibration"]
         tried = ", ".join(f"{m} {r['val_accuracy']:.2f}%" for m, r in cal["candidates"].items())
         lines.append(f"onnx_int8 calibration: {cal['method']} (validation accuracy: {tried})")
+    q = report.get("quantization")
+    if q:
+        line = f"tflite_int8 by {q['shipped'].upper()}: {q['shipped_because']}"
+        if "qat" in q:
+            line += (
+                f" (validation: fp32 {q['fp32_val_accuracy']:.2f}%, PTQ {q['ptq_val_accuracy']:.2f}%, "
+                f"QAT {q['qat']['val_accuracy']:.2f}% after {q['qat']['epochs']} epochs, {q['qat_seconds']:.0f} s)"
+            )
+        lines.append(line)
     diagnosis = report.get("int8_layer_errors")
     if diagnosis:
-        drop = diagnosis["drop_vs_fp32_points"]
-        head = (
-            "int8 per-layer error"
-            if drop is None
-            else f"int8 is {drop:.2f} points below fp32 (tolerance {diagnosis['tolerance_points']:g})"
-        )
-        if "worst_first" in diagnosis:
-            worst = ", ".join(f"{e['layer']} {e['op']} {e['sqnr_db']:.1f} dB" for e in diagnosis["worst_first"][:5])
-            lines.append(f"{head}; worst layers by SQNR: {worst} (all in report.json -> int8_layer_errors)")
-        else:
-            lines.append(f"{head}; {diagnosis['note']}")
+        head = f"int8 is {diagnosis['drop_vs_fp32_points']:.2f} points below fp32 (tolerance {diagnosis['tolerance_points']:g})"
+        worst = ", ".join(f"{e['layer']} {e['op']} {e['sqnr_db']:.1f} dB" for e in diagnosis["worst_first"][:5])
+        lines.append(f"{head}; worst layers by SQNR: {worst} (all in report.json -> int8_layer_errors)")
     return lines

@@ -216,14 +216,11 @@ def _layer_errors_section(report: dict[str, Any]) -> str:
     diag = report.get("int8_layer_errors")
     if not diag:
         return ""
-    if "worst_first" not in diag:
-        return f"<h2>int8 error by layer</h2><p>{_e(diag.get('note', ''))}</p>"
     rows = [
         [_e(e["layer"]), _e(e["op"]), _e(e["position"]), _num(e["sqnr_db"], ".1f"), _num(e["cosine"], ".4f")]
         for e in diag["worst_first"][:20]
     ]
-    drop = diag["drop_vs_fp32_points"]
-    head = "" if drop is None else f"int8 is {drop:.2f} points below fp32 (tolerance {diag['tolerance_points']:g}). "
+    head = f"int8 is {diag['drop_vs_fp32_points']:.2f} points below fp32 (tolerance {diag['tolerance_points']:g}). "
     return f"<h2>int8 error by layer</h2><p>{_e(head)}{_e(diag['metric'])}; worst first.</p>" + _table(
         ["layer", "op", "position", "SQNR dB", "cosine"], rows
     )
@@ -238,6 +235,18 @@ def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     )
     if "int8_gate" in checks:
         notes.append(f"int8 gate: {checks['int8_gate']}")
+    drop = report.get("int8_drop")
+    if drop and drop["past_tolerance"]:
+        notes.insert(
+            0,
+            f"int8 falls short: tflite_int8 is {drop['points']:.2f} points below {drop['against']} on the test split "
+            f"(tolerance {drop['tolerance_points']:g})",
+        )
+    q = report.get("quantization")
+    if q:
+        notes.append(f"tflite_int8 by {q['shipped'].upper()}: {q['shipped_because']}")
+    if report.get("recommended"):
+        notes.append(f"recommended: {report['recommended']['model']} ({report['recommended']['because']})")
     device = report.get("device")
     notes.append(
         "device: " + (device if isinstance(device, str) else f"{device.get('device')} ({device.get('runtime')})")

@@ -21,6 +21,36 @@ def _tensor(io: dict[str, Any], role: str) -> dict[str, Any]:
     return entry
 
 
+FLOAT_FALLBACKS = ("tflite_fp16", "tflite_fp32", "tflite_dynamic_int8", "onnx")
+
+
+def recommend(models: list[str], int8_drop: dict[str, Any] | None, how: str | None = None) -> tuple[str, str]:
+    """(the model an app team should ship, why): the full-integer int8 model unless it falls past the
+    tolerance below fp32 on the test split; then the smallest float model shipped beside it, if any."""
+    if "tflite_int8" not in models:
+        return models[0], "no tflite_int8 in export.formats; the first format listed"
+    made = f" ({how})" if how else ""
+    if int8_drop is None or not int8_drop["past_tolerance"]:
+        within = (
+            ""
+            if int8_drop is None
+            else f", {int8_drop['points']:.2f} points below fp32 on the test split, "
+            f"within the tolerance of {int8_drop['tolerance_points']:g}"
+        )
+        return "tflite_int8", f"full-integer int8{made}{within}"
+    short = (
+        f"tflite_int8{made} is {int8_drop['points']:.2f} points below {int8_drop['against']} on the test split, "
+        f"past the tolerance of {int8_drop['tolerance_points']:g}"
+    )
+    for fmt in FLOAT_FALLBACKS:
+        if fmt in models:
+            return fmt, f"{short}; {fmt} keeps fp32 accuracy"
+    return (
+        "tflite_int8",
+        f"{short}; no float model was exported to recommend instead (add tflite_fp16 to export.formats)",
+    )
+
+
 def build_manifest(
     *,
     project: str,
@@ -29,6 +59,7 @@ def build_manifest(
     arch: dict[str, Any],
     artifacts: dict[str, Any],
     files: dict[str, dict],
+    recommendation: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """artifacts: export metadata per format; files: {file name: {sha256, size_bytes}} of everything shipped."""
     models = {}
@@ -46,7 +77,8 @@ def build_manifest(
         "schema": MANIFEST_SCHEMA,
         "project": project,
         "target": target.to_dict(),
-        "recommended_model": "tflite_int8" if "tflite_int8" in models else next(iter(models)),
+        "recommended_model": (recommendation or recommend(list(models), None))[0],
+        "recommended_because": (recommendation or recommend(list(models), None))[1],
         "labels": data.class_names,
         "preprocessing": {
             **data.preprocessing(tuple(arch["input_hw"])),

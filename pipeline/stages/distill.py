@@ -4,6 +4,7 @@ configured) on the training split plus the transfer set, and from the hard label
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,7 @@ def distill_into(
     workdir: Path,
     resume: bool = True,
     world: World = SINGLE,
+    epoch_start: Callable[[int], None] | None = None,
 ) -> tuple[FitResult, str]:
     """Train `model` from the teacher on the training split plus the transfer set; (fit result, how the teacher ran).
 
@@ -220,6 +222,7 @@ def distill_into(
             extra=objective,
             checkpoint=workdir / RESUME / "fit.pt" if resume else None,
             world=world,
+            epoch_start=epoch_start,
             **settings,
         )
     finally:

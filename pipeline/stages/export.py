@@ -16,9 +16,9 @@ from edgedistill.pipeline.config import EXPORT_FORMATS, ExportConfig, Quantizati
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.data.transforms import preprocessed_batches
-from edgedistill.pipeline.distill.training import accuracy, agreement
+from edgedistill.pipeline.distill.training import accuracy, agreement, evaluate
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import load_student
+from edgedistill.pipeline.stages.distill import load_student, student_view
 from edgedistill.pipeline.store.cache import StageOutput
 from edgedistill.progress import Progress
 
@@ -39,7 +39,7 @@ CALIBRATED = ("onnx_int8", "tflite_int8")
 @dataclass
 class ExportStage(Stage):
     name = "export"
-    version = 3
+    version = 4
 
     student: StageOutput  # from distill or prune
     data: DataBundle
@@ -50,7 +50,7 @@ class ExportStage(Stage):
     def cache_inputs(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {"student": self.student.fingerprint(), "export": self.export.model_dump(mode="json")}
         if any(fmt in CALIBRATED for fmt in self.export.formats):  # calibration only matters to the int8 models
-            inputs["quantization"] = self.quantization.model_dump(mode="json")
+            inputs["quantization"] = self.quantization.ptq_key()
             inputs["data"] = self.data.fingerprint
         return inputs
 
@@ -108,15 +108,25 @@ class ExportStage(Stage):
                 load_student(self.student), self._shape, self._calibration(advance, dest.name), dest, log
             )
             set_io_dtype(dest, dest, self.quantization.io_dtype)
-            return {"io_dtype": self.quantization.io_dtype}
+            extra: dict[str, Any] = {"io_dtype": self.quantization.io_dtype, "method": "ptq"}
+            if self.quantization.mode != "ptq":  # what QAT has to beat, on the validation split
+                advance(f"checking {dest.name} on the validation split", 0)
+                extra["val"] = self._val_accuracies(dest)
+            return extra
         elif fmt == "onnx_int8":
             return {"calibration": self._onnx_int8(workdir / FILENAMES["onnx"], dest, log, advance)}
         return {}
 
+    def _val_accuracies(self, int8: Path) -> dict[str, float]:
+        """The int8 model's and the fp32 student's accuracy on the validation split."""
+        arch, val = self.student.meta["arch"], self.data.val
+        fp32 = evaluate(load_student(self.student), val, student_view(self.data, arch), self.data.pixel_max)
+        logits = split_logits(int8, val, self.data, tuple(arch["input_hw"]))  # type: ignore[arg-type]
+        return {"accuracy": round(accuracy(logits, val.y), 3), "fp32_accuracy": round(accuracy(fp32, val.y), 3)}
+
     def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
         """Quantize with the configured calibration method, or with each and keep the best on the validation split."""
         from edgedistill.export.onnx_quantize import CALIBRATION_METHODS, quantize_onnx
-        from edgedistill.export.runtimes import OnnxModel
 
         choice = self.quantization.onnx_calibration
         methods = CALIBRATION_METHODS if choice == "auto" else (choice,)
@@ -129,8 +139,7 @@ class ExportStage(Stage):
         size = tuple(self.student.meta["arch"]["input_hw"])
 
         def predict(model: Path) -> np.ndarray:
-            runtime = OnnxModel(model)
-            return np.concatenate([runtime.predict(x) for x in preprocessed_batches(val, self.data, size)])  # type: ignore[arg-type]
+            return split_logits(model, val, self.data, size)  # type: ignore[arg-type]
 
         reference = predict(fp32)
         candidates: dict[str, dict[str, float]] = {}
@@ -161,28 +170,34 @@ class ExportStage(Stage):
         }
 
     def _describe(self, fmt: str, dest: Path) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "format": fmt,
-            "layout": "NCHW" if fmt.startswith("onnx") else "NHWC",
-            "size_bytes": dest.stat().st_size,
-            "gzip_bytes": len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
-        }
-        if fmt.startswith("tflite"):
-            info.update(io_details(dest))
-        else:
-            arch = self.student.meta["arch"]
-            info.update(
-                inputs=[
-                    {"name": "input", "shape": [1, *self._shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}
-                ],
-                outputs=[
-                    {
-                        "name": "logits",
-                        "shape": [1, arch["num_classes"]],
-                        "dtype": "float32",
-                        "scale": 0.0,
-                        "zero_point": 0,
-                    }
-                ],
-            )
-        return info
+        return describe_artifact(fmt, dest, self._shape, self.student.meta["arch"]["num_classes"])
+
+
+def describe_artifact(
+    fmt: str, dest: Path, shape: tuple[int, int, int] | None = None, num_classes: int | None = None
+) -> dict[str, Any]:
+    """What the report and the manifest say of an exported file: layout, sizes, input and output tensors (a
+    .tflite says them itself; an .onnx is described by the student's input shape and class count)."""
+    info: dict[str, Any] = {
+        "format": fmt,
+        "layout": "NCHW" if fmt.startswith("onnx") else "NHWC",
+        "size_bytes": dest.stat().st_size,
+        "gzip_bytes": len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
+    }
+    if fmt.startswith("tflite"):
+        info.update(io_details(dest))
+    else:
+        assert shape is not None and num_classes is not None
+        info.update(
+            inputs=[{"name": "input", "shape": [1, *shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
+            outputs=[{"name": "logits", "shape": [1, num_classes], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
+        )
+    return info
+
+
+def split_logits(model: Path, split, data: DataBundle, size: tuple[int, int]) -> np.ndarray:
+    """An exported model's logits over a split (TFLite or ONNX Runtime on the host)."""
+    from edgedistill.export.runtimes import load_runtime
+
+    runtime = load_runtime(model)
+    return np.concatenate([runtime.predict(x) for x in preprocessed_batches(split, data, size)])

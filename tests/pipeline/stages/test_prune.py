@@ -10,30 +10,16 @@ import torch
 from torch import nn
 
 from edgedistill.errors import ConfigError
-from edgedistill.pipeline.config import DataConfig, DistillationConfig, PruneConfig, StudentConfig, TeacherConfig
+from edgedistill.pipeline.config import DataConfig, PruneConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.data.transforms import preprocess
-from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.stages import run_stage
-from edgedistill.pipeline.stages.distill import DistillStage, load_student, load_student_files
+from edgedistill.pipeline.stages.distill import load_student, load_student_files
 from edgedistill.pipeline.stages.prune import PruneStage
-from edgedistill.pipeline.store.cache import StageCache
 from edgedistill.progress import quiet
 from edgedistill.students.profile import profile_model
-from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS, run_cli, tiny_config, write_config
-
-STUDENT = StudentConfig(name="dscnn", options={"channels": 32, "blocks": 2})
-RECIPE = DistillationConfig(epochs=8, augment=False)
-
-
-@pytest.fixture(scope="module")
-def distilled(digits_npz, digits_teacher, tmp_path_factory):
-    data = load_data(DataConfig(npz=digits_npz))
-    teacher = load_teacher(
-        TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher), data, quiet()
-    )
-    cache = StageCache(tmp_path_factory.mktemp("cache"))
-    return data, teacher, cache, run_stage(DistillStage(data, teacher, STUDENT, RECIPE, quiet()), cache)
+from tests.conftest import run_cli, tiny_config, write_config
+from tests.pipeline.stages.conftest import RECIPE
 
 
 def _convs(model):

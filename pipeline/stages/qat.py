@@ -1,0 +1,178 @@
+"""qat: distil into the fake-quantized student (quantization-aware training with the teacher's soft targets),
+then choose which int8 model ships: post-training (from export) or quantization-aware, by validation accuracy.
+
+`quantization.mode`: ptq ships export's model; qat always trains and ships the QAT model; auto trains only
+when PTQ falls more than `tolerance_points` below the fp32 student on validation, and ships the better one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgedistill.fsutil import write_torch
+from edgedistill.pipeline.config import DistillationConfig, QuantizationConfig
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.training import accuracy
+from edgedistill.pipeline.stages.base import Stage, register_stage
+from edgedistill.pipeline.stages.distill import distill_into, load_student, student_view
+from edgedistill.pipeline.stages.export import FILENAMES, describe_artifact, split_logits
+from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.progress import Progress
+
+QAT_MODEL = "model_int8_qat.tflite"
+QAT_STATE = "student_qat.pt"  # the fake-quantized student's state: with student.pt it re-exports the same model
+
+
+def ptq_verdict(exported: StageOutput, q: QuantizationConfig) -> dict[str, Any] | None:
+    """Whether QAT should run after export's PTQ model, and why (None: no tflite_int8 is made)."""
+    int8 = exported.meta["artifacts"].get("tflite_int8")
+    if int8 is None:
+        return None
+    if q.mode == "ptq":
+        return {"mode": "ptq", "run_qat": False, "why": "quantization.mode is ptq"}
+    val = int8["val"]
+    drop = round(val["fp32_accuracy"] - val["accuracy"], 3)
+    verdict = {"mode": q.mode, "ptq_val_accuracy": val["accuracy"], "fp32_val_accuracy": val["fp32_accuracy"]}
+    if q.mode == "qat":
+        return {**verdict, "run_qat": True, "why": "quantization.mode is qat"}
+    if drop > q.tolerance_points:
+        why = f"PTQ is {drop:.2f} points below fp32 on validation (tolerance {q.tolerance_points:g})"
+        return {**verdict, "run_qat": True, "why": why}
+    why = f"PTQ is {drop:.2f} points below fp32 on validation, within the tolerance of {q.tolerance_points:g}"
+    return {**verdict, "run_qat": False, "why": why}
+
+
+@register_stage
+@dataclass
+class QATStage(Stage):
+    name = "qat"
+    version = 1
+
+    student: StageOutput  # from distill or prune
+    data: DataBundle
+    teacher: Teacher
+    recipe: DistillationConfig
+    quantization: QuantizationConfig
+    progress: Progress
+
+    def qat_recipe(self) -> DistillationConfig:
+        """The distillation recipe (teacher, views, transfer set, loss) at QAT's epochs and learning rate; hints and
+        relations name layers of the eager student, which the fake-quantized graph no longer has."""
+        q = self.quantization
+        return self.recipe.link().model_copy(
+            update={"epochs": q.qat_epochs, "lr": q.qat_lr or self.recipe.lr / 10, "hints": [], "relation": None}
+        )
+
+    def cache_inputs(self) -> dict[str, Any]:
+        q = self.quantization
+        return {
+            "student": self.student.fingerprint(),
+            "data": self.data.fingerprint,
+            "teacher": self.teacher.fingerprint,
+            "recipe": self.qat_recipe().model_dump(mode="json"),
+            "quantization": q.model_dump(mode="json", include={"qat_epochs", "qat_freeze_epochs", "io_dtype"}),
+        }
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        from edgedistill.export.io_types import set_io_dtype
+        from edgedistill.export.qat import QATStudent, export_qat_tflite
+
+        arch, q = self.student.meta["arch"], self.quantization
+        shape = (arch["in_channels"], *arch["input_hw"])
+        recipe = self.qat_recipe()
+        with self.progress.task("preparing quantization-aware training"):
+            qat = QATStudent(load_student(self.student), shape)
+        # ranges are observed for at least the first epoch (a range never observed cannot convert)
+        freeze_from = max(2, recipe.epochs - q.qat_freeze_epochs + 1)
+
+        def epoch_start(epoch: int) -> None:
+            if epoch >= freeze_from:
+                qat.freeze_observers()
+
+        result, _ = distill_into(
+            qat,
+            student_view(self.data, arch),
+            self.data,
+            self.teacher,
+            recipe,
+            self.progress,
+            "quantization-aware training",
+            workdir,
+            epoch_start=epoch_start,
+        )
+        with self.progress.task(f"converting {QAT_MODEL}"):
+            export_qat_tflite(qat, workdir / QAT_MODEL, workdir / "convert.log")
+            set_io_dtype(workdir / QAT_MODEL, workdir / QAT_MODEL, q.io_dtype)
+        write_torch(workdir / QAT_STATE, result.best_state)
+        val = self.data.val
+        logits = split_logits(workdir / QAT_MODEL, val, self.data, tuple(arch["input_hw"]))  # type: ignore[arg-type]
+        meta = {
+            "val_accuracy": round(accuracy(logits, val.y), 3),
+            "fake_quant_val_accuracy": round(result.best_val_accuracy, 3),
+            "epochs": recipe.epochs,
+            "lr": recipe.lr,
+            "observers_fixed_from_epoch": freeze_from if freeze_from <= recipe.epochs else None,
+            "best_epoch": result.best_epoch,
+            "history": result.history,
+        }
+        return {"tflite_int8": QAT_MODEL, "state": QAT_STATE}, meta
+
+
+@register_stage
+@dataclass
+class Int8ChoiceStage(Stage):
+    """export's files with tflite_int8 the better of PTQ and QAT on validation (QAT when mode is qat)."""
+
+    name = "int8_choice"
+    version = 1
+
+    exported: StageOutput
+    qat: StageOutput
+    verdict: dict[str, Any]
+
+    def cache_inputs(self) -> dict[str, Any]:
+        return {"exported": self.exported.fingerprint(), "qat": self.qat.fingerprint(), "verdict": self.verdict}
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        ptq, qat = self.verdict["ptq_val_accuracy"], self.qat.meta["val_accuracy"]
+        if self.verdict["mode"] == "qat":
+            shipped, why = "qat", "quantization.mode is qat"
+        elif qat > ptq:
+            shipped, why = "qat", f"QAT {qat:.2f}% beats PTQ {ptq:.2f}% on validation"
+        else:
+            shipped, why = "ptq", f"QAT {qat:.2f}% does not beat PTQ {ptq:.2f}% on validation"
+        for fmt, filename in self.exported.files.items():
+            source = (
+                self.qat.path("tflite_int8") if fmt == "tflite_int8" and shipped == "qat" else self.exported.path(fmt)
+            )
+            _link_or_copy(source, workdir / filename)
+        meta = {**self.exported.meta, "artifacts": dict(self.exported.meta["artifacts"])}
+        if shipped == "qat":
+            before = meta["artifacts"]["tflite_int8"]
+            meta["artifacts"]["tflite_int8"] = {
+                **describe_artifact("tflite_int8", workdir / FILENAMES["tflite_int8"]),
+                "io_dtype": before["io_dtype"],
+                "method": "qat",
+            }
+        meta["int8_choice"] = {
+            **{k: v for k, v in self.verdict.items() if k != "run_qat"},
+            "qat": {
+                k: self.qat.meta[k] for k in ("val_accuracy", "fake_quant_val_accuracy", "epochs", "lr", "history")
+            },
+            "qat_seconds": self.qat.seconds,
+            "shipped": shipped,
+            "shipped_because": why,
+        }
+        return dict(self.exported.files), meta
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import copy
+import io
+
+from rich.console import Console
+
+from edgedistill.pipeline.report.console import print_summary
+
+
+def _summary(report) -> list[str]:
+    console = Console(file=io.StringIO(), width=400)
+    print_summary(report, console)
+    return console.file.getvalue().splitlines()
+
+
+def test_an_int8_drop_past_tolerance_heads_the_summary_and_the_recommendation_follows(built_project):
+    report = copy.deepcopy(built_project.report)
+    report["int8_drop"] = {"points": 3.1, "against": "tflite_fp32", "tolerance_points": 1.0, "past_tolerance": True}
+    report["recommended"] = {"model": "tflite_fp16", "because": "tflite_int8 is 3.10 points below"}
+    lines = _summary(report)
+    table_end = max(i for i, line in enumerate(lines) if line.startswith("└"))
+    assert lines[table_end + 1].startswith("int8 falls short: tflite_int8 is 3.10 points below tflite_fp32")
+    assert "recommended: tflite_fp16 (tflite_int8 is 3.10 points below)" in lines
+
+
+def test_within_tolerance_there_is_no_headline(built_project):
+    assert built_project.report["int8_drop"]["past_tolerance"] is False
+    assert not any("falls short" in line for line in _summary(built_project.report))
+    assert any(
+        line.startswith("recommended: tflite_int8 (full-integer int8") for line in _summary(built_project.report)
+    )

@@ -1,0 +1,93 @@
+"""qat: distillation into the fake-quantized student, and the choice between the PTQ and the QAT int8 model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgedistill.export.inspect_tflite import float_ops
+from edgedistill.export.qat import QATStudent, export_qat_tflite
+from edgedistill.export.runtimes import TFLiteModel
+from edgedistill.pipeline.config import ExportConfig, QuantizationConfig
+from edgedistill.pipeline.data.transforms import preprocess
+from edgedistill.pipeline.stages import run_stage
+from edgedistill.pipeline.stages.distill import load_student
+from edgedistill.pipeline.stages.export import ExportStage
+from edgedistill.pipeline.stages.qat import Int8ChoiceStage, QATStage, ptq_verdict
+from edgedistill.progress import quiet
+from tests.pipeline.stages.conftest import RECIPE
+
+QAT = QuantizationConfig(mode="qat", qat_epochs=2, calibration_samples=64)
+
+
+@pytest.fixture(scope="module")
+def quantized(distilled):
+    data, teacher, cache, student = distilled
+    exported = run_stage(ExportStage(student, data, ExportConfig(formats=["tflite_int8"]), QAT, quiet()), cache)
+    qat = run_stage(QATStage(student, data, teacher, RECIPE, QAT, quiet()), cache)
+    return exported, qat
+
+
+def test_export_measures_ptq_against_fp32_on_validation_and_the_verdict_follows_the_mode(quantized):
+    exported, _ = quantized
+    val = exported.meta["artifacts"]["tflite_int8"]["val"]
+    assert 80 < val["accuracy"] <= 100 and 80 < val["fp32_accuracy"] <= 100
+    drop = val["fp32_accuracy"] - val["accuracy"]
+    assert ptq_verdict(exported, QuantizationConfig(mode="ptq"))["run_qat"] is False
+    assert ptq_verdict(exported, QuantizationConfig(mode="qat"))["run_qat"] is True
+    within = ptq_verdict(exported, QuantizationConfig(mode="auto", tolerance_points=max(drop, 0) + 0.5))
+    past = ptq_verdict(exported, QuantizationConfig(mode="auto", tolerance_points=max(drop - 0.5, 0)))
+    assert within["run_qat"] is False and "within" in within["why"]
+    assert past["run_qat"] is (drop > 0) and (drop <= 0 or "below fp32 on validation" in past["why"])
+
+
+def test_qat_distils_into_the_fake_quantized_student_and_ships_a_fully_integer_model(distilled, quantized):
+    data, *_ = distilled
+    _, qat = quantized
+    assert float_ops(qat.path("tflite_int8")) == []
+    assert qat.meta["val_accuracy"] > 85 and len(qat.meta["history"]) == 2
+    assert qat.meta["observers_fixed_from_epoch"] == 2  # the last epoch trains with fixed ranges
+    assert qat.meta["lr"] == pytest.approx(RECIPE.lr / 10)
+
+
+def test_mode_qat_ships_the_qat_model_and_says_so(distilled, quantized):
+    *_, cache, _ = distilled
+    exported, qat = quantized
+    verdict = ptq_verdict(exported, QAT)
+    verdict.pop("run_qat")
+    chosen = run_stage(Int8ChoiceStage(exported, qat, verdict), cache)
+    assert chosen.path("tflite_int8").read_bytes() == qat.path("tflite_int8").read_bytes()
+    assert chosen.meta["artifacts"]["tflite_int8"]["method"] == "qat"
+    choice = chosen.meta["int8_choice"]
+    assert choice["shipped"] == "qat" and choice["qat"]["val_accuracy"] == qat.meta["val_accuracy"]
+
+
+def test_auto_keeps_ptq_when_qat_does_not_beat_it_on_validation(distilled, quantized):
+    *_, cache, _ = distilled
+    exported, qat = quantized
+    verdict = {"mode": "auto", "ptq_val_accuracy": 100.0, "fp32_val_accuracy": 100.0, "why": "forced"}
+    chosen = run_stage(Int8ChoiceStage(exported, qat, verdict), cache)
+    assert chosen.path("tflite_int8").read_bytes() == exported.path("tflite_int8").read_bytes()
+    assert (
+        chosen.meta["int8_choice"]["shipped"] == "ptq"
+        and "does not beat" in chosen.meta["int8_choice"]["shipped_because"]
+    )
+    assert chosen.meta["artifacts"]["tflite_int8"] == exported.meta["artifacts"]["tflite_int8"]
+
+
+def test_the_shipped_qat_state_re_exports_the_same_model_from_the_fp32_student(distilled, quantized, tmp_path):
+    data, _, _, student = distilled
+    _, qat = quantized
+    again = QATStudent(load_student(student), (1, 8, 8))
+    again.load_state_dict(torch.load(qat.path("state"), weights_only=True))
+    export_qat_tflite(again, tmp_path / "again.tflite")
+    from edgedistill.export.io_types import set_io_dtype
+
+    set_io_dtype(tmp_path / "again.tflite", tmp_path / "again.tflite", QAT.io_dtype)
+    x = preprocess(data.test.x[:64], data)
+    shipped, rebuilt = (
+        TFLiteModel(qat.path("tflite_int8")).predict(x),
+        TFLiteModel(tmp_path / "again.tflite").predict(x),
+    )
+    assert np.array_equal(shipped, rebuilt)
