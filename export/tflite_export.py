@@ -43,11 +43,27 @@ def export_tflite_fp32(
         litert_torch.convert(channel_last(model), sample).export(str(tmp))
 
 
-def quantizer_config(qat: bool = False):
-    """Per-channel symmetric int8 weights, static int8 activations (fake-quantized for training when qat)."""
-    from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
+# how post-training quantization sets each activation tensor's range from the calibration samples
+ACTIVATION_RANGES = ("histogram", "minmax", "moving_average")
 
-    return get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False, is_qat=qat)
+
+def quantizer_config(qat: bool = False, activation_ranges: str = "histogram"):
+    """Per-channel symmetric int8 weights, static int8 activations (fake-quantized for training when qat).
+
+    activation_ranges (PTQ): histogram, litert-torch's default (the range that minimises the L2 error of the
+    quantized histogram: clips rare outliers); minmax (every value seen, outliers included); moving_average
+    (min and max averaged over the calibration batches)."""
+    import dataclasses
+
+    from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
+    from torchao.quantization.pt2e.observer import MinMaxObserver, MovingAverageMinMaxObserver
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False, is_qat=qat)
+    if qat or activation_ranges == "histogram":
+        return config
+    observer = {"minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver}[activation_ranges]
+    spec = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=observer.with_args(eps=2**-12))
+    return dataclasses.replace(config, input_activation=spec, output_activation=spec)
 
 
 def write_quantized_tflite(converted: nn.Module, input_shape_nchw: tuple[int, ...], quantizer, dest: Path) -> None:
@@ -72,6 +88,7 @@ def export_tflite_int8(
     calibration: Iterable[torch.Tensor],
     dest: Path,
     log: Path | None = None,
+    activation_ranges: str = "histogram",
 ) -> int:
     """Quantize with calibration samples (each NCHW, batch 1) and write a full-integer int8 .tflite.
 
@@ -82,7 +99,7 @@ def export_tflite_int8(
 
     c, h, w = input_shape_nchw
     sample = (torch.zeros(1, h, w, c),)
-    quantizer = PT2EQuantizer().set_global(quantizer_config())
+    quantizer = PT2EQuantizer().set_global(quantizer_config(activation_ranges=activation_ranges))
     with native_logs_to(log):
         exported = torch.export.export(channel_last(model), sample, strict=True).module()
         prepared = prepare_pt2e(exported, quantizer)

@@ -301,6 +301,12 @@ class QuantizationConfig(_Strict):
         description="int8 accuracy this far below fp32 (percentage points) is a drop: on the validation split it "
         "starts QAT (mode auto); on the test split it gets a per-layer error table and a warning",
     )
+    activation_ranges: Literal["auto", "histogram", "minmax", "moving_average"] = Field(
+        "auto",
+        description="how PTQ sets activation ranges (tflite_int8): histogram (L2-optimal clipping, litert-torch's "
+        "default), minmax, moving_average; auto starts with histogram and, when it falls past tolerance_points "
+        "below fp32 on validation, tries the others and keeps the best on validation",
+    )
     mode: Literal["ptq", "qat", "auto"] = Field(
         "auto",
         description="how tflite_int8 is made: post-training calibration (ptq), quantization-aware training with "
@@ -315,16 +321,16 @@ class QuantizationConfig(_Strict):
         None, gt=0, description="peak learning rate of QAT (default: a tenth of distillation.lr)"
     )
 
+    layer_errors: Literal["on_drop", "always", "never"] = Field(
+        "on_drop", description="when to compute the per-layer int8 error table"
+    )
+
     QAT_FIELDS: ClassVar[frozenset[str]] = frozenset({"mode", "qat_epochs", "qat_freeze_epochs", "qat_lr"})
 
     def ptq_key(self) -> dict[str, Any]:
         """What export's and verify's outputs depend on: everything but QAT's settings (changing those reruns QAT
-        alone), and whether PTQ is measured on validation (for QAT to beat)."""
-        return {**self.model_dump(mode="json", exclude=set(self.QAT_FIELDS)), "measure_on_val": self.mode != "ptq"}
-
-    layer_errors: Literal["on_drop", "always", "never"] = Field(
-        "on_drop", description="when to compute the per-layer int8 error table"
-    )
+        alone)."""
+        return self.model_dump(mode="json", exclude=set(self.QAT_FIELDS))
 
 
 class ExportConfig(_Strict):

@@ -39,7 +39,7 @@ CALIBRATED = ("onnx_int8", "tflite_int8")
 @dataclass
 class ExportStage(Stage):
     name = "export"
-    version = 4
+    version = 5
 
     student: StageOutput  # from distill or prune
     data: DataBundle
@@ -91,9 +91,8 @@ class ExportStage(Stage):
 
     def _make(self, fmt: str, dest: Path, workdir: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
         """Write one format to dest; returns what the artifact's metadata should add."""
-        from edgedistill.export.io_types import set_io_dtype
         from edgedistill.export.onnx_export import export_onnx
-        from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_from_fp32, export_tflite_int8
+        from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_from_fp32
 
         if fmt == "onnx":
             export_onnx(
@@ -104,25 +103,49 @@ class ExportStage(Stage):
         elif fmt in ("tflite_fp16", "tflite_dynamic_int8"):
             export_tflite_from_fp32(workdir / FILENAMES["tflite_fp32"], dest, fmt.removeprefix("tflite_"), log)
         elif fmt == "tflite_int8":
-            export_tflite_int8(
-                load_student(self.student), self._shape, self._calibration(advance, dest.name), dest, log
-            )
-            set_io_dtype(dest, dest, self.quantization.io_dtype)
-            extra: dict[str, Any] = {"io_dtype": self.quantization.io_dtype, "method": "ptq"}
-            if self.quantization.mode != "ptq":  # what QAT has to beat, on the validation split
-                advance(f"checking {dest.name} on the validation split", 0)
-                extra["val"] = self._val_accuracies(dest)
-            return extra
+            return {"io_dtype": self.quantization.io_dtype, "method": "ptq", **self._tflite_int8(dest, log, advance)}
         elif fmt == "onnx_int8":
             return {"calibration": self._onnx_int8(workdir / FILENAMES["onnx"], dest, log, advance)}
         return {}
 
-    def _val_accuracies(self, int8: Path) -> dict[str, float]:
-        """The int8 model's and the fp32 student's accuracy on the validation split."""
-        arch, val = self.student.meta["arch"], self.data.val
-        fp32 = evaluate(load_student(self.student), val, student_view(self.data, arch), self.data.pixel_max)
-        logits = split_logits(int8, val, self.data, tuple(arch["input_hw"]))  # type: ignore[arg-type]
-        return {"accuracy": round(accuracy(logits, val.y), 3), "fp32_accuracy": round(accuracy(fp32, val.y), 3)}
+    def _tflite_int8(self, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
+        """PTQ with histogram activation ranges; with activation_ranges auto and a drop past tolerance on
+        validation, also with the other ranges, keeping the best on validation (then the simpler on a tie)."""
+        from edgedistill.export.io_types import set_io_dtype
+        from edgedistill.export.tflite_export import ACTIVATION_RANGES, export_tflite_int8
+
+        q = self.quantization
+        calibration = list(self._calibration(advance, dest.name))  # preprocessed once, replayed for each try
+        fp32 = self._fp32_val_accuracy()
+        tried: dict[str, float] = {}
+        for ranges in ACTIVATION_RANGES if q.activation_ranges == "auto" else (q.activation_ranges,):
+            path = dest.with_name(f"{dest.stem}.{ranges}.tflite")
+            advance(f"exporting {dest.name}: {ranges} activation ranges", 0)
+            export_tflite_int8(load_student(self.student), self._shape, calibration, path, log, ranges)
+            set_io_dtype(path, path, q.io_dtype)
+            tried[ranges] = self._val_accuracy(path)
+            if fp32 - tried[ranges] <= q.tolerance_points:
+                break  # within tolerance: the ranges tried first are kept
+        best = max(tried, key=lambda r: (tried[r], -ACTIVATION_RANGES.index(r)))
+        for ranges in tried:
+            path = dest.with_name(f"{dest.stem}.{ranges}.tflite")
+            if ranges == best:
+                path.replace(dest)
+            else:
+                path.unlink()
+        return {
+            "activation_ranges": {"method": best, "val_accuracy": tried},
+            "val": {"accuracy": tried[best], "fp32_accuracy": fp32},
+        }
+
+    def _fp32_val_accuracy(self) -> float:
+        arch = self.student.meta["arch"]
+        logits = evaluate(load_student(self.student), self.data.val, student_view(self.data, arch), self.data.pixel_max)
+        return round(accuracy(logits, self.data.val.y), 3)
+
+    def _val_accuracy(self, model: Path) -> float:
+        logits = split_logits(model, self.data.val, self.data, tuple(self.student.meta["arch"]["input_hw"]))  # type: ignore[arg-type]
+        return round(accuracy(logits, self.data.val.y), 3)
 
     def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
         """Quantize with the configured calibration method, or with each and keep the best on the validation split."""
