@@ -127,12 +127,7 @@ class ExportStage(Stage):
             if fp32 - tried[ranges] <= q.tolerance_points:
                 break  # within tolerance: the ranges tried first are kept
         best = max(tried, key=lambda r: (tried[r], -ACTIVATION_RANGES.index(r)))
-        for ranges in tried:
-            path = dest.with_name(f"{dest.stem}.{ranges}.tflite")
-            if ranges == best:
-                path.replace(dest)
-            else:
-                path.unlink()
+        _keep_candidate(dest, list(tried), best)
         return {
             "activation_ranges": {"method": best, "val_accuracy": tried},
             "val": {"accuracy": tried[best], "fp32_accuracy": fp32},
@@ -180,12 +175,7 @@ class ExportStage(Stage):
             methods,
             key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -methods.index(m)),
         )
-        for method in methods:
-            path = dest.with_name(f"{dest.stem}.{method}.onnx")
-            if method == best:
-                path.replace(dest)
-            else:
-                path.unlink()
+        _keep_candidate(dest, list(methods), best)
         return {
             "method": best,
             "chosen_by": "validation accuracy, then agreement with the fp32 model",
@@ -194,6 +184,16 @@ class ExportStage(Stage):
 
     def _describe(self, fmt: str, dest: Path) -> dict[str, Any]:
         return describe_artifact(fmt, dest, self._shape, self.student.meta["arch"]["num_classes"])
+
+
+def _keep_candidate(dest: Path, tried: list[str], best: str) -> None:
+    """Of the candidate files <stem>.<name><suffix> beside dest, the best becomes dest; the others go."""
+    for name in tried:
+        path = dest.with_name(f"{dest.stem}.{name}{dest.suffix}")
+        if name == best:
+            path.replace(dest)
+        else:
+            path.unlink()
 
 
 def describe_artifact(
