@@ -37,13 +37,21 @@ def cached_checkpoint() -> Path:
     return root / "mnist_resnet8.pt"
 
 
-def train_teacher(data: DataBundle, out: Path, progress: Progress, **recipe) -> float:
-    """Train the example teacher on data's train split; save its state_dict to out; return test accuracy."""
+def train_teacher(
+    data: DataBundle,
+    out: Path,
+    progress: Progress,
+    model: nn.Module | None = None,
+    input_size: tuple[int, int] | None = None,
+    **recipe,
+) -> float:
+    """Train a teacher (default: the example's ResNet-8) on data's train split, at its own input size if given;
+    save its state_dict to out; return its test accuracy."""
     params = {**RECIPE, **recipe}
     h, w, c = data.image_shape
-    model = build_teacher_module(data.num_classes, c)
+    model = model if model is not None else build_teacher_module(data.num_classes, c)
     train_y = torch.from_numpy(data.train.y)
-    normalize = make_normalizer(data.mean, data.std)
+    normalize = make_normalizer(data.mean, data.std, input_size)
 
     def loss_fn(logits: torch.Tensor, idx: torch.Tensor, _batch: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, train_y[idx].to(logits.device))

@@ -1,0 +1,197 @@
+"""int8 recovery on an RGB task the repo generates: what each fix for an int8 drop gains, over seeds.
+
+The task (deterministic): 96x96 RGB gratings in 10 classes by orientation, with neighbouring classes
+overlapping (so some samples sit near a decision boundary, where int8 noise flips them), low contrast under
+pixel noise, and a saturated glare patch in a share of the images (rare large activations that stretch the
+activation ranges calibration finds). A ResNet-8 teacher is trained here on its own 48x48 view; each seed
+distils a MobileNetV2-0.35 student at 96x96 and builds it with:
+
+- fp32: the fp32 .tflite;
+- PTQ: full-integer int8 with histogram activation ranges (litert-torch's default);
+- PTQ + ranges: activation_ranges auto (histogram, min-max, moving average; the best on validation);
+- QAT-KD: quantization-aware distillation from the same teacher (mode qat);
+- auto: what the default (mode auto) ships.
+
+Accuracy is on the build's test split. Time is each step's own stage time (the distillation is shared).
+
+    python -m edgedistill.benchmarks.suites.int8_recovery [--seeds 0 1 2] [--images 6000] [--keep DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+CLASSES = 10
+SIDE = 96
+TEACHER_VIEW = 48
+TEACHER = {"num_classes": CLASSES, "in_channels": 3, "input_size": TEACHER_VIEW, "base": 16}
+
+
+def make_task(dest: Path, n: int, seed: int = 0, glare: float = 0.2) -> Path:
+    """n labelled gratings as an .npz of uint8 NHWC images (written once)."""
+    if dest.is_file():
+        return dest
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, n)
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32) / SIDE
+    x = np.empty((n, SIDE, SIDE, 3), np.uint8)
+    for i, c in enumerate(y):
+        theta = np.pi * (c + rng.uniform(-0.6, 0.6)) / CLASSES  # neighbours overlap
+        wave = np.sin(2 * np.pi * rng.uniform(3, 9) * (xx * np.cos(theta) + yy * np.sin(theta)) + rng.uniform(0, 6.3))
+        img = rng.uniform(0.35, 0.65, 3) + rng.uniform(0.03, 0.1, 3) * wave[..., None]
+        img += rng.normal(0, 0.08, (SIDE, SIDE, 3))
+        if rng.random() < glare:
+            s = int(rng.integers(8, 20))
+            x0, y0 = rng.integers(0, SIDE - s, 2)
+            img[y0 : y0 + s, x0 : x0 + s] = rng.choice([0.0, 1.0], 3)
+        x[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(dest, x=x, y=y)
+    return dest
+
+
+def teacher_checkpoint(npz: Path, dest: Path, epochs: int) -> tuple[Path, float]:
+    """A ResNet-8 trained here on the task's training split at its 48x48 view (written once)."""
+    from edgedistill.pipeline.config import DataConfig
+    from edgedistill.pipeline.data.bundle import load_data
+    from edgedistill.pipeline.example.teacher import train_teacher
+    from edgedistill.progress import Progress
+    from edgedistill.students.resnet import resnet8
+
+    done = dest.with_suffix(".json")
+    if dest.is_file() and done.is_file():
+        return dest, json.loads(done.read_text())["test_accuracy"]
+    data = load_data(DataConfig(npz=npz), dest.parent / "data")
+    model = resnet8(**TEACHER)
+    accuracy = train_teacher(
+        data, dest, Progress(), model=model, input_size=(TEACHER_VIEW, TEACHER_VIEW), epochs=epochs, augment=False
+    )
+    done.write_text(json.dumps({"test_accuracy": accuracy}))
+    return dest, accuracy
+
+
+def write_project(folder: Path, npz: Path, teacher: Path, seed: int, epochs: int) -> None:
+    config = {
+        "name": f"int8-recovery-{seed}",
+        "teacher": {
+            "factory": "edgedistill.students.resnet:resnet8",
+            "kwargs": TEACHER,
+            "checkpoint": str(teacher),
+            "input_size": [TEACHER_VIEW, TEACHER_VIEW],
+        },
+        "data": {"npz": str(npz)},
+        "student": {"name": "mobilenetv2", "width": 0.35, "input_size": SIDE},
+        "distillation": {"epochs": epochs, "augment": False, "baseline": False, "seed": seed},
+        "export": {"formats": ["tflite_fp32", "tflite_int8"]},
+        "benchmark": {"enabled": False},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "edgedistill.yaml").write_text(yaml.safe_dump(config))
+
+
+def build(folder: Path, **quantization) -> dict:
+    """The report of a build of the project with these quantization settings (stages cached across calls)."""
+    config = yaml.safe_load((folder / "edgedistill.yaml").read_text())
+    config["quantization"] = quantization
+    (folder / "edgedistill.yaml").write_text(yaml.safe_dump(config))
+    cli = [sys.executable, "-m", "edgedistill.cli", "build", "--target", "rpi4", "--quiet", "--json"]
+    proc = subprocess.run(cli, cwd=folder, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"build failed in {folder}: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def _seconds(report: dict, *stages: str) -> float:
+    return sum(s["seconds"] for s in report["stages"] if s["name"] in stages and not s["cached"])
+
+
+def measure(folder: Path) -> dict:
+    ptq = build(folder, mode="ptq", activation_ranges="histogram")
+    ranges = build(folder, mode="ptq", activation_ranges="auto", tolerance_points=0.0)
+    qat = build(folder, mode="qat")
+    auto = build(folder)
+    int8 = ranges["artifacts"]["tflite_int8"]["activation_ranges"]
+    return {
+        "fp32": ptq["artifacts"]["tflite_fp32"]["accuracy"],
+        "ptq": ptq["artifacts"]["tflite_int8"]["accuracy"],
+        "ptq_ranges": ranges["artifacts"]["tflite_int8"]["accuracy"],
+        "ranges_chosen": int8["method"],
+        "qat": qat["artifacts"]["tflite_int8"]["accuracy"],
+        "auto": auto["artifacts"]["tflite_int8"]["accuracy"],
+        "auto_shipped": auto["quantization"]["shipped"],
+        "distill_s": _seconds(ptq, "distill"),
+        "ptq_s": _seconds(ptq, "export"),
+        "ranges_s": _seconds(ranges, "export"),
+        "qat_s": _seconds(qat, "qat"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--images", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=8, help="distillation epochs of each student")
+    parser.add_argument("--teacher-epochs", type=int, default=10)
+    parser.add_argument("--keep", type=Path, help="work here (kept: the task and teacher are reused)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="edgedistill-int8-"))
+    npz = make_task(root / "task" / f"gratings-{args.images}.npz", args.images)
+    teacher, teacher_acc = teacher_checkpoint(npz, root / "task" / "teacher.pt", args.teacher_epochs)
+    rows = []
+    for seed in args.seeds:
+        folder = root / f"seed{seed}"
+        write_project(folder, npz, teacher, seed, args.epochs)
+        rows.append({"seed": seed, **measure(folder)})
+
+    cols = [
+        ("fp32", "fp32 %"),
+        ("ptq", "PTQ %"),
+        ("ptq_ranges", "PTQ+ranges %"),
+        ("qat", "QAT-KD %"),
+        ("auto", "auto %"),
+    ]
+    table = Table(title=f"int8 recovery: gratings {SIDE}x{SIDE}, MobileNetV2-0.35, teacher ResNet-8 {teacher_acc:.2f}%")
+    for header in [
+        "seed",
+        *(h for _, h in cols),
+        "ranges kept",
+        "auto shipped",
+        "distill s",
+        "PTQ s",
+        "ranges s",
+        "QAT s",
+    ]:
+        table.add_column(header, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["seed"]),
+            *(f"{r[k]:.2f}" for k, _ in cols),
+            r["ranges_chosen"],
+            r["auto_shipped"],
+            *(f"{r[k]:.0f}" for k in ("distill_s", "ptq_s", "ranges_s", "qat_s")),
+        )
+    mean = {k: float(np.mean([r[k] for r in rows])) for k, _ in cols}
+    table.add_row("mean", *(f"{mean[k]:.2f}" for k, _ in cols), "", "", "", "", "", "")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"int8 below fp32 (mean): PTQ {mean['fp32'] - mean['ptq']:+.2f}, PTQ+ranges {mean['fp32'] - mean['ptq_ranges']:+.2f}, "
+        f"QAT-KD {mean['fp32'] - mean['qat']:+.2f}, auto {mean['fp32'] - mean['auto']:+.2f} points"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"teacher_accuracy": teacher_acc, "rows": rows, "mean": mean}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
