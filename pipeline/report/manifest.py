@@ -34,8 +34,8 @@ def recommend(models: list[str], int8_drop: dict[str, Any] | None, how: str | No
         within = (
             ""
             if int8_drop is None
-            else f", {int8_drop['points']:.2f} points below fp32 on the test split, "
-            f"within the tolerance of {int8_drop['tolerance_points']:g}"
+            else f", {abs(int8_drop['points']):.2f} points {'below' if int8_drop['points'] >= 0 else 'above'} fp32 "
+            f"on the test split, within the tolerance of {int8_drop['tolerance_points']:g}"
         )
         return "tflite_int8", f"full-integer int8{made}{within}"
     short = (

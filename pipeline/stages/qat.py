@@ -40,11 +40,10 @@ def ptq_verdict(exported: StageOutput, q: QuantizationConfig) -> dict[str, Any] 
     verdict = {"mode": q.mode, "ptq_val_accuracy": val["accuracy"], "fp32_val_accuracy": val["fp32_accuracy"]}
     if q.mode == "qat":
         return {**verdict, "run_qat": True, "why": "quantization.mode is qat"}
+    where = f"{abs(drop):.2f} points {'below' if drop >= 0 else 'above'} fp32 on validation"
     if drop > q.tolerance_points:
-        why = f"PTQ is {drop:.2f} points below fp32 on validation (tolerance {q.tolerance_points:g})"
-        return {**verdict, "run_qat": True, "why": why}
-    why = f"PTQ is {drop:.2f} points below fp32 on validation, within the tolerance of {q.tolerance_points:g}"
-    return {**verdict, "run_qat": False, "why": why}
+        return {**verdict, "run_qat": True, "why": f"PTQ is {where} (tolerance {q.tolerance_points:g})"}
+    return {**verdict, "run_qat": False, "why": f"PTQ is {where}, within the tolerance of {q.tolerance_points:g}"}
 
 
 @register_stage
