@@ -31,8 +31,6 @@ from edgedistill.pipeline.store.cache import RECORD
 from edgedistill.pipeline.store.lock import LOCK_FILE
 from tests.conftest import EDGEDISTILL, run_cli, tiny_config, write_config
 
-KILLS = 5
-
 
 def finished_entries(cache: Path) -> dict[str, int]:
     """The cache entries complete on disk: 'stage/key' -> mtime of their record."""
@@ -51,17 +49,17 @@ def assert_no_partial_build(build: Path) -> None:
         assert (out / "report.html").read_text().rstrip().endswith("</html>")
 
 
-def kill_plan(stages: list[dict], count: int, rng: random.Random) -> list[tuple[str, list[str], float]]:
-    """`count` kill points: (where, the stages that must have finished first, seconds after that).
+def kill_plan(stages: list[dict], rng: random.Random) -> list[tuple[str, list[str], float]]:
+    """Kill points: (where, the stages that must have finished first, seconds after that).
 
     One random moment inside each cached stage that takes a while, then one while publishing,
     each timed from the end of the stage before it (watched in the cache), not from the start.
     """
     names = [s["name"] for s in stages if s["name"] != "load"]  # load is not a cache entry
     seconds = {s["name"]: s["seconds"] for s in stages}
-    plan = [(name, names[:i], rng.uniform(0, seconds[name])) for i, name in enumerate(names) if seconds[name] >= 0.5]
+    plan = [(name, names[:i], rng.uniform(0, seconds[name])) for i, name in enumerate(names) if seconds[name] >= 0.3]
     plan.append(("publishing", names, rng.uniform(0, 0.3)))
-    return [plan[i % len(plan)] for i in range(count)]
+    return plan
 
 
 def run_and_kill(folder: Path, cache: Path, after: list[str], offset: float) -> tuple[bool, subprocess.Popen]:
@@ -94,7 +92,9 @@ def test_killed_builds_resume_to_the_uninterrupted_result(built_project, digits_
     cache, build = folder / ".edgedistill-cache", folder / "build"
     seed = int(os.environ.get("EDGEDISTILL_CHAOS_SEED", "20261123"))
     history = []
-    for where, after, offset in kill_plan(built_project.report["stages"], KILLS, random.Random(seed)):
+    plan = kill_plan(built_project.report["stages"], random.Random(seed))
+    assert len(plan) >= 3, built_project.report["stages"]  # at least two stages to kill inside, and publishing
+    for where, after, offset in plan:
         before = finished_entries(cache)
         killed, proc = run_and_kill(folder, cache, after, offset)
         now = finished_entries(cache)
@@ -112,7 +112,11 @@ def test_killed_builds_resume_to_the_uninterrupted_result(built_project, digits_
         assert {k: now.get(k) for k in before} == before, history  # a finished stage is never redone
         assert_no_partial_build(build)
     print(f"chaos seed {seed}: {history}")  # shown with -s
-    assert sum(h["killed"] for h in history) >= KILLS - 1, history  # (the publishing window may be missed)
+    missed = [(h["in"], h["offset_s"]) for h in history if not h["killed"]]
+    # the publishing window may be missed, and so may a short stage that ran faster here than in built_project
+    # (under a loaded machine the two builds' timings differ); a plan that cycled back to finished stages used to
+    # count those as misses
+    assert len(missed) <= 2 and len(history) - len(missed) >= 2, missed
 
     done_before_final = finished_entries(cache)
     final = run_cli("build", "--quiet", cwd=folder)
