@@ -115,10 +115,13 @@ class ExportStage(Stage):
         from edgedistill.export.tflite_export import ACTIVATION_RANGES, export_tflite_int8
 
         q = self.quantization
-        calibration = list(self._calibration(advance, dest.name))  # preprocessed once, replayed for each try
+        choices = ACTIVATION_RANGES if q.activation_ranges == "auto" else (q.activation_ranges,)
+        calibration = self._calibration(advance, dest.name)
+        if len(choices) > 1:
+            calibration = list(calibration)  # preprocessed once, replayed for each try
         fp32 = self._fp32_val_accuracy()
         tried: dict[str, float] = {}
-        for ranges in ACTIVATION_RANGES if q.activation_ranges == "auto" else (q.activation_ranges,):
+        for ranges in choices:
             path = dest.with_name(f"{dest.stem}.{ranges}.tflite")
             advance(f"exporting {dest.name}: {ranges} activation ranges", 0)
             export_tflite_int8(load_student(self.student), self._shape, calibration, path, log, ranges)
