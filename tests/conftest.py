@@ -29,15 +29,21 @@ def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None
     return subprocess.run([*EDGEDISTILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def run_ranks(target, *args, size: int = 2, timeout: float = 300) -> None:
-    """Run target(world, *args) in `size` fresh processes joined in a gloo group over loopback (target must be
-    importable: a module-level function); every rank must exit cleanly."""
-    import multiprocessing
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a process group's rendezvous)."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def run_ranks(target, *args, size: int = 2, timeout: float = 300) -> None:
+    """Run target(world, *args) in `size` fresh processes joined in a gloo group over loopback (target must be
+    importable: a module-level function); every rank must exit cleanly."""
+    import multiprocessing
+
+    port = free_port()
     spawn = multiprocessing.get_context("spawn")
     ranks = [spawn.Process(target=_rank_main, args=(target, r, size, port, args)) for r in range(size)]
     for p in ranks:

@@ -126,7 +126,7 @@ class ExportStage(Stage):
             advance(f"exporting {dest.name}: {ranges} activation ranges", 0)
             export_tflite_int8(load_student(self.student), self._shape, calibration, path, log, ranges)
             set_io_dtype(path, path, q.io_dtype)
-            tried[ranges] = self._val_accuracy(path)
+            tried[ranges] = val_accuracy(path, self.data, self.student.meta["arch"])
             if fp32 - tried[ranges] <= q.tolerance_points:
                 break  # within tolerance: the ranges tried first are kept
         best = max(tried, key=lambda r: (tried[r], -ACTIVATION_RANGES.index(r)))
@@ -139,10 +139,6 @@ class ExportStage(Stage):
     def _fp32_val_accuracy(self) -> float:
         arch = self.student.meta["arch"]
         logits = evaluate(load_student(self.student), self.data.val, student_view(self.data, arch), self.data.pixel_max)
-        return round(accuracy(logits, self.data.val.y), 3)
-
-    def _val_accuracy(self, model: Path) -> float:
-        logits = split_logits(model, self.data.val, self.data, tuple(self.student.meta["arch"]["input_hw"]))  # type: ignore[arg-type]
         return round(accuracy(logits, self.data.val.y), 3)
 
     def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
@@ -219,6 +215,12 @@ def describe_artifact(
             outputs=[{"name": "logits", "shape": [1, num_classes], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
         )
     return info
+
+
+def val_accuracy(model: Path, data: DataBundle, arch: dict[str, Any]) -> float:
+    """An exported model's accuracy on the validation split, at the student's input size."""
+    logits = split_logits(model, data.val, data, tuple(arch["input_hw"]))  # type: ignore[arg-type]
+    return round(accuracy(logits, data.val.y), 3)
 
 
 def split_logits(model: Path, split, data: DataBundle, size: tuple[int, int]) -> np.ndarray:

@@ -17,10 +17,9 @@ from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.teacher import Teacher
-from edgedistill.pipeline.distill.training import accuracy
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import distill_into, load_student, student_view
-from edgedistill.pipeline.stages.export import FILENAMES, describe_artifact, split_logits
+from edgedistill.pipeline.stages.export import FILENAMES, describe_artifact, val_accuracy
 from edgedistill.pipeline.store.cache import StageOutput
 from edgedistill.progress import Progress
 
@@ -108,10 +107,8 @@ class QATStage(Stage):
             export_qat_tflite(qat, workdir / QAT_MODEL, workdir / "convert.log")
             set_io_dtype(workdir / QAT_MODEL, workdir / QAT_MODEL, q.io_dtype)
         write_torch(workdir / QAT_STATE, result.best_state)
-        val = self.data.val
-        logits = split_logits(workdir / QAT_MODEL, val, self.data, tuple(arch["input_hw"]))  # type: ignore[arg-type]
         meta = {
-            "val_accuracy": round(accuracy(logits, val.y), 3),
+            "val_accuracy": val_accuracy(workdir / QAT_MODEL, self.data, arch),
             "fake_quant_val_accuracy": round(result.best_val_accuracy, 3),
             "epochs": recipe.epochs,
             "lr": recipe.lr,

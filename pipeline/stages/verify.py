@@ -120,7 +120,8 @@ class VerifyStage(Stage):
         q = self.quantization
         if q.layer_errors == "never" or (q.layer_errors == "on_drop" and not drop["past_tolerance"]):
             return None
-        if "tflite_fp32" in self.exported.files:
+        shipped_fp32 = "tflite_fp32" in self.exported.files
+        if shipped_fp32:
             reference = self.exported.path("tflite_fp32")
         else:
             from edgedistill.export.tflite_export import export_tflite_fp32
@@ -143,9 +144,7 @@ class VerifyStage(Stage):
         return {
             "drop_vs_fp32_points": drop["points"],
             "tolerance_points": drop["tolerance_points"],
-            "reference": "tflite_fp32"
-            if "tflite_fp32" in self.exported.files
-            else "fp32 .tflite converted for this table",
+            "reference": "tflite_fp32" if shipped_fp32 else "fp32 .tflite converted for this table",
             "samples": calibration_count(self.data, q.calibration_samples),
             "metric": "SQNR in dB (higher is better) and cosine of each layer's int8 output against fp32, on calibration samples",
             "worst_first": [e.to_dict() for e in errors],

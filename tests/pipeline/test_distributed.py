@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import free_port, run_cli, tiny_config, write_config
 
 
 def test_two_processes_build_one_cache_and_one_build_with_the_one_process_student(
@@ -49,13 +49,10 @@ def test_two_machines_without_a_shared_folder_build_through_torchrun(tmp_path, d
     """`torchrun --nnodes 2` as on two machines: each node runs in its own project folder with its own cache.
     Rank 0's machine ships build/; the other machine's cache receives the training stages' entries from it."""
     import os
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     machines = [tmp_path / "node0", tmp_path / "node1"]
     nodes = []
     for rank, folder in enumerate(machines):
