@@ -307,6 +307,12 @@ class QuantizationConfig(_Strict):
         "default), minmax, moving_average; auto starts with histogram and, when it falls past tolerance_points "
         "below fp32 on validation, tries the others and keeps the best on validation",
     )
+    equalization: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="cross-layer equalization and bias correction of the student before PTQ (tflite_int8 and "
+        "onnx_int8; the same function, weights easier to quantize); auto tries it when PTQ without it falls past "
+        "tolerance_points below fp32 on validation, and keeps it when it does better there",
+    )
     mode: Literal["ptq", "qat", "auto"] = Field(
         "auto",
         description="how tflite_int8 is made: post-training calibration (ptq), quantization-aware training with "

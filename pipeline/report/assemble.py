@@ -91,7 +91,7 @@ def assemble_report(
             "size_bytes": info["size_bytes"],
             "gzip_bytes": info["gzip_bytes"],
             "sha256": exported.sha256[fmt],
-            **{k: info[k] for k in ("io_dtype", "calibration", "method", "activation_ranges") if k in info},
+            **{k: info[k] for k in ("io_dtype", "calibration", "method", "ptq") if k in info},
             **v["artifacts"][fmt],
         }
         if bench is not None:

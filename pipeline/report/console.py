@@ -120,10 +120,10 @@ def _quantization_lines(report: dict[str, Any]) -> list[str]:
         tried = ", ".join(f"{m} {r['val_accuracy']:.2f}%" for m, r in cal["candidates"].items())
         lines.append(f"onnx_int8 calibration: {cal['method']} (validation accuracy: {tried})")
     int8 = report["artifacts"].get("tflite_int8") or {}
-    ranges = int8.get("activation_ranges")
-    if ranges and len(ranges["val_accuracy"]) > 1:
-        tried = ", ".join(f"{r} {acc:.2f}%" for r, acc in ranges["val_accuracy"].items())
-        lines.append(f"tflite_int8 PTQ activation ranges: {ranges['method']} (validation accuracy: {tried})")
+    ptq = int8.get("ptq")
+    if ptq and len(ptq["val_accuracy"]) > 1:
+        tried = ", ".join(f"{r} {acc:.2f}%" for r, acc in ptq["val_accuracy"].items())
+        lines.append(f"tflite_int8 PTQ: {ptq['kept']} kept (validation accuracy: {tried})")
     q = report.get("quantization")
     if q:
         line = f"tflite_int8 by {q['shipped'].upper()}: {q['shipped_because']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ CALIBRATED = ("onnx_int8", "tflite_int8")
 @dataclass
 class ExportStage(Stage):
     name = "export"
-    version = 5
+    version = 6
 
     student: StageOutput  # from distill or prune
     data: DataBundle
@@ -109,30 +110,52 @@ class ExportStage(Stage):
         return {}
 
     def _tflite_int8(self, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
-        """PTQ with histogram activation ranges; with activation_ranges auto and a drop past tolerance on
-        validation, also with the other ranges, keeping the best on validation (then the simpler on a tie)."""
+        """PTQ with histogram activation ranges. When that falls past tolerance below fp32 on validation, the
+        fixes that are on auto are tried in turn (each range, without then with equalization), stopping at the
+        first within tolerance; the best on validation is kept (on a tie, the one tried first)."""
+        from edgedistill.export.equalize import equalize
         from edgedistill.export.io_types import set_io_dtype
         from edgedistill.export.tflite_export import ACTIVATION_RANGES, export_tflite_int8
 
         q = self.quantization
-        choices = ACTIVATION_RANGES if q.activation_ranges == "auto" else (q.activation_ranges,)
+        ranges_tried = ACTIVATION_RANGES if q.activation_ranges == "auto" else (q.activation_ranges,)
+        candidates = [(r, eq) for r in ranges_tried for eq in _EQUALIZED[q.equalization]]
         calibration = self._calibration(advance, dest.name)
-        if len(choices) > 1:
+        if len(candidates) > 1 or q.equalization != "off":
             calibration = list(calibration)  # preprocessed once, replayed for each try
         fp32 = self._fp32_val_accuracy()
         tried: dict[str, float] = {}
-        for ranges in choices:
-            path = dest.with_name(f"{dest.stem}.{ranges}.tflite")
-            advance(f"exporting {dest.name}: {ranges} activation ranges", 0)
-            export_tflite_int8(load_student(self.student), self._shape, calibration, path, log, ranges)
+        equalized_model, equalization = None, None
+        for ranges, equalized in candidates:
+            model = load_student(self.student)
+            if equalized and equalization is None:
+                advance(f"exporting {dest.name}: equalizing the student", 0)
+                equalized_model, report = equalize(model, calibration)  # type: ignore[arg-type]
+                equalization = report.summary()
+            if equalized and equalization["skipped"]:  # type: ignore[index]
+                equalized = False  # nothing to equalize: the same model as without
+            elif equalized:
+                model = copy.deepcopy(equalized_model)  # conversion may rewrite the module it is given
+            label = _label(ranges, equalized)
+            if label in tried:
+                continue
+            path = dest.with_name(f"{dest.stem}.{label}.tflite")
+            advance(f"exporting {dest.name}: {label}", 0)
+            export_tflite_int8(model, self._shape, calibration, path, log, ranges)
             set_io_dtype(path, path, q.io_dtype)
-            tried[ranges] = val_accuracy(path, self.data, self.student.meta["arch"])
-            if fp32 - tried[ranges] <= q.tolerance_points:
-                break  # within tolerance: the ranges tried first are kept
-        best = max(tried, key=lambda r: (tried[r], -ACTIVATION_RANGES.index(r)))
+            tried[label] = val_accuracy(path, self.data, self.student.meta["arch"])
+            if fp32 - tried[label] <= q.tolerance_points:
+                break  # within tolerance: what was tried first is kept
+        best = max(tried, key=lambda label: (tried[label], -list(tried).index(label)))
         _keep_candidate(dest, list(tried), best)
         return {
-            "activation_ranges": {"method": best, "val_accuracy": tried},
+            "ptq": {
+                "kept": best,
+                "activation_ranges": best.removesuffix("+equalized"),
+                "equalized": best.endswith("+equalized"),
+                "val_accuracy": tried,
+                **({"equalization": equalization} if equalization else {}),
+            },
             "val": {"accuracy": tried[best], "fp32_accuracy": fp32},
         }
 
@@ -142,16 +165,21 @@ class ExportStage(Stage):
         return round(accuracy(logits, self.data.val.y), 3)
 
     def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
-        """Quantize with the configured calibration method, or with each and keep the best on the validation split."""
+        """Quantize with the configured calibration method, or with each and keep the best on the validation split;
+        with equalization on, from the equalized student's ONNX; on auto, from it too when the best without falls
+        past tolerance below fp32 on validation."""
+        from edgedistill.export.equalize import equalize
+        from edgedistill.export.onnx_export import export_onnx
         from edgedistill.export.onnx_quantize import CALIBRATION_METHODS, quantize_onnx
 
-        choice = self.quantization.onnx_calibration
+        choice, q = self.quantization.onnx_calibration, self.quantization
         methods = CALIBRATION_METHODS if choice == "auto" else (choice,)
-        if len(methods) == 1:
+        if len(methods) == 1 and q.equalization == "off":
             advance(f"exporting {dest.name}: {methods[0]} calibration", 0)
             quantize_onnx(fp32, dest, (x.numpy() for x in self._calibration()), methods[0], log)
             return {"method": methods[0]}
-        calibration = [s.numpy() for s in self._calibration()]  # preprocessed once, replayed for each method
+        samples = list(self._calibration())  # preprocessed once, replayed for each method
+        calibration = [s.numpy() for s in samples]
         val = self.data.val
         size = tuple(self.student.meta["arch"]["input_hw"])
 
@@ -159,30 +187,61 @@ class ExportStage(Stage):
             return split_logits(model, val, self.data, size)  # type: ignore[arg-type]
 
         reference = predict(fp32)
+        fp32_accuracy = accuracy(reference, val.y)
         candidates: dict[str, dict[str, float]] = {}
-        for method in methods:
-            path = dest.with_name(f"{dest.stem}.{method}.onnx")
-            advance(f"exporting {dest.name}: trying {method} calibration", 0)
-            quantize_onnx(fp32, path, calibration, method, log)
-            logits = predict(path)
-            candidates[method] = {
-                "val_accuracy": round(accuracy(logits, val.y), 3),
-                "val_agreement_with_fp32": round(agreement(logits, reference), 3),
-            }
-        # the best accuracy, then the best agreement; on a tie the simpler method (listed first) wins
+        equalization = None
+        for equalized in _EQUALIZED[q.equalization]:
+            source = fp32
+            if equalized:
+                if (
+                    candidates
+                    and fp32_accuracy - max(c["val_accuracy"] for c in candidates.values()) <= q.tolerance_points
+                ):
+                    break  # within tolerance without
+                advance(f"exporting {dest.name}: equalizing the student", 0)
+                model, report = equalize(load_student(self.student), samples)
+                equalization = report.summary()
+                if equalization["skipped"]:
+                    break
+                source = dest.with_name(f"{fp32.stem}.equalized.onnx")
+                export_onnx(model, self._shape, source)
+            for method in methods:
+                label = _label(method, equalized)
+                path = dest.with_name(f"{dest.stem}.{label}.onnx")
+                advance(f"exporting {dest.name}: trying {label} calibration", 0)
+                quantize_onnx(source, path, calibration, method, log)
+                logits = predict(path)
+                candidates[label] = {
+                    "val_accuracy": round(accuracy(logits, val.y), 3),
+                    "val_agreement_with_fp32": round(agreement(logits, reference), 3),
+                }
+            if source != fp32:
+                source.unlink()
+        # the best accuracy, then the best agreement; on a tie the one tried first wins
+        labels = list(candidates)
         best = max(
-            methods,
-            key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -methods.index(m)),
+            labels,
+            key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -labels.index(m)),
         )
-        _keep_candidate(dest, list(methods), best)
+        _keep_candidate(dest, labels, best)
         return {
-            "method": best,
+            "method": best.removesuffix("+equalized"),
+            "equalized": best.endswith("+equalized"),
             "chosen_by": "validation accuracy, then agreement with the fp32 model",
             "candidates": candidates,
+            **({"equalization": equalization} if equalization else {}),
         }
 
     def _describe(self, fmt: str, dest: Path) -> dict[str, Any]:
         return describe_artifact(fmt, dest, self._shape, self.student.meta["arch"]["num_classes"])
+
+
+# the equalization choices tried for each setting, in order
+_EQUALIZED = {"off": (False,), "on": (True,), "auto": (False, True)}
+
+
+def _label(ranges: str, equalized: bool) -> str:
+    return f"{ranges}+equalized" if equalized else ranges
 
 
 def _keep_candidate(dest: Path, tried: list[str], best: str) -> None:

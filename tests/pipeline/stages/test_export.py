@@ -15,21 +15,43 @@ def _int8(distilled, **quantization):
 
 def test_ptq_within_tolerance_on_validation_keeps_the_histogram_ranges(distilled):
     out, int8 = _int8(distilled, tolerance_points=100.0)
-    assert int8["activation_ranges"]["method"] == "histogram" and list(int8["activation_ranges"]["val_accuracy"]) == [
-        "histogram"
-    ]
-    assert int8["val"]["accuracy"] == int8["activation_ranges"]["val_accuracy"]["histogram"] > 80
+    ptq = int8["ptq"]
+    assert ptq["kept"] == ptq["activation_ranges"] == "histogram" and list(ptq["val_accuracy"]) == ["histogram"]
+    assert not ptq["equalized"] and "equalization" not in ptq  # never tried
+    assert int8["val"]["accuracy"] == ptq["val_accuracy"]["histogram"] > 80
     assert sorted(p.name for p in out.folder.iterdir() if p.suffix == ".tflite") == ["model_int8.tflite"]
 
 
-def test_a_drop_past_tolerance_tries_every_range_and_keeps_the_best_on_validation(distilled, monkeypatch):
-    monkeypatch.setattr(ExportStage, "_fp32_val_accuracy", lambda self: 100.0)  # every range falls short of this
-    _, int8 = _int8(distilled, tolerance_points=0.0)
-    tried = int8["activation_ranges"]["val_accuracy"]
-    assert list(tried) == ["histogram", "minmax", "moving_average"]
-    assert tried[int8["activation_ranges"]["method"]] == max(tried.values()) == int8["val"]["accuracy"]
+def test_a_drop_past_tolerance_tries_every_fix_and_keeps_the_best_on_validation(distilled, monkeypatch):
+    monkeypatch.setattr(ExportStage, "_fp32_val_accuracy", lambda self: 100.0)  # every try falls short of this
+    out, int8 = _int8(distilled, tolerance_points=0.0)
+    ptq = int8["ptq"]
+    tried = ptq["val_accuracy"]
+    assert list(tried) == [
+        "histogram",
+        "histogram+equalized",
+        "minmax",
+        "minmax+equalized",
+        "moving_average",
+        "moving_average+equalized",
+    ]
+    assert tried[ptq["kept"]] == max(tried.values()) == int8["val"]["accuracy"]
+    assert ptq["equalized"] == ptq["kept"].endswith("+equalized") and ptq["equalization"]["pairs"] > 0
+    assert sorted(p.name for p in out.folder.iterdir() if p.suffix == ".tflite") == ["model_int8.tflite"]
 
 
 def test_a_fixed_choice_is_the_only_one_made(distilled):
-    _, int8 = _int8(distilled, activation_ranges="minmax", tolerance_points=0.0)
-    assert list(int8["activation_ranges"]["val_accuracy"]) == ["minmax"]
+    _, int8 = _int8(distilled, activation_ranges="minmax", equalization="off", tolerance_points=0.0)
+    assert list(int8["ptq"]["val_accuracy"]) == ["minmax"]
+    _, int8 = _int8(distilled, activation_ranges="minmax", equalization="on", tolerance_points=0.0)
+    assert list(int8["ptq"]["val_accuracy"]) == ["minmax+equalized"] and int8["ptq"]["equalized"]
+
+
+def test_equalization_on_quantizes_onnx_from_the_equalized_student(distilled):
+    data, _, cache, student = distilled
+    q = QuantizationConfig(calibration_samples=64, onnx_calibration="minmax", equalization="on")
+    out = run_stage(ExportStage(student, data, ExportConfig(formats=["onnx_int8"]), q, quiet()), cache)
+    cal = out.meta["artifacts"]["onnx_int8"]["calibration"]
+    assert cal["method"] == "minmax" and cal["equalized"] and list(cal["candidates"]) == ["minmax+equalized"]
+    assert cal["equalization"]["pairs"] > 0 and cal["candidates"]["minmax+equalized"]["val_accuracy"] > 80
+    assert sorted(p.name for p in out.folder.iterdir() if p.suffix == ".onnx") == ["model_int8.onnx"]
