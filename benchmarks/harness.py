@@ -12,9 +12,15 @@ from edgedistill.errors import EdgeDistillError
 RUNNER = Path(__file__).with_name("runner.py")
 
 
-def run_benchmark(
+def run_benchmark(transport: Transport, model: Path, **options) -> dict:
+    """Run benchmarks/runner.py on the device for one model (options as run_benchmarks); return its JSON (with
+    outputs when input_npy is given)."""
+    return run_benchmarks(transport, [model], **options)[0]
+
+
+def run_benchmarks(
     transport: Transport,
-    model: Path,
+    models: list[Path],
     *,
     threads: int,
     runs: int,
@@ -23,34 +29,29 @@ def run_benchmark(
     pause_ms: float = 0.0,
     input_npy: Path | None = None,
     timeout: float = 600,
-) -> dict:
-    """Run benchmarks/runner.py on the device; return its JSON (with outputs when input_npy is given)."""
+) -> list[dict]:
+    """Several models measured in turn by one runner process on the device (latency; the peak memory reported
+    is the process's, so measure a model alone for its memory); their JSON results in order."""
     runner = transport.push_once(RUNNER, "edgedistill_runner.py")
-    remote_model = transport.push(model, model.name)
-    argv = [
-        transport.python,
-        runner,
-        remote_model,
-        "--threads",
-        str(threads),
-        "--runs",
-        str(runs),
-        "--warmup",
-        str(warmup),
-    ]
-    argv += ["--rounds", str(rounds), "--pause-ms", str(pause_ms)]
+    remote_models = [transport.push(model, model.name) for model in models]
+    argv = [transport.python, runner, *remote_models, "--threads", str(threads), "--runs", str(runs)]
+    argv += ["--warmup", str(warmup), "--rounds", str(rounds), "--pause-ms", str(pause_ms)]
     if input_npy is not None:
         argv += ["--input", transport.push(input_npy, "input.npy")]
     result = transport.run(argv, timeout=timeout)
+    name = models[0].name if len(models) == 1 else f"{len(models)} models"
     if result.exit_code == 127 or ("No such file or directory" in result.stderr and transport.python in result.stderr):
-        raise EdgeDistillError(f"{model.name}: no {transport.python} on the device (use a benchmark_model runtime)")
+        raise EdgeDistillError(f"{name}: no {transport.python} on the device (use a benchmark_model runtime)")
     if result.exit_code != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise EdgeDistillError(f"{model.name}: benchmark runner failed on the device (exit {result.exit_code}): {last}")
+        raise EdgeDistillError(f"{name}: benchmark runner failed on the device (exit {result.exit_code}): {last}")
     try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise EdgeDistillError(f"{model.name}: benchmark runner printed no JSON result") from None
+        results = [json.loads(line) for line in result.stdout.strip().splitlines()[-len(models) :]]
+    except ValueError:
+        results = []
+    if len(results) != len(models):
+        raise EdgeDistillError(f"{name}: benchmark runner printed no JSON result")
+    return results
 
 
 def run_benchmark_model(

@@ -7,6 +7,9 @@ object on stdout:
 
     python3 runner.py model.tflite --threads 4 --runs 100 --warmup 10
 
+Several models in one call (one process: latency only, since the peak memory is then the process's) print
+one JSON object per line, in order.
+
 Reported: load/init time, first inference, warm-up mean, N timed runs (min, p50, p90, p99, mean,
 std), peak resident memory (VmHWM), threads, whether XNNPACK was applied, runtime and version.
 """
@@ -69,6 +72,19 @@ def peak_rss_kb() -> int | None:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     except Exception:
         return None
+
+
+def cpu_model() -> str:
+    """What the CPU (or the board) calls itself: /proc/cpuinfo's model name, or the board's Model line."""
+    found = {}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                found.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return found.get("model name") or found.get("Model") or found.get("Hardware") or platform.processor() or "unknown"
 
 
 def _tflite_interpreter_class():
@@ -218,6 +234,7 @@ def measure(
         "samples_ms": samples,
         "peak_rss_kb": peak_rss_kb(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
     }
     if input_npy:
@@ -227,7 +244,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure a .tflite (or .onnx) model's latency and memory.")
-    parser.add_argument("model")
+    parser.add_argument("model", nargs="+", help="one or more .tflite / .onnx files, measured in turn")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
@@ -237,18 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause-ms", type=float, default=0.0, help="sleep between timed runs")
     parser.add_argument("--input", help=".npy input (already in the model's dtype/layout); its outputs are returned")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.model):
-        print(f"runner: {args.model}: no such file", file=sys.stderr)
-        return 2
-    try:
-        if min(args.threads, args.runs, args.rounds) < 1 or args.warmup < 0:
-            raise ValueError("threads, runs and rounds must be >= 1 and warmup >= 0")
-        result = measure(args.model, args.threads, args.runs, args.warmup, args.pause_ms, args.input, args.rounds)
-    except (ValueError, RuntimeError) as exc:
-        print(f"runner: {args.model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return 3
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
+    for model in args.model:
+        if not os.path.isfile(model):
+            print(f"runner: {model}: no such file", file=sys.stderr)
+            return 2
+    for model in args.model:
+        try:
+            if min(args.threads, args.runs, args.rounds) < 1 or args.warmup < 0:
+                raise ValueError("threads, runs and rounds must be >= 1 and warmup >= 0")
+            result = measure(model, args.threads, args.runs, args.warmup, args.pause_ms, args.input, args.rounds)
+        except (ValueError, RuntimeError) as exc:
+            print(f"runner: {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+            return 3
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
     return 0
 
 

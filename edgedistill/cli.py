@@ -412,6 +412,16 @@ def devices() -> None:
         click.echo(f"{name:14s} {p.description}: {p.os}/{p.arch}, {p.cpu}, {p.ram_mb} MB, {p.threads} threads")
 
 
+def _add_latency_commands() -> None:
+    from edgedistill.cli_latency import calibrate, estimate
+
+    cli.add_command(calibrate)
+    cli.add_command(estimate)
+
+
+_add_latency_commands()
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

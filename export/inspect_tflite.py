@@ -121,3 +121,33 @@ def op_counts(path: Path) -> dict[str, int]:
     for op in _interpreter(path)._get_ops_details():
         counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
     return counts
+
+
+@dataclass(frozen=True)
+class OpTensors:
+    """One op of a .tflite graph: its type and the shape and dtype of each tensor it reads and writes
+    (constants included: a convolution's weights are its second input)."""
+
+    index: int
+    op: str
+    inputs: tuple[tuple[tuple[int, ...], str], ...]
+    outputs: tuple[tuple[tuple[int, ...], str], ...]
+
+
+def op_tensors(path: Path) -> list[OpTensors]:
+    """The model's own ops in graph order (no delegate nodes), with their tensors' shapes and dtypes."""
+    interp = _interpreter(path)
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+
+    def described(indices) -> tuple[tuple[tuple[int, ...], str], ...]:
+        return tuple(
+            (tuple(int(s) for s in tensors[i]["shape"]), np.dtype(tensors[i]["dtype"]).name)
+            for i in indices
+            if i >= 0 and i in tensors
+        )
+
+    return [
+        OpTensors(int(op["index"]), op["op_name"], described(op["inputs"]), described(op["outputs"]))
+        for op in interp._get_ops_details()
+        if op["op_name"] != "DELEGATE"
+    ]

@@ -36,6 +36,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "edgedistill.benchmarks.harness": ("edgedistill.benchmarks.suites",),
     "edgedistill.benchmarks.parsers": ("edgedistill.benchmarks.suites",),
     "edgedistill.benchmarks.report": ("edgedistill.benchmarks.suites",),
+    "edgedistill.benchmarks.latency": ("edgedistill.benchmarks.suites", "edgedistill.pipeline"),
 }
 
 

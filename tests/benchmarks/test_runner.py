@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from edgedistill.benchmarks.harness import RUNNER, run_benchmark
+from edgedistill.benchmarks.harness import RUNNER, run_benchmark, run_benchmarks
+from edgedistill.benchmarks.latency.suite import KernelSpec, build_suite
 from edgedistill.benchmarks.runner import summarize
 from edgedistill.devices.transport import LocalTransport
 from edgedistill.errors import EdgeDistillError
@@ -89,3 +90,12 @@ def test_runner_failure_is_one_clear_error(tmp_path):
         run_benchmark(t, broken, threads=1, runs=1, warmup=0)
     proc = subprocess.run([sys.executable, str(RUNNER), str(tmp_path / "none.tflite")], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_several_models_in_one_call_print_one_result_each_in_order(tmp_path):
+    specs = [KernelSpec("add", 6, 8, 8, dtype="float32"), KernelSpec("conv", 6, 8, 16, dtype="int8")]
+    paths = build_suite(specs, tmp_path / "kernels")
+    with LocalTransport() as transport:
+        results = run_benchmarks(transport, paths, threads=1, runs=3, warmup=1)
+    assert [r["model"] for r in results] == [p.name for p in paths]
+    assert all(r["runs"] == 3 and r["latency_ms"]["p50"] > 0 and r["cpu"] for r in results)

@@ -85,3 +85,37 @@ def test_build_with_a_device_adds_its_numbers_to_the_report(arm64_ssh_device, pr
     assert json.loads(proc.stdout)["device"]["device"] == "testdevice"
     page = (project_copy / "build" / "rpi4" / "report.html").read_text()
     assert "device latency per run" in page and "device latency, median of each round" in page
+
+
+def test_calibrate_and_estimate_run_against_the_arm64_device(arm64_ssh_device, tmp_path):
+    """The predictor's flow over SSH: emulated timings mean nothing, so only the flow and the device's identity
+    in the calibration file are checked."""
+    out = tmp_path / "rpi4.json"
+    proc = run_cli(
+        "calibrate",
+        "--device",
+        arm64_ssh_device.destination,
+        "--ssh-config",
+        str(arm64_ssh_device.ssh_config),
+        "--target",
+        "rpi4",
+        "--per-family",
+        "1",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        "--quiet",
+        cwd=tmp_path,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr
+    calibration = json.loads(out.read_text())
+    assert calibration["device"] == "rpi4" and calibration["machine"].startswith("aarch64")
+    assert calibration["threads"] == 4 and calibration["fit"]["models"] == 10
+    model = next((tmp_path / ".edgedistill-cache" / "calibrate" / "kernels").glob("*_int8.tflite"))
+    estimate = run_cli("estimate", str(model), "--target", "rpi4", "--calibration", str(out), "--json", cwd=tmp_path)
+    assert estimate.returncode == 0, estimate.stderr
+    assert json.loads(estimate.stdout)["device"] == "rpi4"

@@ -1,0 +1,143 @@
+"""The latency-predictor commands: `edgedistill calibrate` and `edgedistill estimate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgedistill.errors import EdgeDistillError
+
+
+@click.command()
+@click.option(
+    "--device",
+    default="local",
+    show_default=True,
+    help="'local', an SSH destination (pi@raspberrypi.local), or adb:SERIAL",
+)
+@click.option("--target", default="rpi4", show_default=True, help="device profile: its default threads")
+@click.option("--name", help="save the calibration as this device's (default: the target's name)")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="calibration file to write")
+@click.option("--ssh-config", type=click.Path(path_type=Path, dir_okay=False), help="ssh -F config file")
+@click.option(
+    "--device-python", default="python3", show_default=True, help="Python on the device with a TFLite runtime"
+)
+@click.option("--threads", type=click.IntRange(1), help="inference threads (default: the profile's)")
+@click.option(
+    "--per-family", type=click.IntRange(1), default=12, show_default=True, help="kernels per family and dtype"
+)
+@click.option("--runs", type=click.IntRange(1), default=30, show_default=True, help="timed runs per kernel")
+@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="untimed runs per kernel first")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".edgedistill-cache/calibrate"),
+    show_default=True,
+    help="where the kernel models are built (kept: a second run reuses them)",
+)
+@click.option("--quiet", is_flag=True, help="no progress display")
+def calibrate(
+    device: str,
+    target: str,
+    name: str | None,
+    out: Path | None,
+    ssh_config: Path | None,
+    device_python: str,
+    threads: int | None,
+    per_family: int,
+    runs: int,
+    warmup: int,
+    workdir: Path,
+    quiet: bool,
+) -> None:
+    """Measure kernel micro-benchmarks on a device and fit its latency predictor (a calibration file)."""
+    from edgedistill.benchmarks.latency.calibrate import calibrate as run_calibration
+    from edgedistill.devices.connect import open_transport
+    from edgedistill.progress import Progress
+
+    profile = _profile(target)
+    threads = threads or profile.threads
+    progress = Progress(Console(stderr=True), enabled=None if not quiet else False)
+    with open_transport(device, ssh_config=ssh_config, python=device_python) as transport:
+        calibration, dest = run_calibration(
+            transport,
+            name or profile.name,
+            device,
+            workdir,
+            progress,
+            threads=threads,
+            per_family=per_family,
+            runs=runs,
+            warmup=warmup,
+            out=out,
+        )
+    fit = calibration.fit
+    click.echo(
+        f"wrote {dest}: {fit['models']} kernel models on {calibration.machine}, {calibration.runtime} "
+        f"{calibration.runtime_version}, {threads} thread(s); fit error median {fit['median_abs_error']:.1%}, "
+        f"max {fit['max_abs_error']:.1%}"
+    )
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--target", default="rpi4", show_default=True, help="device profile whose calibration to use")
+@click.option(
+    "--calibration",
+    "calibration_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="calibration file (default: the target's, from `edgedistill calibrate`)",
+)
+@click.option(
+    "--threads", type=click.IntRange(1), help="threads the model will run with (checked against the calibration)"
+)
+@click.option("--json", "as_json", is_flag=True, help="print the estimate as JSON")
+def estimate(model: Path, target: str, calibration_path: Path | None, threads: int | None, as_json: bool) -> None:
+    """Estimate MODEL.tflite's latency on a device from its calibration: per kernel and in total."""
+    from edgedistill.benchmarks.latency.calibrate import default_calibration_path
+    from edgedistill.benchmarks.latency.estimate import estimate as run_estimate
+    from edgedistill.benchmarks.latency.predictor import load_calibration
+    from edgedistill.export.inspect_tflite import check_loadable
+
+    profile = _profile(target)
+    if model.suffix != ".tflite":
+        raise EdgeDistillError(f"{model}: estimates are for .tflite models")
+    check_loadable(model)
+    path = calibration_path or default_calibration_path(profile.name)
+    if calibration_path is None and not path.is_file():
+        raise EdgeDistillError(
+            f"no latency calibration for {profile.name} ({path}): none ships for it and none was measured; run "
+            f"`edgedistill calibrate --device DEVICE --target {profile.name}` on the board"
+        )
+    calibration = load_calibration(path)
+    calibration.check(path, threads=threads)
+    result = run_estimate(model, calibration)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "calibration": str(path), "device": calibration.device}))
+        return
+    table = Table(title=f"{model.name}: estimate for {calibration.device} ({calibration.machine})")
+    for header in ("#", "kernel", "output", "MMACs", "estimate ms", ""):
+        table.add_column(header, justify="left" if header in ("kernel", "") else "right")
+    for k in result.kernels:
+        shape = "x".join(str(s) for s in k.output_shape)
+        table.add_row(str(k.index), k.key, shape, f"{k.mmacs:.2f}", f"{k.ms:.3f}", "" if k.how == "fitted" else k.how)
+    table.add_row("", "runtime overhead", "", "", f"{result.overhead_ms:.3f}", "")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"estimate: {result.total_ms:.2f} ms ({calibration.threads} thread(s), {calibration.runtime} "
+        f"{calibration.runtime_version}; calibration {path}, {calibration.date})"
+    )
+
+
+def _profile(target: str):
+    from edgedistill.devices.profiles import get_device
+
+    try:
+        return get_device(target)
+    except KeyError as exc:
+        raise EdgeDistillError(f"--target: {exc.args[0]}") from None

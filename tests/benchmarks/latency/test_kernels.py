@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from edgedistill.benchmarks.latency.kernels import model_kernels
+from edgedistill.benchmarks.latency.suite import KernelSpec, build_suite, draw_suite
+
+
+def test_a_model_splits_into_its_kernels_with_their_multiply_accumulates(tmp_path):
+    specs = [
+        KernelSpec("conv", side=12, cin=8, cout=16, kernel=3, stride=1, dtype="float32"),
+        KernelSpec("depthwise", side=12, cin=16, cout=16, kernel=5, stride=2, dtype="int8"),
+        KernelSpec("pool_fc", side=6, cin=32, cout=10, dtype="int8"),
+    ]
+    conv, depthwise, pool_fc = (model_kernels(p) for p in build_suite(specs, tmp_path))
+    (c,) = [k for k in conv if k.op == "CONV_2D"]
+    assert c.key == "CONV_2D/float32" and c.macs == 12 * 12 * 16 * 3 * 3 * 8
+    assert c.weight_bytes == (16 * 3 * 3 * 8 + 16) * 4 and c.in_bytes == 12 * 12 * 8 * 4
+    (d,) = [k for k in depthwise if k.op == "DEPTHWISE_CONV_2D"]
+    assert d.key == "DEPTHWISE_CONV_2D/int8" and d.macs == 6 * 6 * 16 * 5 * 5 and d.out_bytes == 6 * 6 * 16
+    (fc,) = [k for k in pool_fc if k.op == "FULLY_CONNECTED"]
+    assert fc.key == "FULLY_CONNECTED/int8" and fc.macs == 32 * 10
+    assert any(k.op == "MEAN" for k in pool_fc)  # the pooling is its own kernel
+    assert (tmp_path / "suite.json").is_file()
+
+
+def test_the_suite_draws_every_family_and_dtype_within_bounds_and_repeatably():
+    specs = draw_suite(3, seed=1)
+    assert specs == draw_suite(3, seed=1) != draw_suite(3, seed=2)
+    families = {(s.family, s.dtype) for s in specs}
+    assert families == {
+        (f, d) for f in ("conv", "depthwise", "pool_fc", "add", "hardswish") for d in ("int8", "float32")
+    }
+    assert len(specs) == 30 and len({s.name for s in specs}) == 30
+    assert all(s.macs() <= 120e6 for s in specs)
