@@ -94,6 +94,15 @@ def cli() -> None:
     show_default=True,
     help="train in this many processes on this machine (torch.distributed: gloo on CPU, NCCL on CUDA, one GPU each)",
 )
+@click.option(
+    "--budget",
+    help="build the most accurate student within these limits, e.g. latency=15ms,size=1MB,ram=64MB (any subset)",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="latency calibration to cost --budget candidates with (default: the target's, from `edgedistill calibrate`)",
+)
 def build(
     config_path: Path | None,
     target: str | None,
@@ -106,6 +115,8 @@ def build(
     device_python: str,
     benchmark_model: Path | None,
     nproc: int,
+    budget: str | None,
+    calibration: Path | None,
 ) -> None:
     """Distil, prune, export (ONNX and TFLite, fp32 to int8), verify, benchmark and report (JSON and HTML)."""
     from edgedistill.pipeline.device_benchmark import DeviceSpec, resolve_target
@@ -115,6 +126,13 @@ def build(
     target = target or config.targets[0]
     spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
     resolve_target(target, spec)  # a bad --target or --device fails here, before the cache folder is made
+    limits = None
+    if budget is not None:
+        from edgedistill.pipeline.budget import parse_budget
+
+        limits = parse_budget(budget)  # a bad budget fails here too
+        if nproc > 1:
+            raise EdgeDistillError("--budget with --nproc: the candidate search runs in one process; drop --nproc")
     cache_dir = cache_dir or base / ".edgedistill-cache"
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from edgedistill.pipeline.launch import launch
@@ -131,7 +149,7 @@ def build(
             from edgedistill.pipeline.report.console import print_summary
 
             progress = Progress(console, enabled=False if hidden else None)
-            result = run_build(config, target, out_root, cache_dir, progress, spec)
+            result = run_build(config, target, out_root, cache_dir, progress, spec, limits, calibration)
     finally:
         leave_world()
     if result is None:  # a training rank > 0: rank 0 reports

@@ -98,23 +98,15 @@ def calibrate(
 @click.option("--json", "as_json", is_flag=True, help="print the estimate as JSON")
 def estimate(model: Path, target: str, calibration_path: Path | None, threads: int | None, as_json: bool) -> None:
     """Estimate MODEL.tflite's latency on a device from its calibration: per kernel and in total."""
-    from edgedistill.benchmarks.latency.calibrate import default_calibration_path
+    from edgedistill.benchmarks.latency.calibrate import calibration_for
     from edgedistill.benchmarks.latency.estimate import estimate as run_estimate
-    from edgedistill.benchmarks.latency.predictor import load_calibration
     from edgedistill.export.inspect_tflite import check_loadable
 
     profile = _profile(target)
     if model.suffix != ".tflite":
         raise EdgeDistillError(f"{model}: estimates are for .tflite models")
     check_loadable(model)
-    path = calibration_path or default_calibration_path(profile.name)
-    if calibration_path is None and not path.is_file():
-        raise EdgeDistillError(
-            f"no latency calibration for {profile.name} ({path}): none ships for it and none was measured; run "
-            f"`edgedistill calibrate --device DEVICE --target {profile.name}` on the board"
-        )
-    calibration = load_calibration(path)
-    calibration.check(path, threads=threads)
+    calibration, path = calibration_for(profile.name, calibration_path, threads)
     result = run_estimate(model, calibration)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "calibration": str(path), "device": calibration.device}))

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.devices.profiles import DeviceProfile
+from edgedistill.pipeline.budget import Budget
+from edgedistill.pipeline.budget import search as search_budget
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device, resolve_target
@@ -47,15 +49,24 @@ def build(
     cache_dir: Path,
     progress: Progress,
     device: DeviceSpec | None = None,
+    budget: Budget | None = None,
+    calibration: Path | None = None,
 ) -> BuildResult | None:
-    """The build, shipped to out_root/<target>; None on the training ranks > 0 of a distributed build."""
+    """The build, shipped to out_root/<target>; None on the training ranks > 0 of a distributed build. With a
+    budget, the student is the most accurate candidate within it (pipeline/budget.py), and calibration is the
+    latency calibration to cost candidates with (default: the target's)."""
     target = resolve_target(target_name, device)
     if not current_world().is_main:  # a training rank of a distributed build: rank 0 holds the lock and the cache
         return _build(config, target, Path(out_root), StageCache(cache_dir), progress, device)
     with locked_cache(cache_dir) as (cache, cleaned):
         for line in recover(Path(out_root) / target.name) + cleaned:  # after a build that was killed
             progress.console.print(f"resuming: {line}")
-        return _build(config, target, Path(out_root), cache, progress, device)
+        searched = None
+        if budget is not None:
+            config, searched = search_budget(
+                config, budget, target, cache, progress, calibration_path=calibration, device=device
+            )
+        return _build(config, target, Path(out_root), cache, progress, device, searched)
 
 
 def _build(
@@ -65,6 +76,7 @@ def _build(
     cache: StageCache,
     progress: Progress,
     device: DeviceSpec | None,
+    budget_search: dict[str, Any] | None = None,
 ) -> BuildResult | None:
     started = time.perf_counter()
     timings: list[dict[str, Any]] = []
@@ -159,6 +171,8 @@ def _build(
         files=files,
         recommendation=(report["recommended"]["model"], report["recommended"]["because"]),
     )
+    if budget_search is not None:
+        report["budget"] = budget_search
     report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
     publish(

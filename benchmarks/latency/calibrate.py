@@ -8,9 +8,10 @@ from pathlib import Path
 
 from edgedistill.benchmarks.harness import run_benchmarks
 from edgedistill.benchmarks.latency.kernels import model_kernels
-from edgedistill.benchmarks.latency.predictor import Calibration, fit_calibration, save_calibration
+from edgedistill.benchmarks.latency.predictor import Calibration, fit_calibration, load_calibration, save_calibration
 from edgedistill.benchmarks.latency.suite import build_suite, draw_suite
 from edgedistill.devices.transport import Transport
+from edgedistill.errors import EdgeDistillError
 from edgedistill.progress import Progress
 
 BATCH = 16  # models per runner call: one process start and one push of the runner per batch
@@ -57,6 +58,7 @@ def calibrate(
         [model_kernels(p) for p in paths],
         [r["latency_ms"]["p50"] for r in results],
         device=device,
+        reached_by=reached_by,
         machine=f"{first['machine']}, {first.get('cpu', 'unknown cpu')}",
         runtime=first["runtime"],
         runtime_version=first["runtime_version"],
@@ -67,3 +69,22 @@ def calibrate(
     dest = out or default_calibration_path(device)
     save_calibration(calibration, dest)
     return calibration, dest
+
+
+def calibration_for(target: str, path: Path | None, threads: int | None) -> tuple[Calibration, Path]:
+    """The calibration to estimate with (the given file, else the target's own), checked against the threads
+    the model will run with and, for a calibration of this host, this host's runtime version."""
+    path = path or default_calibration_path(target)
+    if not path.is_file() and path == default_calibration_path(target):
+        raise EdgeDistillError(
+            f"no latency calibration for {target} ({path}): none ships for it and none was measured; run "
+            f"`edgedistill calibrate --device DEVICE --target {target}` on the board"
+        )
+    calibration = load_calibration(path)
+    local_version = None
+    if calibration.reached_by == "local":
+        import ai_edge_litert
+
+        local_version = getattr(ai_edge_litert, "__version__", None)
+    calibration.check(path, threads=threads, runtime_version=local_version)
+    return calibration, path

@@ -40,6 +40,7 @@ class Calibration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: str = FORMAT
     device: str  # the profile or name it was measured as
+    reached_by: str  # the --device it was measured through: 'local' (this host), an SSH destination, adb:SERIAL
     machine: str  # the device's own identity: platform machine and processor as the runner saw them
     runtime: str
     runtime_version: str
@@ -99,19 +100,23 @@ def fit_calibration(models: Sequence[Sequence[Kernel]], latency_ms: Sequence[flo
     if len(models) != len(latency_ms) or not models:
         raise ValueError("one latency per model, and at least one model")
     keys = sorted({k.key for kernels in models for k in kernels})
-    x, y = _design(models, keys), np.asarray(latency_ms, dtype=float)
-    regression = LinearRegression(positive=True).fit(x, y, sample_weight=1.0 / np.maximum(y, 1e-3) ** 2)
+    # the per-call overhead is a column of ones rather than a free intercept, so that it too stays >= 0
+    x = np.hstack([np.ones((len(models), 1)), _design(models, keys)])
+    y = np.asarray(latency_ms, dtype=float)
+    regression = LinearRegression(positive=True, fit_intercept=False)
+    regression.fit(x, y, sample_weight=1.0 / np.maximum(y, 1e-4) ** 2)
+    overhead, coef = float(regression.coef_[0]), regression.coef_[1:]
     width = len(FEATURES)
     kernels = {
         key: KernelFit(
-            coef_ms=[float(c) for c in regression.coef_[i * width : (i + 1) * width]],
+            coef_ms=[float(c) for c in coef[i * width : (i + 1) * width]],
             models=sum(any(k.key == key for k in kernels) for kernels in models),
         )
         for i, key in enumerate(keys)
     }
     calibration = Calibration(
         features=list(FEATURES),
-        overhead_ms=max(0.0, float(regression.intercept_)),
+        overhead_ms=overhead,
         kernels=kernels,
         fit={},
         date=identity.pop("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),

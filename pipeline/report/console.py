@@ -112,8 +112,23 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         console.print(line)
 
 
+def _budget_line(report: dict[str, Any]) -> list[str]:
+    budget = report.get("budget")
+    if not budget:
+        return []
+    candidates = budget["candidates"]
+    chosen = next(c for c in candidates if c["chosen"])
+    fits = sum(c["fits"] for c in candidates)
+    limits = ", ".join(f"{k} {v:g}" for k, v in budget["budget"].items())
+    return [
+        f"budget ({limits}): {chosen['name']} chosen, {chosen['val_accuracy']:.2f}% on validation after "
+        f"{chosen['proxy_epochs']} proxy epoch(s), int8 {chosen['latency_ms']:.3f} ms ({chosen['latency_source']}); "
+        f"{fits} of {len(candidates)} candidates within budget (report.json -> budget)"
+    ]
+
+
 def _quantization_lines(report: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = _budget_line(report)
     onnx_int8 = report["artifacts"].get("onnx_int8")
     if onnx_int8 and "candidates" in onnx_int8.get("calibration", {}):
         cal = onnx_int8["calibration"]

@@ -165,6 +165,20 @@ def _figures(report: dict[str, Any]) -> list[str]:
                     colors={short[f]: colors[f] for f, _ in samples},
                 )
             )
+    budget = report.get("budget")
+    trained = [c for c in (budget or {}).get("candidates", []) if c.get("val_accuracy") is not None]
+    if trained:
+        limit = budget["budget"].get("latency_ms")
+        figures.append(
+            scatter(
+                f"budget search: candidates within budget, validation accuracy after {trained[0]['proxy_epochs']} "
+                "proxy epoch(s)",
+                f"int8 latency, ms ({trained[0]['latency_source']})",
+                "validation accuracy %",
+                [("chosen" if c["chosen"] else "within budget", c["latency_ms"], c["val_accuracy"]) for c in trained],
+                x_line=(limit, f"budget {limit:g} ms") if limit else None,
+            )
+        )
     rounds = [
         (a["file"], a["device_benchmark"]["round_medians_ms"])
         for a in arts.values()
@@ -226,6 +240,29 @@ def _layer_errors_section(report: dict[str, Any]) -> str:
     )
 
 
+def _budget_section(report: dict[str, Any]) -> str:
+    budget = report.get("budget")
+    if not budget:
+        return ""
+    rows = [
+        [
+            _e(c["name"] + (" (chosen)" if c["chosen"] else "")),
+            _num(c["params"], ","),
+            _num(c["latency_ms"], ".3f"),
+            _num(c["size_bytes"] / 1024, ".1f"),
+            _num(c["ram_bytes"] / 1024, ".0f"),
+            "yes" if c["fits"] else _e(", ".join(f"{k} {v:+.0%}" for k, v in c["over"].items())),
+            _num(c["val_accuracy"], ".2f") if c["val_accuracy"] is not None else _e(c["not_trained"] or "not trained"),
+        ]
+        for c in budget["candidates"]
+    ]
+    limits = ", ".join(f"{k} {v:g}" for k, v in budget["budget"].items())
+    return f"<h2>Budget search</h2><p>{_e(limits)}; latency {_e(budget['costed_by'])}.</p>" + _table(
+        ["candidate", "params", "int8 latency ms", "size KiB", "RAM KiB (est.)", "within budget", "val accuracy %"],
+        rows,
+    )
+
+
 def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     checks = report.get("checks", {})
     notes = (
@@ -270,7 +307,7 @@ def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
 {"".join(f"<p>{_e(n)}</p>" for n in notes)}{warnings}
 <h2>Models</h2>{_models_table(report)}
 <h2>Figures</h2><div class="figures">{figures}</div>
-{_layer_errors_section(report)}
+{_layer_errors_section(report)}{_budget_section(report)}
 <h2>How to feed the model (manifest.json)</h2>{_manifest_section(manifest)}
 <h2>Stages</h2>{stages}
 <h2>Config used</h2><pre>{_e(config)}</pre>

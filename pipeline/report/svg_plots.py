@@ -126,18 +126,26 @@ def scatter(
     points: Sequence[tuple[str, float, float]],
     log_x: bool = False,
     colors: dict[str, str] | None = None,
+    x_line: tuple[float, str] | None = None,
 ) -> str:
-    """Points (label, x, y), one colour each, named in a legend below the axes."""
-    xs = [p[1] for p in points]
+    """Points (label, x, y), one colour per label, named in a legend below the axes; x_line: (x, label) drawn
+    as a dashed vertical line (a budget)."""
+    xs = [p[1] for p in points] + ([x_line[0]] if x_line else [])
     if log_x:
         lo, hi = min(xs), max(xs)
         x_span = (lo / 1.6, hi * 1.6)
     else:
         x_span = _span(xs)
-    legend_height, legend = _legend([p[0] for p in points], colors)
+    legend_height, legend = _legend(list(dict.fromkeys(p[0] for p in points)), colors)
     parts, sx, sy = _frame(
         title, x_label, y_label, x_span, _span([p[2] for p in points]), log_x, extra_height=legend_height
     )
+    if x_line is not None:
+        x = sx(x_line[0])
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" class="axis" stroke-dasharray="4 3"/>'
+        )
+        parts.append(f'<text x="{x + 4:.1f}" y="{TOP + 12}" class="label">{html.escape(x_line[1])}</text>')
     for i, (label, x, y) in enumerate(points):
         color = _color(colors, label, i)
         parts.append(

@@ -15,7 +15,13 @@ from edgedistill.benchmarks.latency.predictor import (
 from edgedistill.errors import EdgeDistillError
 
 IDENTITY = dict(
-    device="host", machine="x86_64, test", runtime="ai_edge_litert", runtime_version="2.3.0", threads=1, source="test"
+    device="host",
+    reached_by="local",
+    machine="x86_64, test",
+    runtime="ai_edge_litert",
+    runtime_version="2.3.0",
+    threads=1,
+    source="test",
 )
 TRUE_MS = {"CONV_2D/int8": [0.01, 0.05, 0.0, 0.001, 0.0], "ADD/int8": [0.005, 0.0, 0.0004, 0.0002, 0.0]}
 

@@ -1,0 +1,286 @@
+"""Build to a budget: `build --budget latency=15ms,size=1MB,ram=64MB` (any subset).
+
+Candidate students (the config's architecture over widths and input sizes) are exported as int8 .tflite
+with their untrained weights: size and kernels do not depend on the weights' values. Each is costed by the
+target's latency calibration (or measured on the device when one is given: device in the loop); those over
+budget are rejected before any training. The survivors are distilled with a short proxy schedule (cached
+stages like every distillation), and the most accurate on validation becomes the student of the full build.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgedistill.errors import EdgeDistillError
+from edgedistill.pipeline.config import ProjectConfig, StudentConfig
+
+WIDTHS = (0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+SIDE_FRACTIONS = (1.0, 0.75, 0.5)
+MIN_SIDE = 12
+PROXY_EPOCH_FRACTION = 4  # the proxy schedule trains a quarter of the recipe's epochs (at least one)
+# an estimate must clear the latency budget by this much (the predictor's held-out error on the host is
+# mostly within it); a latency measured on the device needs no margin
+ESTIMATE_MARGIN = 0.10
+WIDEST_PER_SIDE = 2  # the proxy trains, at each input size, the widest candidates within budget
+
+_UNITS = {
+    "latency": {"us": 1e-3, "ms": 1.0, "s": 1e3},
+    "size": {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1024, "mib": 1024**2, "gib": 1024**3},
+}
+_UNITS["ram"] = _UNITS["size"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    latency_ms: float | None = None
+    size_bytes: float | None = None
+    ram_bytes: float | None = None
+
+    def limits(self) -> dict[str, float]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def describe(self) -> str:
+        parts = []
+        if self.latency_ms is not None:
+            parts.append(f"latency {self.latency_ms:g} ms")
+        if self.size_bytes is not None:
+            parts.append(f"size {self.size_bytes / 1e6:g} MB")
+        if self.ram_bytes is not None:
+            parts.append(f"RAM {self.ram_bytes / 1e6:g} MB")
+        return ", ".join(parts)
+
+
+def parse_budget(text: str) -> Budget:
+    """'latency=15ms,size=1MB,ram=64MB' (any subset; KB/MB are 1000-based, KiB/MiB 1024-based)."""
+    values: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _UNITS:
+            raise EdgeDistillError(
+                f"--budget: {item!r}: expected KEY=VALUE with KEY one of latency, size, ram (e.g. latency=15ms,size=1MB)"
+            )
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-zA-Z]+)\s*", value)
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _UNITS[key]:
+            units = ", ".join(_UNITS[key])
+            raise EdgeDistillError(f"--budget: {key}={value!r}: expected a number and a unit ({units})")
+        if key in values:
+            raise EdgeDistillError(f"--budget: {key} given twice")
+        amount = float(match.group(1)) * _UNITS[key][unit]
+        if amount <= 0:
+            raise EdgeDistillError(f"--budget: {key}={value!r}: must be above zero")
+        values[key] = amount
+    return Budget(values.get("latency"), values.get("size"), values.get("ram"))
+
+
+@dataclass
+class Candidate:
+    name: str
+    width: float
+    input_size: int
+    params: int
+    latency_ms: float
+    size_bytes: int
+    ram_bytes: int
+    latency_source: str  # "estimate" (the calibration) or "device" (measured)
+    over: dict[str, float] = field(default_factory=dict)  # limit -> how far past it (ratio - 1)
+    val_accuracy: float | None = None
+    proxy_epochs: int | None = None
+    not_trained: str = ""  # why a candidate within budget was not distilled
+    chosen: bool = False
+
+    @property
+    def fits(self) -> bool:
+        return not self.over
+
+    def student(self, base: StudentConfig) -> StudentConfig:
+        return base.model_copy(update={"width": self.width, "input_size": self.input_size})
+
+
+def propose(config: ProjectConfig, data_side: int) -> list[tuple[float, int]]:
+    """(width, input size) pairs around the config's student: every width, the data's side and smaller ones."""
+    base_side = config.student.input_size or data_side
+    sides = sorted({max(MIN_SIDE, round(base_side * f / 4) * 4) for f in SIDE_FRACTIONS} | {base_side}, reverse=True)
+    return [(w, s) for s in sides for w in WIDTHS]
+
+
+def _ram_estimate(tflite: Path) -> int:
+    """Weights plus the two largest activations any op holds at once (an arena lower bound), in bytes."""
+    from edgedistill.benchmarks.latency.kernels import model_kernels
+
+    kernels = model_kernels(tflite)
+    weights = sum(k.weight_bytes for k in kernels)
+    return weights + max((k.in_bytes + k.out_bytes for k in kernels), default=0)
+
+
+def cost_candidates(
+    config: ProjectConfig,
+    shape: tuple[int, int, int],
+    num_classes: int,
+    budget: Budget,
+    folder: Path,
+    latency: Callable[[list[Path]], tuple[list[float], str]],
+    advance: Callable[..., None] = lambda *a, **k: None,
+) -> list[Candidate]:
+    """Export every proposed student (int8, untrained) into folder, cost it, and mark what it is over budget."""
+    import torch
+
+    from edgedistill.export.tflite_export import export_tflite_int8
+    from edgedistill.students import build_student
+
+    c, h, _ = shape
+    folder.mkdir(parents=True, exist_ok=True)
+    made: list[tuple[float, int, int, Path]] = []
+    for width, side in propose(config, h):
+        name = f"{config.student.name}_w{width:g}_{side}"
+        path = folder / f"{name}.tflite"
+        torch.manual_seed(0)
+        kwargs = dict(num_classes=num_classes, in_channels=c, input_size=side, width=width)
+        model = build_student(config.student.name, options=config.student.options, **kwargs).eval()
+        if not path.is_file():
+            export_tflite_int8(model, (c, side, side), [torch.randn(1, c, side, side) for _ in range(4)], path)
+        made.append((width, side, sum(p.numel() for p in model.parameters()), path))
+        advance()
+    latencies, source = latency([m[3] for m in made])
+    candidates = []
+    for (width, side, params, path), ms in zip(made, latencies):
+        candidate = Candidate(
+            path.stem, width, side, params, round(ms, 4), path.stat().st_size, _ram_estimate(path), source
+        )
+        measured = {
+            "latency_ms": candidate.latency_ms * (1 + ESTIMATE_MARGIN if source == "estimate" else 1),
+            "size_bytes": candidate.size_bytes,
+            "ram_bytes": candidate.ram_bytes,
+        }
+        candidate.over = {
+            k: round(measured[k] / limit - 1, 4) for k, limit in budget.limits().items() if measured[k] > limit
+        }
+        candidates.append(candidate)
+    return candidates
+
+
+def to_train(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates within budget worth a proxy distillation: at each input size, the WIDEST_PER_SIDE widest
+    (a narrower student of the same input size is rarely more accurate). The others are marked why not."""
+    chosen = []
+    for side in sorted({c.input_size for c in candidates}, reverse=True):
+        fitting = sorted((c for c in candidates if c.fits and c.input_size == side), key=lambda c: -c.width)
+        chosen += fitting[:WIDEST_PER_SIDE]
+        for c in fitting[WIDEST_PER_SIDE:]:
+            c.not_trained = f"a wider student at {side}x{side} fits the budget"
+    return chosen
+
+
+def closest(candidates: list[Candidate]) -> Candidate:
+    """The candidate that misses the budget by the least (its worst overshoot)."""
+    return min(candidates, key=lambda c: (max(c.over.values(), default=0), c.latency_ms))
+
+
+def no_fit_error(budget: Budget, candidates: list[Candidate]) -> EdgeDistillError:
+    best = closest(candidates)
+    misses = ", ".join(f"{k.removesuffix('_bytes').removesuffix('_ms')} {v:+.0%}" for k, v in best.over.items())
+    if "latency_ms" in best.over and best.latency_source == "estimate":
+        misses += f" (the estimate with its {ESTIMATE_MARGIN:.0%} margin)"
+    return EdgeDistillError(
+        f"--budget {budget.describe()}: none of {len(candidates)} candidate students fits; the closest is "
+        f"{best.name} ({best.latency_ms:.3f} ms, {best.size_bytes / 1e6:.3f} MB, ~{best.ram_bytes / 1e6:.2f} MB "
+        f"RAM: over by {misses})"
+    )
+
+
+def choose(candidates: list[Candidate]) -> Candidate:
+    """The most accurate survivor on validation; on a tie the faster one."""
+    survivors = [c for c in candidates if c.fits and c.val_accuracy is not None]
+    best = max(survivors, key=lambda c: (c.val_accuracy, -c.latency_ms))
+    best.chosen = True
+    return best
+
+
+def proxy_epochs(config: ProjectConfig) -> int:
+    return max(1, math.ceil(config.distillation.epochs / PROXY_EPOCH_FRACTION))
+
+
+def search_record(budget: Budget, candidates: list[Candidate], how: str) -> dict[str, Any]:
+    estimated = any(c.latency_source == "estimate" for c in candidates)
+    return {
+        "budget": budget.limits(),
+        "costed_by": how,
+        "latency_margin": ESTIMATE_MARGIN if estimated else 0.0,
+        "candidates": [{**asdict(c), "fits": c.fits} for c in candidates],
+        "chosen": next(c.name for c in candidates if c.chosen),
+    }
+
+
+def search(
+    config: ProjectConfig,
+    budget: Budget,
+    target,
+    cache,
+    progress,
+    *,
+    calibration_path: Path | None = None,
+    device=None,
+) -> tuple[ProjectConfig, dict[str, Any]]:
+    """Cost the candidates, reject those over budget, distil the survivors briefly, and return the config
+    with the most accurate survivor as its student, and the search's record for the report."""
+    from edgedistill.pipeline.data.bundle import load_data
+    from edgedistill.pipeline.distill.teacher import load_teacher
+    from edgedistill.pipeline.stages.base import run_stage
+    from edgedistill.pipeline.stages.distill import DistillStage
+
+    data = load_data(config.data, cache.root / "data", progress)
+    h, w, c = data.image_shape
+    latency, how = _latency_source(budget, target, config, calibration_path, device)
+    folder = cache.root / "budget" / "candidates"
+    with progress.task("costing candidate students", total=len(propose(config, h))) as advance:
+        candidates = cost_candidates(config, (c, h, w), data.num_classes, budget, folder, latency, advance)
+    if not any(cand.fits for cand in candidates):
+        raise no_fit_error(budget, candidates)
+    survivors = to_train(candidates)
+    teacher = load_teacher(config.teacher, data, progress)
+    recipe = config.distillation.link().model_copy(update={"epochs": proxy_epochs(config)})
+    for cand in survivors:
+        out = run_stage(
+            DistillStage(data, teacher, cand.student(config.student), recipe, progress, label=f"proxy {cand.name}"),
+            cache,
+        )
+        cand.val_accuracy, cand.proxy_epochs = out.meta["val_accuracy"], recipe.epochs
+    best = choose(candidates)
+    chosen = config.model_copy(update={"student": best.student(config.student)})
+    return chosen, search_record(budget, candidates, how)
+
+
+def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_path: Path | None, device):
+    """How candidates' latency is known: measured on the device (when given), else the calibration's estimate."""
+    from edgedistill.benchmarks.latency.calibrate import calibration_for
+    from edgedistill.benchmarks.latency.estimate import estimate
+
+    if device is not None:
+        from edgedistill.benchmarks.harness import run_benchmarks
+        from edgedistill.devices.connect import open_transport
+
+        def measured(paths: list[Path]) -> tuple[list[float], str]:
+            with open_transport(device.device, ssh_config=device.ssh_config, python=device.python) as transport:
+                results = run_benchmarks(transport, paths, threads=target.threads, runs=30, warmup=5)
+            return [r["latency_ms"]["p50"] for r in results], "device"
+
+        return measured, f"measured on {device.device} ({target.threads} threads)"
+    if budget.latency_ms is None:
+        return (lambda paths: ([0.0] * len(paths), "none")), "no latency budget: not costed"
+    from edgedistill.pipeline.stages.benchmark import host_threads
+
+    calibration, path = calibration_for(target.name, calibration_path, threads=None)
+    # the threads the shipped model is measured with: this host's benchmark for a calibration of the host
+    threads = host_threads(config.benchmark, target) if calibration.reached_by == "local" else target.threads
+    calibration.check(path, threads=config.benchmark.threads or threads)
+
+    def estimated(paths: list[Path]) -> tuple[list[float], str]:
+        return [estimate(p, calibration).total_ms for p in paths], "estimate"
+
+    return estimated, f"estimated by {path} ({calibration.device}, {calibration.threads} threads, {calibration.date})"

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edgedistill.errors import EdgeDistillError
+from edgedistill.pipeline.budget import Budget, Candidate, no_fit_error, parse_budget, to_train
+from tests.conftest import run_cli
+
+
+def test_a_budget_reads_any_subset_of_its_keys_with_units():
+    assert parse_budget("latency=15ms,size=1MB,ram=64MB") == Budget(15.0, 1e6, 64e6)
+    assert parse_budget("size = 512KiB") == Budget(size_bytes=512 * 1024)
+    assert parse_budget("latency=250us") == Budget(latency_ms=0.25)
+    assert parse_budget("RAM=0.5GB, latency=1.5s") == Budget(1500.0, None, 0.5e9)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("speed=15ms", "'speed=15ms': expected KEY=VALUE with KEY one of latency, size, ram"),
+        ("latency=15", "latency='15': expected a number and a unit (us, ms, s)"),
+        ("latency=15 fortnights", "latency='15 fortnights': expected a number and a unit"),
+        ("size=1MB,size=2MB", "size given twice"),
+        ("latency=0ms", "must be above zero"),
+    ],
+)
+def test_a_bad_budget_is_one_line(text, message):
+    with pytest.raises(EdgeDistillError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        parse_budget(text)
+    assert "\n" not in str(err.value) and str(err.value).startswith("--budget")
+
+
+def _candidate(width: float, side: int, ms: float, over: dict | None = None) -> Candidate:
+    return Candidate(f"s_w{width:g}_{side}", width, side, int(width * 1000), ms, 1000, 1000, "estimate", over or {})
+
+
+def test_the_proxy_trains_the_widest_fitting_candidates_at_each_input_size():
+    candidates = [_candidate(w, s, w * s) for s in (28, 20) for w in (0.5, 1.0, 2.0)]
+    candidates[2].over = {"latency_ms": 0.1}  # 2.0 at 28 is over budget
+    trained = to_train(candidates)
+    assert [c.name for c in trained] == ["s_w1_28", "s_w0.5_28", "s_w2_20", "s_w1_20"]
+    assert candidates[3].not_trained == "a wider student at 20x20 fits the budget"
+
+
+def test_a_budget_no_candidate_meets_names_the_closest():
+    candidates = [_candidate(1.0, 28, 2.0, {"latency_ms": 1.0}), _candidate(0.5, 28, 1.2, {"latency_ms": 0.2})]
+    message = str(no_fit_error(Budget(latency_ms=1.0), candidates))
+    assert "none of 2 candidate students fits; the closest is s_w0.5_28 (1.200 ms" in message
+    assert "over by latency +20%" in message
+
+
+@pytest.fixture(scope="module")
+def host_calibration(tmp_path_factory):
+    """The host calibrated as the device, with the threads the example's host benchmark uses (1: a second test
+    worker shares the cores)."""
+    folder = tmp_path_factory.mktemp("calibration")
+    args = ["calibrate", "--device", "local", "--threads", "1", "--per-family", "4", "--runs", "20"]
+    proc = run_cli(*args, "--out", str(folder / "host.json"), "--quiet", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return folder / "host.json"
+
+
+PROJECT = """\
+name: budget-example
+teacher: {bundled: mnist-resnet8}
+data: {bundled: mnist}
+distillation: {epochs: 4, baseline: false}
+benchmark: {threads: 1, runs: 200}
+export: {formats: [tflite_int8]}
+"""
+
+
+def _budget_build(folder, calibration, budget: str):
+    folder.mkdir(exist_ok=True)
+    (folder / "edgedistill.yaml").write_text(PROJECT)
+    return run_cli(
+        "build", "--target", "rpi4", "--budget", budget, "--calibration", str(calibration), "--quiet", cwd=folder
+    )
+
+
+def test_a_budget_picks_a_student_within_it_and_a_tighter_one_a_smaller_student(host_calibration, tmp_path):
+    loose = _budget_build(tmp_path / "p", host_calibration, "latency=1s")
+    assert loose.returncode == 0, loose.stderr
+    report = json.loads((tmp_path / "p" / "build" / "rpi4" / "report.json").read_text())
+    search = report["budget"]
+    loose_choice = next(c for c in search["candidates"] if c["chosen"])
+    limit = 0.7 * loose_choice["latency_ms"]
+    shutil.rmtree(tmp_path / "p" / "build")
+    tight = _budget_build(tmp_path / "p", host_calibration, f"latency={limit * 1000:.3f}us")
+    assert tight.returncode == 0, tight.stderr
+    report = json.loads((tmp_path / "p" / "build" / "rpi4" / "report.json").read_text())
+    choice = next(c for c in report["budget"]["candidates"] if c["chosen"])
+    assert choice["latency_ms"] * 1.1 <= limit < loose_choice["latency_ms"]  # the estimate clears it by its margin
+    assert choice["params"] < loose_choice["params"] or choice["input_size"] < loose_choice["input_size"]
+    measured = report["artifacts"]["tflite_int8"]["host_latency_ms"]["p50"]
+    if measured > limit:  # the build's one measurement may have shared the cores with another test: measure again
+        bench = run_cli(
+            "bench",
+            str(tmp_path / "p" / "build" / "rpi4" / "model_int8.tflite"),
+            "--threads",
+            "1",
+            "--runs",
+            "300",
+            "--rounds",
+            "3",
+            "--json",
+            cwd=tmp_path,
+        )
+        measured = min(json.loads(bench.stdout)["round_medians_ms"])
+    assert measured <= limit, f"measured {measured} ms over the {limit} ms budget (estimate {choice['latency_ms']})"
+    assert report["student"]["arch"]["width"] == choice["width"]
+    html = (tmp_path / "p" / "build" / "rpi4" / "report.html").read_text()
+    assert "Budget search" in html and f"{choice['name']} (chosen)" in html
+    # every candidate is in the report: trained, over budget, or why not trained
+    for c in report["budget"]["candidates"]:
+        assert c["val_accuracy"] is not None or c["over"] or c["not_trained"]
+    # a budget no candidate meets: one line naming the closest, nothing shipped
+    shutil.rmtree(tmp_path / "p" / "build")
+    none = _budget_build(tmp_path / "p", host_calibration, "latency=1us")
+    assert none.returncode == 1 and len(none.stderr.strip().splitlines()) == 1
+    assert "none of" in none.stderr and "the closest is" in none.stderr
+    assert not (tmp_path / "p" / "build" / "rpi4").exists()
+
+
+def test_a_bad_budget_or_calibration_fails_before_any_work(host_calibration, tmp_path):
+    proc = _budget_build(tmp_path / "q", host_calibration, "latency=15ms,speed=2")
+    assert proc.returncode == 1 and proc.stderr.strip().startswith("error: --budget: 'speed=2'")
+    assert not (tmp_path / "q" / ".edgedistill-cache").exists()
+    other = json.loads(host_calibration.read_text())
+    other["threads"] = 2
+    (tmp_path / "two-threads.json").write_text(json.dumps(other))
+    proc = _budget_build(tmp_path / "q", tmp_path / "two-threads.json", "latency=15ms")
+    assert proc.returncode == 1 and "calibrated with 2 threads, not 1" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    other["threads"], other["runtime_version"] = 1, "0.0.1"
+    (tmp_path / "old.json").write_text(json.dumps(other))
+    proc = _budget_build(tmp_path / "q", tmp_path / "old.json", "latency=15ms")
+    assert proc.returncode == 1 and "calibrated on ai_edge_litert 0.0.1, not" in proc.stderr
