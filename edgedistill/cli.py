@@ -101,7 +101,7 @@ def cli() -> None:
 @click.option(
     "--calibration",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="latency calibration to cost --budget candidates with (default: the target's, from `edgedistill calibrate`)",
+    help="latency calibration for the models table's estimates and --budget candidates (default: the target's, from `edgedistill calibrate`)",
 )
 def build(
     config_path: Path | None,
@@ -126,6 +126,10 @@ def build(
     target = target or config.targets[0]
     spec = DeviceSpec(device, ssh_config, device_python, benchmark_model) if device else None
     resolve_target(target, spec)  # a bad --target or --device fails here, before the cache folder is made
+    if calibration is not None:  # a missing or malformed file given by name fails here, before any work
+        from edgedistill.benchmarks.latency.predictor import load_calibration
+
+        load_calibration(calibration)
     limits = None
     if budget is not None:
         from edgedistill.pipeline.budget import parse_budget

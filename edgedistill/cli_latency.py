@@ -119,11 +119,14 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
         table.add_row(str(k.index), k.key, shape, f"{k.mmacs:.2f}", f"{k.ms:.3f}", "" if k.how == "fitted" else k.how)
     table.add_row("", "runtime overhead", "", "", f"{result.overhead_ms:.3f}", "")
     console = Console()
+    if not console.is_terminal:  # piped or captured: full rows rather than the 80 columns rich assumes
+        console = Console(width=160)
     console.print(table)
-    console.print(
+    total = (
         f"estimate: {result.total_ms:.2f} ms ({calibration.threads} thread(s), {calibration.runtime} "
         f"{calibration.runtime_version}; calibration {path}, {calibration.date})"
     )
+    console.print(total, soft_wrap=True)
 
 
 def _profile(target: str):

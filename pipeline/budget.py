@@ -234,9 +234,9 @@ def search(
     from edgedistill.pipeline.stages.base import run_stage
     from edgedistill.pipeline.stages.distill import DistillStage
 
+    latency, how = _latency_source(budget, target, config, calibration_path, device)  # a bad calibration fails first
     data = load_data(config.data, cache.root / "data", progress)
     h, w, c = data.image_shape
-    latency, how = _latency_source(budget, target, config, calibration_path, device)
     folder = cache.root / "budget" / "candidates"
     with progress.task("costing candidate students", total=len(propose(config, h))) as advance:
         candidates = cost_candidates(config, (c, h, w), data.num_classes, budget, folder, latency, advance)

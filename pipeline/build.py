@@ -21,6 +21,7 @@ from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device,
 from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill.world import current_world, leave_world
 from edgedistill.pipeline.distill_chain import distill
+from edgedistill.pipeline.latency_estimates import estimate_artifacts
 from edgedistill.pipeline.report.assemble import assemble_report
 from edgedistill.pipeline.report.html import REPORT_HTML, render_html
 from edgedistill.pipeline.report.manifest import build_manifest, recommend
@@ -66,7 +67,7 @@ def build(
             config, searched = search_budget(
                 config, budget, target, cache, progress, calibration_path=calibration, device=device
             )
-        return _build(config, target, Path(out_root), cache, progress, device, searched)
+        return _build(config, target, Path(out_root), cache, progress, device, searched, calibration)
 
 
 def _build(
@@ -77,6 +78,7 @@ def _build(
     progress: Progress,
     device: DeviceSpec | None,
     budget_search: dict[str, Any] | None = None,
+    calibration: Path | None = None,
 ) -> BuildResult | None:
     started = time.perf_counter()
     timings: list[dict[str, Any]] = []
@@ -173,6 +175,10 @@ def _build(
     )
     if budget_search is not None:
         report["budget"] = budget_search
+    estimates = estimate_artifacts(exported, target, config.benchmark.threads or target.threads, calibration)
+    report["latency_estimate"] = {k: v for k, v in estimates.items() if k != "artifacts"}
+    for fmt, ms in estimates.get("artifacts", {}).items():
+        report["artifacts"][fmt]["estimate_ms"] = ms
     report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
     publish(

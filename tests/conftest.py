@@ -25,7 +25,8 @@ EDGEDISTILL = [sys.executable, "-m", "edgedistill.cli"]
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EDGEDISTILL_HOME": str(cwd / ".home"), **(env or {})}
+    # the user's own caches and device calibrations stay out of the tests
+    env = {**os.environ, "EDGEDISTILL_HOME": str(cwd / ".home"), "XDG_CONFIG_HOME": str(cwd / ".config"), **(env or {})}
     return subprocess.run([*EDGEDISTILL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

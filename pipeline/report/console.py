@@ -21,7 +21,8 @@ def _device_cells(artifact: dict[str, Any]) -> list[str]:
 def print_summary(report: dict[str, Any], console: Console) -> None:
     table = Table(title=f"edgedistill build: {report['project']} for {report['target']['name']}")
     on_device = isinstance(report["device"], dict)
-    columns = ["model", "size", "params", "MACs", "test acc %", "agree %", "host p50 ms", "host p99 ms", "peak RSS MB"]
+    columns = ["model", "size", "params", "MACs", "test acc %", "agree %", "estimate ms", "host p50 ms", "host p99 ms"]
+    columns += ["peak RSS MB"]
     columns += ["device p50 ms", "device p99 ms", "device RSS MB"] if on_device else []
     for col in columns:
         table.add_column(col, justify="right" if col != "model" else "left")
@@ -52,6 +53,7 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             "",
             f"{a['accuracy']:.2f}",
             f"{a['agreement_with_student']:.2f}",
+            _fmt(a.get("estimate_ms"), ".3f"),
             _fmt(lat.get("p50"), ".3f"),
             _fmt(lat.get("p99"), ".3f"),
             _fmt(rss / 1024 if rss else None, ".1f"),
@@ -67,6 +69,14 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
             f"the test split (tolerance {drop['tolerance_points']:g}) after every fix that ran"
         )
     lines.append(f"student keeps {c['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy")
+    estimate = report.get("latency_estimate") or {}
+    if "calibration" in estimate:
+        lines.append(
+            f"estimate ms: from the {estimate['device']} calibration ({estimate['machine']}, {estimate['threads']} "
+            f"threads; {estimate['calibration']})"
+        )
+    elif estimate.get("skipped"):
+        lines.append(f"no latency estimate: {estimate['skipped']}")
     if report.get("baseline"):
         gain = c["distillation_gain_points"]
         pruned = bool(report.get("pruning"))

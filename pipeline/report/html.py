@@ -47,7 +47,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _models_table(report: dict[str, Any]) -> str:
     on_device = isinstance(report.get("device"), dict)
-    header = ["model", "size", "gzip", "params", "MACs", "test acc %", "agreement %", "host p50 ms", "host p99 ms"]
+    header = ["model", "size", "gzip", "params", "MACs", "test acc %", "agreement %", "estimate ms"]
+    header += ["host p50 ms", "host p99 ms"]
     header += ["device p50 ms", "device p99 ms"] if on_device else []
     pad = [""] * (len(header) - 6)
     t, s = report["teacher"], report["student"]
@@ -96,6 +97,7 @@ def _models_table(report: dict[str, Any]) -> str:
             "",
             _num(a["accuracy"], ".2f"),
             _num(a["agreement_with_student"], ".2f"),
+            _num(a.get("estimate_ms"), ".3f"),
             _num(host.get("p50"), ".3f"),
             _num(host.get("p99"), ".3f"),
         ]
@@ -284,6 +286,12 @@ def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
         notes.append(f"tflite_int8 by {q['shipped'].upper()}: {q['shipped_because']}")
     if report.get("recommended"):
         notes.append(f"recommended: {report['recommended']['model']} ({report['recommended']['because']})")
+    estimate = report.get("latency_estimate") or {}
+    notes.append(
+        f"latency estimate: {estimate['device']} calibration ({estimate['machine']}, {estimate['threads']} threads)"
+        if "calibration" in estimate
+        else f"latency estimate: none ({estimate.get('skipped', 'not made')})"
+    )
     device = report.get("device")
     notes.append(
         "device: " + (device if isinstance(device, str) else f"{device.get('device')} ({device.get('runtime')})")

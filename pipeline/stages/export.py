@@ -201,10 +201,13 @@ class ExportStage(Stage):
                 advance(f"exporting {dest.name}: equalizing the student", 0)
                 model, report = equalize(load_student(self.student), samples)
                 equalization = report.summary()
+                if equalization["skipped"] and candidates:
+                    break  # nothing to equalize: the same model as without
                 if equalization["skipped"]:
-                    break
-                source = dest.with_name(f"{fp32.stem}.equalized.onnx")
-                export_onnx(model, self._shape, source)
+                    equalized = False  # equalization on, but nothing to equalize: quantize the student as it is
+                else:
+                    source = dest.with_name(f"{fp32.stem}.equalized.onnx")
+                    export_onnx(model, self._shape, source)
             for method in methods:
                 label = _label(method, equalized)
                 path = dest.with_name(f"{dest.stem}.{label}.onnx")

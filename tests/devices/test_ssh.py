@@ -167,3 +167,39 @@ def test_missing_runtime_on_the_device_is_named(x86_ssh_device, built_project, t
     )
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "numpy is missing on the device" in proc.stderr or "no TFLite runtime found" in proc.stderr
+
+
+def test_a_budget_build_measures_its_candidates_on_the_device(x86_ssh_device, tmp_path):
+    """Device in the loop: with --device, the candidates' latency is measured there rather than estimated
+    (no calibration needed), and a size budget rejects the wide students before any training."""
+    (tmp_path / "edgedistill.yaml").write_text(
+        "name: budget-device\nteacher: {bundled: mnist-resnet8}\ndata: {bundled: mnist}\n"
+        "distillation: {epochs: 4, baseline: false}\nbenchmark: {runs: 20, rounds: 1}\n"
+        "export: {formats: [tflite_int8]}\n"
+    )
+    proc = run_cli(
+        "build",
+        "--target",
+        "rpi4",
+        "--budget",
+        "size=40KB",
+        "--device",
+        x86_ssh_device.destination,
+        "--ssh-config",
+        str(x86_ssh_device.ssh_config),
+        "--device-python",
+        sys.executable,
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "build" / "rpi4" / "report.json").read_text())
+    search = report["budget"]
+    assert search["costed_by"].startswith("measured on testdevice") and search["latency_margin"] == 0.0
+    assert all(c["latency_source"] == "device" and c["latency_ms"] > 0 for c in search["candidates"])
+    over = [c for c in search["candidates"] if c["over"]]
+    assert over and all(c["size_bytes"] > 40e3 and "size_bytes" in c["over"] for c in over)
+    assert all(c["val_accuracy"] is None for c in over)  # nothing over budget is trained
+    chosen = next(c for c in search["candidates"] if c["chosen"])
+    assert chosen["size_bytes"] <= 40e3
+    assert report["artifacts"]["tflite_int8"]["size_bytes"] == pytest.approx(chosen["size_bytes"], rel=0.02)

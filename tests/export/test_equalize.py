@@ -58,7 +58,7 @@ def test_relu_pairs_end_with_equal_ranges_on_both_sides():
     in_ranges = second.weight.detach().abs().flatten(1).amax(1)  # depthwise: input channel i is output channel i
     assert report.pairs == 1
     assert torch.allclose(out_ranges, in_ranges, rtol=1e-4)
-    before = model[0].weight.abs().flatten(1).amax(1)
+    before = model[0].weight.detach().abs().flatten(1).amax(1)
     assert float(out_ranges.max() / out_ranges.min()) < float(before.max() / before.min()) / 10
 
 

@@ -112,6 +112,9 @@ def test_a_budget_picks_a_student_within_it_and_a_tighter_one_a_smaller_student(
         measured = min(json.loads(bench.stdout)["round_medians_ms"])
     assert measured <= limit, f"measured {measured} ms over the {limit} ms budget (estimate {choice['latency_ms']})"
     assert report["student"]["arch"]["width"] == choice["width"]
+    # the models table's estimate of the trained model is the candidate's: kernels do not depend on the weights
+    assert report["artifacts"]["tflite_int8"]["estimate_ms"] == pytest.approx(choice["latency_ms"], rel=0.02)
+    assert report["latency_estimate"]["calibration"] == str(host_calibration)
     html = (tmp_path / "p" / "build" / "rpi4" / "report.html").read_text()
     assert "Budget search" in html and f"{choice['name']} (chosen)" in html
     # every candidate is in the report: trained, over budget, or why not trained
