@@ -1,7 +1,8 @@
 """Build to a budget: `build --budget latency=15ms,size=1MB,ram=64MB` (any subset).
 
 Candidate students (the config's architecture over widths and input sizes) are exported as int8 .tflite
-with their untrained weights: size and kernels do not depend on the weights' values. Each is costed by the
+with untrained weights: size and kernels do not depend on the weights' values (as long as no two constants
+are identical, which the .tflite writer would store once). Each is costed by the
 target's latency calibration (or measured on the device when one is given: device in the loop); those over
 budget are rejected before any training. The survivors are distilled with a short proxy schedule (cached
 stages like every distillation), and the most accurate on validation becomes the student of the full build.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.fsutil import sha256_json
 from edgedistill.pipeline.config import ProjectConfig, StudentConfig
 
 WIDTHS = (0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -26,7 +28,8 @@ PROXY_EPOCH_FRACTION = 4  # the proxy schedule trains a quarter of the recipe's 
 # an estimate must clear the latency budget by this much (the predictor's held-out error on the host is
 # mostly within it); a latency measured on the device needs no margin
 ESTIMATE_MARGIN = 0.10
-WIDEST_PER_SIDE = 2  # the proxy trains, at each input size, the widest candidates within budget
+WIDEST_PER_SIDE = 2
+CANDIDATE_VERSION = 2  # bump when the candidates' export changes: their files are reused across builds  # the proxy trains, at each input size, the widest candidates within budget
 
 _UNITS = {
     "latency": {"us": 1e-3, "ms": 1.0, "s": 1e3},
@@ -119,6 +122,25 @@ def _ram_estimate(tflite: Path) -> int:
     return weights + max((k.in_bytes + k.out_bytes for k in kernels), default=0)
 
 
+def _as_if_trained(model):
+    """Distinct BatchNorm statistics and biases, as training leaves them: an untrained model's all-zero biases
+    are identical constants that the .tflite writer stores once, which would make it smaller than the trained
+    student it stands for."""
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+            elif getattr(m, "bias", None) is not None and isinstance(m.bias, torch.Tensor):
+                m.bias.uniform_(-0.5, 0.5)
+    return model
+
+
 def cost_candidates(
     config: ProjectConfig,
     shape: tuple[int, int, int],
@@ -136,23 +158,22 @@ def cost_candidates(
 
     c, h, _ = shape
     folder.mkdir(parents=True, exist_ok=True)
-    made: list[tuple[float, int, int, Path]] = []
+    made: list[tuple[str, float, int, int, Path]] = []
     for width, side in propose(config, h):
         name = f"{config.student.name}_w{width:g}_{side}"
-        path = folder / f"{name}.tflite"
+        spec = [CANDIDATE_VERSION, config.student.name, config.student.options, width, side, c, num_classes]
+        path = folder / f"{name}.{sha256_json(spec)[:12]}.tflite"  # reused by later builds while all of it holds
         torch.manual_seed(0)
         kwargs = dict(num_classes=num_classes, in_channels=c, input_size=side, width=width)
-        model = build_student(config.student.name, options=config.student.options, **kwargs).eval()
+        model = _as_if_trained(build_student(config.student.name, options=config.student.options, **kwargs).eval())
         if not path.is_file():
             export_tflite_int8(model, (c, side, side), [torch.randn(1, c, side, side) for _ in range(4)], path)
-        made.append((width, side, sum(p.numel() for p in model.parameters()), path))
+        made.append((name, width, side, sum(p.numel() for p in model.parameters()), path))
         advance()
-    latencies, source = latency([m[3] for m in made])
+    latencies, source = latency([m[4] for m in made])
     candidates = []
-    for (width, side, params, path), ms in zip(made, latencies):
-        candidate = Candidate(
-            path.stem, width, side, params, round(ms, 4), path.stat().st_size, _ram_estimate(path), source
-        )
+    for (name, width, side, params, path), ms in zip(made, latencies):
+        candidate = Candidate(name, width, side, params, round(ms, 4), path.stat().st_size, _ram_estimate(path), source)
         measured = {
             "latency_ms": candidate.latency_ms * (1 + ESTIMATE_MARGIN if source == "estimate" else 1),
             "size_bytes": candidate.size_bytes,
