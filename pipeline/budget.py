@@ -19,10 +19,13 @@ from typing import Any
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import sha256_json
-from edgedistill.pipeline.config import ProjectConfig, StudentConfig
+from edgedistill.pipeline.config import ProjectConfig, PruneConfig, StudentConfig
 
 WIDTHS = (0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 SIDE_FRACTIONS = (1.0, 0.75, 0.5)
+PRUNE_RATIOS = (0.3, 0.5)  # structured pruning of the wider students (width >= PRUNED_FROM_WIDTH)
+PRUNED_FROM_WIDTH = 1.0
+DEFAULT_FINETUNE_EPOCHS = 5
 MIN_SIDE = 12
 PROXY_EPOCH_FRACTION = 4  # the proxy schedule trains a quarter of the recipe's epochs (at least one)
 # an estimate must clear the latency budget by this much (the predictor's held-out error on the host is
@@ -87,6 +90,7 @@ class Candidate:
     name: str
     width: float
     input_size: int
+    prune_ratio: float
     params: int
     latency_ms: float
     size_bytes: int
@@ -105,12 +109,19 @@ class Candidate:
     def student(self, base: StudentConfig) -> StudentConfig:
         return base.model_copy(update={"width": self.width, "input_size": self.input_size})
 
+    def prune(self, finetune_epochs: int) -> PruneConfig | None:
+        """Uniform structured pruning at this ratio (the channel counts then follow from the ratio alone)."""
+        return PruneConfig(ratio=self.prune_ratio, finetune_epochs=finetune_epochs) if self.prune_ratio else None
 
-def propose(config: ProjectConfig, data_side: int) -> list[tuple[float, int]]:
-    """(width, input size) pairs around the config's student: every width, the data's side and smaller ones."""
+
+def propose(config: ProjectConfig, data_side: int) -> list[tuple[float, int, float]]:
+    """(width, input size, pruning ratio) around the config's student: every width at the data's side and
+    smaller ones, and the wider students pruned too (pruning a wide student often keeps more accuracy than
+    training a narrow one)."""
     base_side = config.student.input_size or data_side
     sides = sorted({max(MIN_SIDE, round(base_side * f / 4) * 4) for f in SIDE_FRACTIONS} | {base_side}, reverse=True)
-    return [(w, s) for s in sides for w in WIDTHS]
+    ratios = {w: (0.0, *PRUNE_RATIOS) if w >= PRUNED_FROM_WIDTH else (0.0,) for w in WIDTHS}
+    return [(w, s, r) for s in sides for w in WIDTHS for r in ratios[w]]
 
 
 def _ram_estimate(tflite: Path) -> int:
@@ -158,22 +169,27 @@ def cost_candidates(
 
     c, h, _ = shape
     folder.mkdir(parents=True, exist_ok=True)
-    made: list[tuple[str, float, int, int, Path]] = []
-    for width, side in propose(config, h):
-        name = f"{config.student.name}_w{width:g}_{side}"
-        spec = [CANDIDATE_VERSION, config.student.name, config.student.options, width, side, c, num_classes]
+    made: list[tuple[str, float, int, float, int, Path]] = []
+    for width, side, ratio in propose(config, h):
+        name = f"{config.student.name}_w{width:g}_{side}" + (f"_pruned{ratio:g}" if ratio else "")
+        spec = [CANDIDATE_VERSION, config.student.name, config.student.options, width, side, ratio, c, num_classes]
         path = folder / f"{name}.{sha256_json(spec)[:12]}.tflite"  # reused by later builds while all of it holds
         torch.manual_seed(0)
         kwargs = dict(num_classes=num_classes, in_channels=c, input_size=side, width=width)
         model = _as_if_trained(build_student(config.student.name, options=config.student.options, **kwargs).eval())
+        if ratio:
+            from edgedistill.pipeline.pruning import pruned_copy
+
+            model = pruned_copy(model, torch.zeros(1, c, side, side), PruneConfig(ratio=ratio), ratio).eval()
         if not path.is_file():
             export_tflite_int8(model, (c, side, side), [torch.randn(1, c, side, side) for _ in range(4)], path)
-        made.append((name, width, side, sum(p.numel() for p in model.parameters()), path))
+        made.append((name, width, side, ratio, sum(p.numel() for p in model.parameters()), path))
         advance()
-    latencies, source = latency([m[4] for m in made])
+    latencies, source = latency([m[-1] for m in made])
     candidates = []
-    for (name, width, side, params, path), ms in zip(made, latencies):
-        candidate = Candidate(name, width, side, params, round(ms, 4), path.stat().st_size, _ram_estimate(path), source)
+    for (name, width, side, ratio, params, path), ms in zip(made, latencies):
+        size, ram = path.stat().st_size, _ram_estimate(path)
+        candidate = Candidate(name, width, side, ratio, params, round(ms, 4), size, ram, source)
         measured = {
             "latency_ms": candidate.latency_ms * (1 + ESTIMATE_MARGIN if source == "estimate" else 1),
             "size_bytes": candidate.size_bytes,
@@ -187,14 +203,18 @@ def cost_candidates(
 
 
 def to_train(candidates: list[Candidate]) -> list[Candidate]:
-    """The candidates within budget worth a proxy distillation: at each input size, the WIDEST_PER_SIDE widest
-    (a narrower student of the same input size is rarely more accurate). The others are marked why not."""
+    """The candidates within budget worth a proxy distillation: at each input size, the WIDEST_PER_SIDE largest
+    (by latency, then size: a smaller student of the same input size is rarely more accurate). The others are
+    marked why not."""
     chosen = []
     for side in sorted({c.input_size for c in candidates}, reverse=True):
-        fitting = sorted((c for c in candidates if c.fits and c.input_size == side), key=lambda c: -c.width)
+        fitting = sorted(
+            (c for c in candidates if c.fits and c.input_size == side),
+            key=lambda c: (-c.latency_ms, -c.size_bytes, c.prune_ratio),
+        )
         chosen += fitting[:WIDEST_PER_SIDE]
         for c in fitting[WIDEST_PER_SIDE:]:
-            c.not_trained = f"a wider student at {side}x{side} fits the budget"
+            c.not_trained = f"a larger student at {side}x{side} fits the budget"
     return chosen
 
 
@@ -254,6 +274,7 @@ def search(
     from edgedistill.pipeline.distill.teacher import load_teacher
     from edgedistill.pipeline.stages.base import run_stage
     from edgedistill.pipeline.stages.distill import DistillStage
+    from edgedistill.pipeline.stages.prune import PruneStage
 
     latency, how = _latency_source(budget, target, config, calibration_path, device)  # a bad calibration fails first
     data = load_data(config.data, cache.root / "data", progress)
@@ -271,9 +292,14 @@ def search(
             DistillStage(data, teacher, cand.student(config.student), recipe, progress, label=f"proxy {cand.name}"),
             cache,
         )
+        prune = cand.prune(finetune_epochs=recipe.epochs)
+        if prune is not None:  # the proxy prunes the proxy-distilled student and fine-tunes it as briefly
+            out = run_stage(PruneStage(data, teacher, out, prune, recipe, progress), cache)
         cand.val_accuracy, cand.proxy_epochs = out.meta["val_accuracy"], recipe.epochs
     best = choose(candidates)
-    chosen = config.model_copy(update={"student": best.student(config.student)})
+    finetune = config.prune.finetune_epochs if config.prune is not None else DEFAULT_FINETUNE_EPOCHS
+    # the search owns structured pruning: the config's own prune settings give way to the chosen ratio
+    chosen = config.model_copy(update={"student": best.student(config.student), "prune": best.prune(finetune)})
     return chosen, search_record(budget, candidates, how)
 
 

@@ -73,11 +73,11 @@ def search_ratio(model: nn.Module, example: torch.Tensor, cfg: PruneConfig) -> f
     lo, hi = 0.0, 0.95
     for _ in range(10):
         mid = (lo + hi) / 2
-        if _size(_pruned_copy(model, example, cfg, mid), example)[which] <= budget:
+        if _size(pruned_copy(model, example, cfg, mid), example)[which] <= budget:
             hi = mid
         else:
             lo = mid
-    if _size(_pruned_copy(model, example, cfg, hi), example)[which] > budget:
+    if _size(pruned_copy(model, example, cfg, hi), example)[which] > budget:
         what = "MACs" if which else "parameters"
         raise ConfigError(
             f"prune: cannot bring {what} down to {share:.0%} with round_to {cfg.round_to} and the layers kept"
@@ -85,7 +85,8 @@ def search_ratio(model: nn.Module, example: torch.Tensor, cfg: PruneConfig) -> f
     return round(hi, 4)
 
 
-def _pruned_copy(model: nn.Module, example: torch.Tensor, cfg: PruneConfig, ratio: float) -> nn.Module:
+def pruned_copy(model: nn.Module, example: torch.Tensor, cfg: PruneConfig, ratio: float) -> nn.Module:
+    """A copy of the model pruned in one step at this ratio (the model itself is left as it is)."""
     trial = copy.deepcopy(model)
     make_pruner(trial, example, cfg.model_copy(update={"steps": 1}), ratio).step()
     return trial

@@ -6,7 +6,9 @@ import shutil
 import pytest
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.pipeline import budget as budget_module
 from edgedistill.pipeline.budget import Budget, Candidate, no_fit_error, parse_budget, to_train
+from edgedistill.pipeline.config import PruneConfig, default_config
 from tests.conftest import run_cli
 
 
@@ -34,7 +36,9 @@ def test_a_bad_budget_is_one_line(text, message):
 
 
 def _candidate(width: float, side: int, ms: float, over: dict | None = None) -> Candidate:
-    return Candidate(f"s_w{width:g}_{side}", width, side, int(width * 1000), ms, 1000, 1000, "estimate", over or {})
+    return Candidate(
+        f"s_w{width:g}_{side}", width, side, 0.0, int(width * 1000), ms, 1000, 1000, "estimate", over or {}
+    )
 
 
 def test_the_proxy_trains_the_widest_fitting_candidates_at_each_input_size():
@@ -42,7 +46,24 @@ def test_the_proxy_trains_the_widest_fitting_candidates_at_each_input_size():
     candidates[2].over = {"latency_ms": 0.1}  # 2.0 at 28 is over budget
     trained = to_train(candidates)
     assert [c.name for c in trained] == ["s_w1_28", "s_w0.5_28", "s_w2_20", "s_w1_20"]
-    assert candidates[3].not_trained == "a wider student at 20x20 fits the budget"
+    assert candidates[3].not_trained == "a larger student at 20x20 fits the budget"
+
+
+def test_pruned_candidates_are_costed_as_the_architecture_pruning_leaves(monkeypatch, tmp_path):
+    """Uniform structured pruning fixes each layer's channel count from the ratio alone, so an untrained
+    student pruned at the ratio has the kernels and size of the trained one the build will prune."""
+    monkeypatch.setattr(budget_module, "WIDTHS", (0.5, 1.0))
+    monkeypatch.setattr(budget_module, "SIDE_FRACTIONS", (1.0,))
+    config = default_config()
+    costed = budget_module.cost_candidates(
+        config, (1, 28, 28), 10, Budget(size_bytes=40e3), tmp_path, lambda paths: ([1.0] * len(paths), "estimate")
+    )
+    by_name = {c.name: c for c in costed}
+    assert list(by_name) == ["dscnn_w0.5_28", "dscnn_w1_28", "dscnn_w1_28_pruned0.3", "dscnn_w1_28_pruned0.5"]
+    full, p3, p5 = by_name["dscnn_w1_28"], by_name["dscnn_w1_28_pruned0.3"], by_name["dscnn_w1_28_pruned0.5"]
+    assert full.params > p3.params > p5.params and full.size_bytes > p3.size_bytes > p5.size_bytes
+    assert p5.prune(finetune_epochs=2) == PruneConfig(ratio=0.5, finetune_epochs=2) and full.prune(2) is None
+    assert all(("size_bytes" in c.over) == (c.size_bytes > 40e3) for c in costed)
 
 
 def test_a_budget_no_candidate_meets_names_the_closest():
