@@ -1,10 +1,10 @@
 """Build to a budget: `build --budget latency=15ms,size=1MB,ram=64MB` (any subset).
 
-Candidate students (the config's architecture over widths and input sizes) are exported as int8 .tflite
-with untrained weights: size and kernels do not depend on the weights' values (as long as no two constants
-are identical, which the .tflite writer would store once). Each is costed by the
-target's latency calibration (or measured on the device when one is given: device in the loop); those over
-budget are rejected before any training. The survivors are distilled with a short proxy schedule (cached
+Candidate students (the config's architecture over widths, input sizes and pruning ratios) are exported as
+int8 .tflite with untrained weights: size and kernels do not depend on the weights' values (as long as no
+two constants are identical, which the .tflite writer would store once). Each is costed by the target's
+latency calibration (or measured on the device when one is given: device in the loop); those over budget
+are rejected before any training. The survivors are distilled with a short proxy schedule (cached
 stages like every distillation), and the most accurate on validation becomes the student of the full build.
 """
 
@@ -31,8 +31,8 @@ PROXY_EPOCH_FRACTION = 4  # the proxy schedule trains a quarter of the recipe's 
 # an estimate must clear the latency budget by this much (the predictor's held-out error on the host is
 # mostly within it); a latency measured on the device needs no margin
 ESTIMATE_MARGIN = 0.10
-WIDEST_PER_SIDE = 2
-CANDIDATE_VERSION = 2  # bump when the candidates' export changes: their files are reused across builds  # the proxy trains, at each input size, the widest candidates within budget
+LARGEST_PER_SIDE = 2  # the proxy trains, at each input size, the largest candidates within budget
+CANDIDATE_VERSION = 2  # bump when the candidates' export changes: their files are reused across builds
 
 _UNITS = {
     "latency": {"us": 1e-3, "ms": 1.0, "s": 1e3},
@@ -203,7 +203,7 @@ def cost_candidates(
 
 
 def to_train(candidates: list[Candidate]) -> list[Candidate]:
-    """The candidates within budget worth a proxy distillation: at each input size, the WIDEST_PER_SIDE largest
+    """The candidates within budget worth a proxy distillation: at each input size, the LARGEST_PER_SIDE largest
     (by latency, then size: a smaller student of the same input size is rarely more accurate). The others are
     marked why not."""
     chosen = []
@@ -212,8 +212,8 @@ def to_train(candidates: list[Candidate]) -> list[Candidate]:
             (c for c in candidates if c.fits and c.input_size == side),
             key=lambda c: (-c.latency_ms, -c.size_bytes, c.prune_ratio),
         )
-        chosen += fitting[:WIDEST_PER_SIDE]
-        for c in fitting[WIDEST_PER_SIDE:]:
+        chosen += fitting[:LARGEST_PER_SIDE]
+        for c in fitting[LARGEST_PER_SIDE:]:
             c.not_trained = f"a larger student at {side}x{side} fits the budget"
     return chosen
 
