@@ -169,7 +169,7 @@ def _figures(report: dict[str, Any]) -> list[str]:
             )
     budget = report.get("budget")
     trained = [c for c in (budget or {}).get("candidates", []) if c.get("val_accuracy") is not None]
-    if trained:
+    if trained and any(c["latency_ms"] > 0 for c in trained):  # a budget without latency costs no latency
         limit = budget["budget"].get("latency_ms")
         figures.append(
             scatter(
