@@ -56,12 +56,15 @@ def calibrate(
 ) -> None:
     """Measure kernel micro-benchmarks on a device and fit its latency predictor (a calibration file)."""
     from edgedistill.benchmarks.latency.calibrate import calibrate as run_calibration
+    from edgedistill.cli import _stderr_console
     from edgedistill.devices.connect import open_transport
+    from edgedistill.pipeline.device_benchmark import resolve_target
     from edgedistill.progress import Progress
 
-    profile = _profile(target)
+    profile = resolve_target(target, None)
     threads = threads or profile.threads
-    progress = Progress(Console(stderr=True), enabled=None if not quiet else False)
+    # its own duplicate of stderr: the kernels' conversion sends native logs on fd 2 to a file meanwhile
+    progress = Progress(_stderr_console(quiet), enabled=None if not quiet else False)
     with open_transport(device, ssh_config=ssh_config, python=device_python) as transport:
         calibration, dest = run_calibration(
             transport,
@@ -101,8 +104,9 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
     from edgedistill.benchmarks.latency.calibrate import calibration_for
     from edgedistill.benchmarks.latency.estimate import estimate as run_estimate
     from edgedistill.export.inspect_tflite import check_loadable
+    from edgedistill.pipeline.device_benchmark import resolve_target
 
-    profile = _profile(target)
+    profile = resolve_target(target, None)
     if model.suffix != ".tflite":
         raise EdgeDistillError(f"{model}: estimates are for .tflite models")
     check_loadable(model)
@@ -127,12 +131,3 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
         f"{calibration.runtime_version}; calibration {path}, {calibration.date})"
     )
     console.print(total, soft_wrap=True)
-
-
-def _profile(target: str):
-    from edgedistill.devices.profiles import get_device
-
-    try:
-        return get_device(target)
-    except KeyError as exc:
-        raise EdgeDistillError(f"--target: {exc.args[0]}") from None

@@ -305,8 +305,8 @@ def search(
 
 def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_path: Path | None, device):
     """How candidates' latency is known: measured on the device (when given), else the calibration's estimate."""
-    from edgedistill.benchmarks.latency.calibrate import calibration_for
     from edgedistill.benchmarks.latency.estimate import estimate
+    from edgedistill.pipeline.latency_estimates import build_calibration
 
     if device is not None:
         from edgedistill.benchmarks.harness import run_benchmarks
@@ -320,12 +320,7 @@ def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_p
         return measured, f"measured on {device.device} ({target.threads} threads)"
     if budget.latency_ms is None:
         return (lambda paths: ([0.0] * len(paths), "none")), "no latency budget: not costed"
-    from edgedistill.pipeline.stages.benchmark import host_threads
-
-    calibration, path = calibration_for(target.name, calibration_path, threads=None)
-    # the threads the shipped model is measured with: this host's benchmark for a calibration of the host
-    threads = host_threads(config.benchmark, target) if calibration.reached_by == "local" else target.threads
-    calibration.check(path, threads=config.benchmark.threads or threads)
+    calibration, path = build_calibration(target, config.benchmark, calibration_path)
 
     def estimated(paths: list[Path]) -> tuple[list[float], str]:
         return [estimate(p, calibration).total_ms for p in paths], "estimate"

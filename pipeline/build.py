@@ -175,7 +175,7 @@ def _build(
     )
     if budget_search is not None:
         report["budget"] = budget_search
-    estimates = estimate_artifacts(exported, target, config.benchmark.threads or target.threads, calibration)
+    estimates = estimate_artifacts(exported, target, config.benchmark, calibration)
     report["latency_estimate"] = {k: v for k, v in estimates.items() if k != "artifacts"}
     for fmt, ms in estimates.get("artifacts", {}).items():
         report["artifacts"][fmt]["estimate_ms"] = ms

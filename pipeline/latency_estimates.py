@@ -9,20 +9,31 @@ from typing import Any
 
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.errors import EdgeDistillError
+from edgedistill.pipeline.config import BenchmarkConfig
 from edgedistill.pipeline.store.cache import StageOutput
 
 
+def build_calibration(target: DeviceProfile, benchmark: BenchmarkConfig, calibration_path: Path | None):
+    """The calibration a build estimates with (the given file, else the target's), checked against the threads
+    the build's models run with: the benchmark's threads, else this host's benchmark threads for a
+    calibration of this host, else the target's."""
+    from edgedistill.benchmarks.latency.calibrate import calibration_for
+    from edgedistill.pipeline.stages.benchmark import host_threads
+
+    calibration, path = calibration_for(target.name, calibration_path, threads=None)
+    threads = host_threads(benchmark, target) if calibration.reached_by == "local" else target.threads
+    calibration.check(path, threads=benchmark.threads or threads)
+    return calibration, path
+
+
 def estimate_artifacts(
-    exported: StageOutput, target: DeviceProfile, threads: int, calibration_path: Path | None
+    exported: StageOutput, target: DeviceProfile, benchmark: BenchmarkConfig, calibration_path: Path | None
 ) -> dict[str, Any]:
     """{'calibration', 'device', 'threads', 'artifacts': {fmt: ms}}, or {'skipped': why}."""
-    from edgedistill.benchmarks.latency.calibrate import calibration_for
     from edgedistill.benchmarks.latency.estimate import estimate
 
     try:
-        calibration, path = calibration_for(target.name, calibration_path, threads=None)
-        expected = calibration.threads if calibration.reached_by == "local" else threads
-        calibration.check(path, threads=expected)
+        calibration, path = build_calibration(target, benchmark, calibration_path)
     except EdgeDistillError as exc:
         return {"skipped": str(exc)}
     return {
