@@ -326,12 +326,19 @@ class QuantizationConfig(_Strict):
     qat_lr: float | None = Field(
         None, gt=0, description="peak learning rate of QAT (default: a tenth of distillation.lr)"
     )
+    qat_teacher: Literal["student", "teacher"] = Field(
+        "student",
+        description="whose soft targets QAT learns: the fp32 student itself (int8 learns to agree with the model "
+        "it replaces) or the project's teacher",
+    )
 
     layer_errors: Literal["on_drop", "always", "never"] = Field(
         "on_drop", description="when to compute the per-layer int8 error table"
     )
 
-    QAT_FIELDS: ClassVar[frozenset[str]] = frozenset({"mode", "qat_epochs", "qat_freeze_epochs", "qat_lr"})
+    QAT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"mode", "qat_epochs", "qat_freeze_epochs", "qat_lr", "qat_teacher"}
+    )
 
     def ptq_key(self) -> dict[str, Any]:
         """What export's and verify's outputs depend on: everything but QAT's settings (changing those reruns QAT

@@ -18,7 +18,7 @@ from edgedistill.pipeline.config import DistillationConfig, QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import distill_into, load_student, student_view
+from edgedistill.pipeline.stages.distill import distill_into, load_student, student_view, teacher_from_distilled
 from edgedistill.pipeline.stages.export import FILENAMES, describe_artifact, val_accuracy
 from edgedistill.pipeline.store.cache import StageOutput
 from edgedistill.progress import Progress
@@ -49,7 +49,7 @@ def ptq_verdict(exported: StageOutput, q: QuantizationConfig) -> dict[str, Any] 
 @dataclass
 class QATStage(Stage):
     name = "qat"
-    version = 1
+    version = 2
 
     student: StageOutput  # from distill or prune
     data: DataBundle
@@ -66,14 +66,23 @@ class QATStage(Stage):
             update={"epochs": q.qat_epochs, "lr": q.qat_lr or self.recipe.lr / 10, "hints": [], "relation": None}
         )
 
+    def qat_teacher(self) -> Teacher:
+        """Whose soft targets QAT learns (quantization.qat_teacher): the project's teacher or the fp32 student."""
+        if self.quantization.qat_teacher == "student":
+            return teacher_from_distilled(self.student, self.data)
+        return self.teacher
+
     def cache_inputs(self) -> dict[str, Any]:
         q = self.quantization
+        teacher = self.student.fingerprint() if q.qat_teacher == "student" else self.teacher.fingerprint
         return {
             "student": self.student.fingerprint(),
             "data": self.data.fingerprint,
-            "teacher": self.teacher.fingerprint,
+            "teacher": teacher,
             "recipe": self.qat_recipe().model_dump(mode="json"),
-            "quantization": q.model_dump(mode="json", include={"qat_epochs", "qat_freeze_epochs", "io_dtype"}),
+            "quantization": q.model_dump(
+                mode="json", include={"qat_epochs", "qat_freeze_epochs", "qat_teacher", "io_dtype"}
+            ),
         }
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -96,7 +105,7 @@ class QATStage(Stage):
             qat,
             student_view(self.data, arch),
             self.data,
-            self.teacher,
+            self.qat_teacher(),
             recipe,
             self.progress,
             "quantization-aware training",
@@ -112,6 +121,7 @@ class QATStage(Stage):
             "fake_quant_val_accuracy": round(result.best_val_accuracy, 3),
             "epochs": recipe.epochs,
             "lr": recipe.lr,
+            "teacher": q.qat_teacher,
             "observers_fixed_from_epoch": freeze_from if freeze_from <= recipe.epochs else None,
             "best_epoch": result.best_epoch,
             "history": result.history,
@@ -158,7 +168,8 @@ class Int8ChoiceStage(Stage):
         meta["int8_choice"] = {
             **{k: v for k, v in self.verdict.items() if k != "run_qat"},
             "qat": {
-                k: self.qat.meta[k] for k in ("val_accuracy", "fake_quant_val_accuracy", "epochs", "lr", "history")
+                k: self.qat.meta[k]
+                for k in ("val_accuracy", "fake_quant_val_accuracy", "epochs", "lr", "teacher", "history")
             },
             "qat_seconds": self.qat.seconds,
             "shipped": shipped,

@@ -91,3 +91,19 @@ def test_the_shipped_qat_state_re_exports_the_same_model_from_the_fp32_student(d
         TFLiteModel(tmp_path / "again.tflite").predict(x),
     )
     assert np.array_equal(shipped, rebuilt)
+
+
+def test_qat_can_learn_the_fp32_students_own_soft_targets(distilled, quantized):
+    data, teacher, cache, student = distilled
+    _, from_teacher = quantized
+    own = QAT.model_copy(update={"qat_teacher": "student"})
+    stage = QATStage(student, data, teacher, RECIPE, own, quiet())
+    soft = stage.qat_teacher()
+    assert soft.fingerprint == student.fingerprint() != teacher.fingerprint
+    x = torch.from_numpy(data.val.x[:32]).permute(0, 3, 1, 2).float() / data.pixel_max
+    reference = load_student(student)(soft.view(x))
+    assert torch.allclose(soft.logits(data.val.rows[:32], x), reference.detach(), atol=1e-5)
+    qat = run_stage(stage, cache)
+    assert qat.fingerprint() != from_teacher.fingerprint()  # its own cache entry, not the teacher's QAT
+    assert qat.meta["teacher"] == "student" and from_teacher.meta["teacher"] == "teacher"
+    assert float_ops(qat.path("tflite_int8")) == [] and qat.meta["val_accuracy"] > 85
