@@ -93,17 +93,18 @@ def test_the_shipped_qat_state_re_exports_the_same_model_from_the_fp32_student(d
     assert np.array_equal(shipped, rebuilt)
 
 
-def test_qat_can_learn_the_fp32_students_own_soft_targets(distilled, quantized):
+def test_qat_learns_the_fp32_students_own_soft_targets_or_the_teachers(distilled, quantized):
     data, teacher, cache, student = distilled
-    _, from_teacher = quantized
-    own = QAT.model_copy(update={"qat_teacher": "student"})
-    stage = QATStage(student, data, teacher, RECIPE, own, quiet())
+    _, own = quantized  # the default: qat_teacher student
+    stage = QATStage(student, data, teacher, RECIPE, QAT, quiet())
     soft = stage.qat_teacher()
-    assert soft.fingerprint == student.fingerprint() != teacher.fingerprint
+    assert QAT.qat_teacher == "student" and soft.fingerprint == student.fingerprint() != teacher.fingerprint
     x = torch.from_numpy(data.val.x[:32]).permute(0, 3, 1, 2).float() / data.pixel_max
     reference = load_student(student)(soft.view(x))
     assert torch.allclose(soft.logits(data.val.rows[:32], x), reference.detach(), atol=1e-5)
-    qat = run_stage(stage, cache)
-    assert qat.fingerprint() != from_teacher.fingerprint()  # its own cache entry, not the teacher's QAT
-    assert qat.meta["teacher"] == "student" and from_teacher.meta["teacher"] == "teacher"
-    assert float_ops(qat.path("tflite_int8")) == [] and qat.meta["val_accuracy"] > 85
+    via_teacher = QATStage(student, data, teacher, RECIPE, QAT.model_copy(update={"qat_teacher": "teacher"}), quiet())
+    assert via_teacher.qat_teacher() is teacher
+    other = run_stage(via_teacher, cache)
+    assert other.fingerprint() != own.fingerprint()  # its own cache entry
+    assert own.meta["teacher"] == "student" and other.meta["teacher"] == "teacher"
+    assert float_ops(other.path("tflite_int8")) == [] and other.meta["val_accuracy"] > 85
