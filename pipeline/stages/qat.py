@@ -1,5 +1,6 @@
-"""qat: distil into the fake-quantized student (quantization-aware training with the teacher's soft targets),
-then choose which int8 model ships: post-training (from export) or quantization-aware, by validation accuracy.
+"""qat: distil into the fake-quantized student (quantization-aware training on soft targets: the fp32 student's
+own by default, or the teacher's), then choose which int8 model ships: post-training (from export) or
+quantization-aware, by validation accuracy.
 
 `quantization.mode`: ptq ships export's model; qat always trains and ships the QAT model; auto trains only
 when PTQ falls more than `tolerance_points` below the fp32 student on validation, and ships the better one.
