@@ -37,11 +37,9 @@ def _native_log(cache_dir: Path, command: str):
 
 def _stderr_console(quiet: bool) -> Console:
     """A console on its own duplicate of stderr, so it keeps drawing while native logs on fd 2 are redirected."""
-    stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
-    console = Console(file=stream, quiet=quiet)
-    if not console.is_terminal:
-        console = Console(file=stream, quiet=quiet, width=160)  # a log file: do not wrap the table
-    return console
+    from edgedistill.progress import table_console
+
+    return table_console(os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1), quiet)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from edgedistill.errors import EdgeDistillError
@@ -105,6 +104,7 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
     from edgedistill.benchmarks.latency.estimate import estimate as run_estimate
     from edgedistill.export.inspect_tflite import check_loadable
     from edgedistill.pipeline.device_benchmark import resolve_target
+    from edgedistill.progress import table_console
 
     profile = resolve_target(target, None)
     if model.suffix != ".tflite":
@@ -122,9 +122,7 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
         shape = "x".join(str(s) for s in k.output_shape)
         table.add_row(str(k.index), k.key, shape, f"{k.mmacs:.2f}", f"{k.ms:.3f}", "" if k.how == "fitted" else k.how)
     table.add_row("", "runtime overhead", "", "", f"{result.overhead_ms:.3f}", "")
-    console = Console()
-    if not console.is_terminal:  # piped or captured: full rows rather than the 80 columns rich assumes
-        console = Console(width=160)
+    console = table_console()
     console.print(table)
     total = (
         f"estimate: {result.total_ms:.2f} ms ({calibration.threads} thread(s), {calibration.runtime} "

@@ -17,6 +17,14 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
+LOG_WIDTH = 160  # columns of a table written to a file or pipe, where rich would assume 80 and wrap it
+
+
+def table_console(file=None, quiet: bool = False, width: int = LOG_WIDTH) -> Console:
+    """A console for tables: a terminal's own width, or `width` columns when the output is a file or a pipe."""
+    console = Console(file=file, quiet=quiet)
+    return console if console.is_terminal else Console(file=file, quiet=quiet, width=width)
+
 
 class Progress:
     def __init__(self, console: Console | None = None, enabled: bool | None = None) -> None:

@@ -92,3 +92,20 @@ def test_bench_shows_a_spinner_on_a_terminal_only(built_project, tmp_path):
     assert "measuring model_int8.tflite on local" in drawn
     code, drawn = run_in_terminal("bench", model, "--runs", "20", "--threads", "1", "--quiet", cwd=tmp_path)
     assert code == 0 and "measuring" not in drawn
+
+
+def test_a_table_written_to_a_file_keeps_its_rows_whole():
+    from rich.table import Table
+
+    from edgedistill.progress import LOG_WIDTH, table_console
+
+    out = io.StringIO()
+    console = table_console(out)
+    assert console.width == LOG_WIDTH
+    table = Table()
+    for i in range(12):
+        table.add_column(f"column {i}")
+    table.add_row(*(f"value {i}" for i in range(12)))
+    console.print(table)
+    row = next(line for line in out.getvalue().splitlines() if "value 0" in line)
+    assert "value 11" in row  # one line: not wrapped at the 80 columns rich assumes off a terminal

@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from rich.console import Console
 from rich.table import Table
+
+from edgedistill.progress import table_console
 
 CLASSES = 10
 SIDE = 96
@@ -249,7 +250,7 @@ def main() -> None:
         )
     mean = {k: float(np.mean([r[k] for r in rows])) for k, _ in cols}
     table.add_row("mean", *(f"{mean[k]:.2f}" for k, _ in cols), *[""] * 8)
-    console = Console(width=max(Console().width, 180))  # a wide table: not squeezed into a log file's 80 columns
+    console = table_console(width=180)
     console.print(table)
     console.print(
         "int8 below fp32 (mean): "
