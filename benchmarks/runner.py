@@ -11,7 +11,8 @@ Several models in one call (one process: latency only, since the peak memory is 
 one JSON object per line, in order.
 
 Reported: load/init time, first inference, warm-up mean, N timed runs (min, p50, p90, p99, mean,
-std), peak resident memory (VmHWM), threads, whether XNNPACK was applied, runtime and version.
+std), peak resident memory (VmHWM; ru_maxrss or the peak working set where /proc is missing), threads,
+whether XNNPACK was applied, runtime and version.
 """
 
 from __future__ import annotations
@@ -57,19 +58,58 @@ def summarize(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def peak_rss_kb() -> int | None:
-    """Peak resident set size of this process (VmHWM), in KiB."""
+def peak_rss_kb(system: str | None = None, proc_status: str = "/proc/self/status") -> int | None:
+    """Peak resident set size of this process, in KiB: VmHWM where /proc has it (Linux, Android), else
+    getrusage's ru_maxrss, which macOS gives in bytes and the other Unix systems in KiB, else (Windows) the
+    process's peak working set. system: as sys.platform spells it (default: this one)."""
+    system = system or sys.platform
     try:
-        with open("/proc/self/status") as fh:
+        with open(proc_status) as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
     except OSError:
         pass
+    if system == "win32":
+        return _windows_peak_working_set_kb()
     try:
         import resource
 
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    except Exception:
+        return None
+    return peak // 1024 if system == "darwin" else peak
+
+
+def _windows_peak_working_set_kb() -> int | None:
+    """PeakWorkingSetSize from GetProcessMemoryInfo (psapi), in KiB."""
+    try:
+        import ctypes
+        from ctypes import wintypes
+
+        class Counters(ctypes.Structure):  # PROCESS_MEMORY_COUNTERS
+            _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD)] + [
+                (name, ctypes.c_size_t)
+                for name in (
+                    "PeakWorkingSetSize",
+                    "WorkingSetSize",
+                    "QuotaPeakPagedPoolUsage",
+                    "QuotaPagedPoolUsage",
+                    "QuotaPeakNonPagedPoolUsage",
+                    "QuotaNonPagedPoolUsage",
+                    "PagefileUsage",
+                    "PeakPagefileUsage",
+                )
+            ]
+
+        counters = Counters()
+        counters.cb = ctypes.sizeof(counters)
+        windll = ctypes.windll  # type: ignore[attr-defined]
+        if not windll.psapi.GetProcessMemoryInfo(
+            windll.kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb
+        ):
+            return None
+        return int(counters.PeakWorkingSetSize) // 1024
     except Exception:
         return None
 

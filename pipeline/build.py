@@ -92,6 +92,7 @@ def _build(
                 "key": out.key,
                 "cached": out.cached,
                 "seconds": round(time.perf_counter() - t0, 3),
+                "built_seconds": out.seconds,  # what the stage took when it ran (an earlier build's, for a cache hit)
             }
         )
         return out

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.portable import usable_cpus
 
 ERRORS_ENV = "EDGEDISTILL_RANK_ERRORS"  # a folder where each failing rank leaves its one error line
 
@@ -29,7 +30,7 @@ def launch(nproc: int, argv: list[str], log_dir: Path) -> None:
 
     log_dir.mkdir(parents=True, exist_ok=True)
     errors = Path(tempfile.mkdtemp(prefix="edgedistill-ranks-"))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpus // nproc)))  # the ranks share the cores
     os.environ[ERRORS_ENV] = str(errors)
     config = LaunchConfig(

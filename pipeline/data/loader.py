@@ -1,18 +1,19 @@
 """Batches from the stores through torch's DataLoader: the main process decides the batches (so the order
-and everything drawn from the training seed do not depend on the workers), worker processes read them
-from the memory-mapped stores, and `to_unit` turns them into float NCHW on the training device.
+and everything drawn from the training seed do not depend on the workers), worker processes (one set for a
+whole training run) read them from the memory-mapped stores, and `to_unit` turns them into float NCHW on the
+training device.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from edgedistill.pipeline.data.bundle import Split
+from edgedistill.portable import process_context, usable_cpus
 
 SMALL_STORE_BYTES = 64 << 20  # below this a batch is a cheap copy from the page cache: no worker processes
 
@@ -39,28 +40,67 @@ def loader_workers(requested: int | None, split: Split, device: torch.device) ->
     item = int(np.prod(split.images.item_shape)) * split.images.dtype.itemsize
     if device.type == "cpu" and item * len(split) < SMALL_STORE_BYTES:
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cpus // 2))
+    return max(1, min(8, usable_cpus() // 2))
+
+
+class _EpochBatches(Sampler):
+    """The sampler of a BatchStream: yields the current epoch's batches of positions, set before each epoch."""
+
+    def __init__(self) -> None:
+        self.batches: list[np.ndarray] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class BatchStream:
+    """(positions in the split, raw uint8/float NHWC images) for batches of a split, over a whole training run.
+
+    With workers, one DataLoader serves every epoch: its worker processes start once and persist (not a new
+    pool per epoch), read ahead, and hand batches over in pinned memory when training on CUDA. Each epoch gives
+    it that epoch's batches, decided in the main process. Without workers, batches are read here."""
+
+    def __init__(self, split: Split, workers: int, device: torch.device, persistent: bool = True) -> None:
+        self._reader = _BatchReader(split)
+        self._sampler = _EpochBatches()
+        self._loader: DataLoader | None = None
+        if workers > 0:
+            self._loader = DataLoader(
+                self._reader,
+                sampler=self._sampler,
+                batch_size=None,
+                num_workers=workers,
+                pin_memory=device.type == "cuda",
+                prefetch_factor=4,
+                persistent_workers=persistent,
+                multiprocessing_context=process_context(),
+            )
+
+    def epoch(self, batches: Sequence[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._loader is None:
+            for positions in batches:
+                yield self._reader[positions]
+            return
+        self._sampler.batches = list(batches)
+        yield from self._loader
+
+    def close(self) -> None:
+        """Stop the worker processes (they end with the loader's iterator)."""
+        self._loader = None
 
 
 def batches_of(
     split: Split, batches: Sequence[np.ndarray], workers: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(positions in the split, raw uint8/float NHWC images) for each batch of positions, read ahead by workers."""
-    if workers == 0:
-        reader = _BatchReader(split)
-        for positions in batches:
-            yield reader[positions]
-        return
-    loader = DataLoader(
-        _BatchReader(split),
-        sampler=list(batches),
-        batch_size=None,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4,
-    )
-    yield from loader
+    """One pass over these batches of positions (a BatchStream used once)."""
+    stream = BatchStream(split, workers, device, persistent=False)
+    try:
+        yield from stream.epoch(batches)
+    finally:
+        stream.close()
 
 
 def sequential_batches(n: int, size: int) -> list[np.ndarray]:

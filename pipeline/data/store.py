@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedistill.errors import DataError
+from edgedistill.portable import process_context, usable_cpus
 
 STORE_VERSION = 1
 IMAGES, LABELS, META = "images.bin", "labels.npy", "meta.json"
@@ -263,10 +264,7 @@ class _pool:
     def __enter__(self) -> Callable[..., Iterator]:
         if self.workers <= 1:
             return map
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        self.executor = ProcessPoolExecutor(self.workers, mp_context=context)
+        self.executor = ProcessPoolExecutor(self.workers, mp_context=process_context())
         return self._bounded_map
 
     def _bounded_map(self, fn: Callable, *iterables) -> Iterator:
@@ -290,4 +288,4 @@ def decode_workers(requested: int | None) -> int:
     """Decoding processes: as asked, else one per CPU this process may use."""
     if requested is not None:
         return requested
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cpus()

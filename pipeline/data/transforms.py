@@ -5,7 +5,7 @@ The data path owns these; the training loop, calibration, verification and the m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,18 +21,32 @@ def to_unit_tensor(raw: np.ndarray, pixel_max: float) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(raw.transpose(0, 3, 1, 2))).float() / pixel_max
 
 
-def make_normalizer(
-    mean: list[float], std: list[float], size: tuple[int, int] | None = None
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+class Normalizer:
+    """A model's view of images in [0, 1] (NCHW): resized to `size` (H, W) when given, then (x - mean) / std per
+    channel. The constants follow the batch: they are copied to a batch's device once and kept there, so one
+    normaliser serves batches on the CPU, CUDA, MPS or the `meta` device (a CPU constant may not meet them)."""
 
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        if size is not None and tuple(x.shape[-2:]) != tuple(size):
-            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-        return (x - m) / s
+    def __init__(self, mean: list[float], std: list[float], size: tuple[int, int] | None = None) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.size = tuple(size) if size is not None else None
+        self._placed: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    return normalize
+    def constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) on `device`, copied there the first time it is asked for."""
+        if device not in self._placed:
+            self._placed[device] = (self.mean.to(device), self.std.to(device))
+        return self._placed[device]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size is not None and tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True, align_corners=False)
+        mean, std = self.constants(x.device)
+        return (x - mean) / std
+
+
+def make_normalizer(mean: list[float], std: list[float], size: tuple[int, int] | None = None) -> Normalizer:
+    return Normalizer(mean, std, size)
 
 
 def preprocess(raw: np.ndarray, data: DataBundle, size: tuple[int, int] | None = None) -> np.ndarray:

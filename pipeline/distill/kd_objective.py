@@ -77,6 +77,8 @@ class KDObjective(nn.Module):
         self.runtime = runtime
         self.recipe, self.teacher, self.logit_loss = recipe, teacher, LOSSES[recipe.loss]
         check_layers(recipe, teacher, student)
+        if teacher.module is not None:
+            runtime.prepare(teacher.module)  # on the device before anything runs it (the feature shapes below)
         teacher_taps, student_taps = (
             _feature_paths(recipe, teacher.module, student) if teacher.module is not None else ({}, {})
         )
@@ -90,8 +92,6 @@ class KDObjective(nn.Module):
             for i in range(len(recipe.hints)):
                 self.adapters[f"hint{i}"] = HintAdapter(s_shapes[f"hint{i}"], t_shapes[f"hint{i}"])
         self._precomputed: dict[str, np.ndarray] | None = None
-        if teacher.module is not None:
-            runtime.prepare(teacher.module)
 
     def precompute(
         self,

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from edgedistill.pipeline.data.sources import UNLABELED
+
 # loss(student_logits, teacher_logits, labels, temperature, alpha) -> scalar
 DistillLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float, float], torch.Tensor]
 
@@ -27,11 +29,10 @@ def register_loss(name: str) -> Callable[[DistillLoss], DistillLoss]:
 def labelled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the samples that have a label (>= 0); 0 for a batch without any.
 
-    Averaged over the whole batch, so a mostly unlabelled batch weighs its few labels less."""
-    mask = labels >= 0
-    if not bool(mask.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[mask], labels[mask], reduction="sum") / len(labels)
+    Averaged over the whole batch, so a mostly unlabelled batch weighs its few labels less. The unlabelled are
+    left out by ignore_index, not by reading a mask on the host (no wait for the GPU, and it runs on the `meta`
+    device); a fully labelled batch is the very sum it always was."""
+    return F.cross_entropy(logits, labels, reduction="sum", ignore_index=UNLABELED) / len(labels)
 
 
 @register_loss("hinton")
@@ -67,10 +68,16 @@ def rkd_distance(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     s, t = student.flatten(1), teacher.flatten(1)
     with torch.no_grad():
         td = _pairwise_distances(t)
-        td = td / td[td > 0].mean()
+        td = td / _mean_of_positive(td)
     sd = _pairwise_distances(s)
-    sd = sd / sd[sd > 0].mean()
+    sd = sd / _mean_of_positive(sd)
     return F.smooth_l1_loss(sd, td)
+
+
+def _mean_of_positive(d: torch.Tensor) -> torch.Tensor:
+    """Mean of a distance matrix's positive entries, computed without a data-dependent shape (no host sync)."""
+    positive = d > 0
+    return (d * positive).sum() / positive.sum()
 
 
 def _triplet_cosines(e: torch.Tensor) -> torch.Tensor:

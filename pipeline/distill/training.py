@@ -20,8 +20,20 @@ from torch import nn
 
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.data.bundle import Split
-from edgedistill.pipeline.data.loader import batches_of, loader_workers, sequential_batches, to_unit
-from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
+from edgedistill.pipeline.data.loader import (
+    BatchStream,
+    batches_of,
+    loader_workers,
+    sequential_batches,
+    to_unit,
+)
+from edgedistill.pipeline.distill.runtime import (
+    CPU,
+    TrainRuntime,
+    out_of_memory_hint,
+    restore_rng_state,
+    rng_state,
+)
 from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import Progress
 
@@ -123,6 +135,74 @@ def evaluate(
     return torch.cat(out)
 
 
+class TrainStep:
+    """One optimizer step of a training run, from a batch of raw images as the loader hands them over to the
+    parameters' update: the images onto the training device, augmentation there, the forward pass under
+    autocast, the loss, the backward pass (scaled for fp16), the optimizer step, and the schedule's step only
+    when the optimizer stepped (the GradScaler skips a step whose gradients are inf or NaN). Everything it
+    touches lives on the runtime's device, so a step run on the `meta` device fails on any CPU constant."""
+
+    def __init__(
+        self,
+        trained: nn.Module,
+        params: list[nn.Parameter],
+        loss_fn: BatchLoss,
+        normalize: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        runtime: TrainRuntime,
+        lr: float,
+        weight_decay: float,
+        total_steps: int,
+        generator: torch.Generator,
+        pixel_max: float,
+        augment: bool,
+        hflip: bool,
+        world: World = SINGLE,
+        extra: nn.Module | None = None,
+    ) -> None:
+        self.trained, self.loss_fn, self.normalize, self.runtime = trained, loss_fn, normalize, runtime
+        self.generator, self.pixel_max, self.augment, self.hflip = generator, pixel_max, augment, hflip
+        self.world, self.extra = world, extra
+        self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=total_steps)
+        self.scaler = runtime.grad_scaler()
+
+    def __call__(self, idx: torch.Tensor, raw: torch.Tensor, whole: int) -> torch.Tensor:
+        """Train on one batch (positions idx in the training split, raw NHWC images: this rank's shard of a batch
+        of `whole` rows); returns its loss, detached, on the training device (reading it would wait for the GPU)."""
+        runtime, world = self.runtime, self.world
+        batch = to_unit(raw, self.pixel_max, runtime.device)
+        if self.augment or self.hflip:
+            share = (whole, slice(world.rank, None, world.size)) if world.distributed else None
+            shift = shift_for(*batch.shape[-2:]) if self.augment else 0
+            batch = augment_batch(batch, self.generator, shift, self.hflip, share)
+        if runtime.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast():
+            loss = self.loss_fn(self.trained(self.normalize(batch)), idx, batch)
+        self.opt.zero_grad(set_to_none=True)
+        step_loss = loss * _shard_weight(len(idx), whole, world)
+        if self.scaler is not None:
+            self.scaler.scale(step_loss).backward()
+        else:
+            step_loss.backward()
+        if world.distributed and self.extra is not None:
+            _average_gradients(self.extra, world)  # the student's are averaged by DistributedDataParallel
+        if self._optimizer_step():
+            self.sched.step()
+        return loss.detach()
+
+    def _optimizer_step(self) -> bool:
+        """Step the optimizer; False when the GradScaler skipped the step (it then lowers its scale)."""
+        if self.scaler is None:
+            self.opt.step()
+            return True
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return self.scaler.get_scale() >= scale
+
+
 def fit(
     model: nn.Module,
     *,
@@ -153,11 +233,13 @@ def fit(
 
     epoch_size: samples per epoch (default: all of `train` once), so a small labelled set can get as many
     steps as a large transfer set. extra: modules trained alongside (e.g. hint adapters), not kept.
-    checkpoint: a file written after every epoch (model, optimizer, schedule, random state, best so far);
-    when it exists, training resumes after its epoch and ends where an uninterrupted run would.
+    checkpoint: a file written after every epoch (model, optimizer, schedule, random state of the CPU and the
+    training device, best so far); when it exists, training resumes after its epoch and ends where an
+    uninterrupted run would.
     world: in a distributed world every rank calls fit; each trains on its shard of every batch (the same
     batches and steps as one process), rank 0 validates and checkpoints, and only its result counts.
     epoch_start: called with each epoch's number (from 1) before it trains, resumed epochs included.
+    The model (and extra) are handed back on the CPU in the default memory format, holding the best epoch.
     """
     gen = set_seed(seed)
     n = len(train)
@@ -166,75 +248,67 @@ def fit(
     runtime.prepare(model)
     if extra is not None:
         runtime.prepare(extra)
-    trained = _data_parallel(model, runtime, world)
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    scaler = runtime.grad_scaler()
-    workers = loader_workers(workers, train, runtime.device)
+    step = TrainStep(
+        _data_parallel(model, runtime, world),
+        params,
+        loss_fn,
+        normalize,
+        runtime=runtime,
+        lr=lr,
+        weight_decay=weight_decay,
+        total_steps=epochs * steps_per_epoch,
+        generator=gen,
+        pixel_max=pixel_max,
+        augment=augment,
+        hflip=hflip,
+        world=world,
+        extra=extra,
+    )
     result = FitResult(best_state=_cpu_state(model), best_val_accuracy=-1.0, best_epoch=0)
     signature = {"n": n, "per_epoch": per_epoch, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     saved = _load_checkpoint(checkpoint, signature) if checkpoint is not None and world.is_main else None
     saved = world.broadcast(saved)  # every rank resumes where rank 0's checkpoint says
-    first = 1 if saved is None else _restore(saved, model, extra, opt, sched, scaler, gen, result)
-    for epoch in range(first, epochs + 1):
-        if epoch_start is not None:
-            epoch_start(epoch)
-        model.train()
-        if extra is not None:
-            extra.train()
-        order = epoch_order(n, per_epoch, gen).numpy()
-        whole = [order[s : s + batch_size] for s in range(0, per_epoch, batch_size)]
-        if world.distributed:  # a tail batch too small to give every rank a sample is left out on all of them
-            whole = [b for b in whole if len(b) >= world.size]
-        mine = slice(world.rank, None, world.size)
-        total_loss = 0.0
-        with progress.task(f"{label}: epoch {epoch}/{epochs}", total=per_epoch, unit="images") as advance:
-            for (idx, raw), batch_rows in zip(
-                batches_of(train, [world.shard(b) for b in whole], workers, runtime.device), whole, strict=True
-            ):
-                batch = to_unit(raw, pixel_max, runtime.device)
-                if augment or hflip:
-                    share = (len(batch_rows), mine) if world.distributed else None
-                    batch = augment_batch(batch, gen, shift_for(*batch.shape[-2:]) if augment else 0, hflip, share)
-                if runtime.channels_last:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                with runtime.autocast():
-                    loss = loss_fn(trained(normalize(batch)), idx, batch)
-                opt.zero_grad(set_to_none=True)
-                step_loss = loss * _shard_weight(len(idx), len(batch_rows), world)
-                if scaler is not None:
-                    scaler.scale(step_loss).backward()
-                else:
-                    step_loss.backward()
-                if world.distributed and extra is not None:
-                    _average_gradients(extra, world)  # the student's are averaged by DistributedDataParallel
-                if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                sched.step()
-                total_loss += float(loss.detach()) * len(idx)
-                advance(steps=len(batch_rows))
-        if world.is_main:  # rank 0 validates, keeps the best state and writes the checkpoint
-            val_acc = accuracy(evaluate(model, val, normalize, pixel_max, runtime), val.y)
-            result.history.append(
-                {
-                    "epoch": epoch,
-                    "loss": round(total_loss / (per_epoch / world.size), 5),
-                    "val_accuracy": round(val_acc, 3),
-                }
-            )
-            if val_acc > result.best_val_accuracy:
-                result.best_val_accuracy, result.best_epoch = val_acc, epoch
-                result.best_state = _cpu_state(model)
-            if checkpoint is not None:
-                _save_checkpoint(checkpoint, signature, epoch, model, extra, opt, sched, scaler, gen, result)
+    first = 1 if saved is None else _restore(saved, model, extra, step, result)
+    stream = BatchStream(train, loader_workers(workers, train, runtime.device), runtime.device)
+    try:
+        with out_of_memory_hint(batch_size, runtime.device):
+            for epoch in range(first, epochs + 1):
+                if epoch_start is not None:
+                    epoch_start(epoch)
+                model.train()
+                if extra is not None:
+                    extra.train()
+                order = epoch_order(n, per_epoch, gen).numpy()
+                whole = [order[s : s + batch_size] for s in range(0, per_epoch, batch_size)]
+                if world.distributed:  # a tail batch too small to give every rank a sample is left out on all of them
+                    whole = [b for b in whole if len(b) >= world.size]
+                total_loss = torch.zeros((), device=runtime.device)  # summed where it is made: no wait per step
+                with progress.task(f"{label}: epoch {epoch}/{epochs}", total=per_epoch, unit="images") as advance:
+                    batches = stream.epoch([world.shard(b) for b in whole])
+                    for (idx, raw), batch_rows in zip(batches, whole, strict=True):
+                        total_loss += step(idx, raw, len(batch_rows)).float() * len(idx)
+                        advance(steps=len(batch_rows))
+                if world.is_main:  # rank 0 validates, keeps the best state and writes the checkpoint
+                    val_acc = accuracy(evaluate(model, val, normalize, pixel_max, runtime), val.y)
+                    result.history.append(
+                        {
+                            "epoch": epoch,
+                            "loss": round(float(total_loss) / (per_epoch / world.size), 5),
+                            "val_accuracy": round(val_acc, 3),
+                        }
+                    )
+                    if val_acc > result.best_val_accuracy:
+                        result.best_val_accuracy, result.best_epoch = val_acc, epoch
+                        result.best_state = _cpu_state(model)
+                    if checkpoint is not None:
+                        _save_checkpoint(checkpoint, signature, epoch, model, extra, step, result)
+    finally:
+        stream.close()
     model.load_state_dict(result.best_state)
-    model.to("cpu").eval()
+    model.to("cpu", memory_format=torch.contiguous_format).eval()
     if extra is not None:
-        extra.to("cpu")
+        extra.to("cpu", memory_format=torch.contiguous_format)
     return result
 
 
@@ -269,25 +343,28 @@ def _average_gradients(module: nn.Module, world: World) -> None:
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the state_dict on the CPU, with its per-module version metadata (as torch.save writes it)."""
+    """A copy of the state_dict on the CPU in the default memory format (a CUDA run trains in channels_last), with
+    its per-module version metadata (as torch.save writes it)."""
     state = model.state_dict()
-    out = type(state)((k, v.detach().to("cpu", copy=True)) for k, v in state.items())
+    out = type(state)(
+        (k, v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)) for k, v in state.items()
+    )
     if hasattr(state, "_metadata"):
         out._metadata = copy.deepcopy(state._metadata)  # type: ignore[attr-defined]
     return out
 
 
-def _save_checkpoint(path: Path, signature, epoch, model, extra, opt, sched, scaler, gen, result: FitResult) -> None:
+def _save_checkpoint(path: Path, signature, epoch, model, extra, step: TrainStep, result: FitResult) -> None:
     state = {
         "signature": signature,
         "epoch": epoch,
         "model": _cpu_state(model),
         "extra": _cpu_state(extra) if extra is not None else {},
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else {},
-        "generator": gen.get_state(),
-        "torch_rng": torch.get_rng_state(),
+        "optimizer": step.opt.state_dict(),
+        "scheduler": step.sched.state_dict(),
+        "scaler": step.scaler.state_dict() if step.scaler is not None else {},
+        "generator": step.generator.get_state(),
+        "rng": rng_state(step.runtime.device),
         "best_state": result.best_state,
         "best_val_accuracy": result.best_val_accuracy,
         "best_epoch": result.best_epoch,
@@ -304,20 +381,20 @@ def _load_checkpoint(path: Path, signature: dict) -> dict | None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a checkpoint torn by a kill mid-write cannot happen (atomic), a foreign file can
         return None
-    return state if state.get("signature") == signature else None
+    return state if state.get("signature") == signature and "rng" in state else None
 
 
-def _restore(state: dict, model, extra, opt, sched, scaler, gen, result: FitResult) -> int:
+def _restore(state: dict, model, extra, step: TrainStep, result: FitResult) -> int:
     """Put a checkpoint's state back; returns the first epoch still to run."""
     model.load_state_dict(state["model"])
     if extra is not None:
         extra.load_state_dict(state["extra"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    if scaler is not None and state["scaler"]:
-        scaler.load_state_dict(state["scaler"])
-    gen.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
+    step.opt.load_state_dict(state["optimizer"])
+    step.sched.load_state_dict(state["scheduler"])
+    if step.scaler is not None and state["scaler"]:
+        step.scaler.load_state_dict(state["scaler"])
+    step.generator.set_state(state["generator"])
+    restore_rng_state(state["rng"], step.runtime.device)
     result.best_state = state["best_state"]
     result.best_val_accuracy = state["best_val_accuracy"]
     result.best_epoch = state["best_epoch"]

@@ -12,15 +12,21 @@ import torch
 
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
-from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.bundle import DataBundle, Split
 from edgedistill.pipeline.distill.losses import labelled_cross_entropy
-from edgedistill.pipeline.distill.training import accuracy, evaluate, fit
+from edgedistill.pipeline.distill.training import BatchLoss, accuracy, evaluate, fit
 from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
 from edgedistill.pipeline.store.cache import RESUME
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
+
+
+def label_batch_loss(train: Split) -> BatchLoss:
+    """The training loop's loss for training on labels alone: cross-entropy on the labelled samples of `train`."""
+    train_y = torch.from_numpy(train.y)
+    return lambda logits, idx, _batch: labelled_cross_entropy(logits.float(), train_y[idx].to(logits.device))
 
 
 @register_stage
@@ -59,11 +65,10 @@ class BaselineStage(Stage):
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
-        train_y = torch.from_numpy(data.train.y)
         result = fit(
             model,
             train=data.train,
-            loss_fn=lambda logits, idx, _batch: labelled_cross_entropy(logits.float(), train_y[idx].to(logits.device)),
+            loss_fn=label_batch_loss(data.train),
             normalize=view,
             epoch_size=len(data.train) + len(data.transfer),  # the steps distillation gets
             progress=self.progress,

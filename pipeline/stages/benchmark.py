@@ -14,6 +14,7 @@ from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import BenchmarkConfig
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.portable import machine
 from edgedistill.progress import Progress
 
 RESULT_FILE = "host_benchmark.json"
@@ -39,7 +40,7 @@ class HostBenchmarkStage(Stage):
             "exported": self.exported.fingerprint(),
             "benchmark": self.cfg.model_dump(mode="json", exclude={"rounds"}),  # rounds are for device runs
             "threads": host_threads(self.cfg, self.target),
-            "host": os.uname().machine,
+            "host": machine(),
         }
 
     def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -54,6 +55,6 @@ class HostBenchmarkStage(Stage):
                     transport, self.exported.path(fmt), threads=threads, runs=self.cfg.runs, warmup=self.cfg.warmup
                 )
                 advance(f"benchmarked {fmt}")
-        meta = {"device": "host", "machine": os.uname().machine, "threads": threads, "artifacts": results}
+        meta = {"device": "host", "machine": machine(), "threads": threads, "artifacts": results}
         write_json(workdir / RESULT_FILE, meta)
         return {"benchmark": RESULT_FILE}, meta

@@ -14,13 +14,13 @@ from torch import nn
 
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
-from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.bundle import DataBundle, Split
 from edgedistill.pipeline.data.loader import to_unit
 from edgedistill.pipeline.data.transforms import make_normalizer
 from edgedistill.pipeline.distill.kd_objective import KDObjective
 from edgedistill.pipeline.distill.runtime import resolve_runtime
 from edgedistill.pipeline.distill.teacher import Teacher, load_state_dict_into
-from edgedistill.pipeline.distill.training import FitResult, fit
+from edgedistill.pipeline.distill.training import BatchLoss, FitResult, fit
 from edgedistill.pipeline.distill.world import SINGLE, World, current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME, SCRATCH, StageOutput
@@ -173,6 +173,18 @@ class DistillStage(Stage):
         return {"student": STUDENT_FILE}, meta
 
 
+def kd_batch_loss(objective: KDObjective, train: Split) -> BatchLoss:
+    """The training loop's loss for distillation over `train`: the objective on the student's logits, the
+    teacher's outputs for the batch and the batch's labels (-1 where it has none), all on the logits' device."""
+    train_y = torch.from_numpy(train.y)
+
+    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        t_logits, t_feats = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch)
+        return objective(logits.float(), train_y[idx].to(logits.device), t_logits, t_feats)
+
+    return loss_fn
+
+
 def distill_into(
     model: nn.Module,
     view,
@@ -190,7 +202,6 @@ def distill_into(
 
     workdir holds the precomputed teacher outputs and, with resume, the checkpoint of every finished epoch."""
     train = data.training_set()
-    train_y = torch.from_numpy(train.y)
     settings = fit_settings(recipe, data)
     runtime = settings["runtime"]
     example = to_unit(
@@ -207,15 +218,11 @@ def distill_into(
     if not teacher.live:
         teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
 
-    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        t_logits, t_feats = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch)
-        return objective(logits.float(), train_y[idx].to(logits.device), t_logits, t_feats)
-
     try:
         result = fit(
             model,
             train=train,
-            loss_fn=loss_fn,
+            loss_fn=kd_batch_loss(objective, train),
             normalize=view,
             progress=progress,
             label=label,

@@ -8,7 +8,6 @@ when PTQ falls more than `tolerance_points` below the fp32 student on validation
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,10 +60,18 @@ class QATStage(Stage):
 
     def qat_recipe(self) -> DistillationConfig:
         """The distillation recipe (teacher, views, transfer set, loss) at QAT's epochs and learning rate; hints and
-        relations name layers of the eager student, which the fake-quantized graph no longer has."""
+        relations name layers of the eager student, which the fake-quantized graph no longer has. In fp32
+        whatever distillation.precision says: fake quantization simulates int8 from fp32 values, and its ops take
+        no bf16/fp16 input from autocast."""
         q = self.quantization
         return self.recipe.link().model_copy(
-            update={"epochs": q.qat_epochs, "lr": q.qat_lr or self.recipe.lr / 10, "hints": [], "relation": None}
+            update={
+                "epochs": q.qat_epochs,
+                "lr": q.qat_lr or self.recipe.lr / 10,
+                "hints": [],
+                "relation": None,
+                "precision": "fp32",
+            }
         )
 
     def qat_teacher(self) -> Teacher:
@@ -157,7 +164,7 @@ class Int8ChoiceStage(Stage):
             source = (
                 self.qat.path("tflite_int8") if fmt == "tflite_int8" and shipped == "qat" else self.exported.path(fmt)
             )
-            _link_or_copy(source, workdir / filename)
+            shutil.copyfile(source, workdir / filename)
         meta = {**self.exported.meta, "artifacts": dict(self.exported.meta["artifacts"])}
         if shipped == "qat":
             before = meta["artifacts"]["tflite_int8"]
@@ -177,10 +184,3 @@ class Int8ChoiceStage(Stage):
             "shipped_because": why,
         }
         return dict(self.exported.files), meta
-
-
-def _link_or_copy(source: Path, dest: Path) -> None:
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copyfile(source, dest)

@@ -9,7 +9,7 @@ import pytest
 
 from edgedistill.benchmarks.harness import RUNNER, run_benchmark, run_benchmarks
 from edgedistill.benchmarks.latency.suite import KernelSpec, build_suite
-from edgedistill.benchmarks.runner import summarize
+from edgedistill.benchmarks.runner import peak_rss_kb, summarize
 from edgedistill.devices.transport import LocalTransport
 from edgedistill.errors import EdgeDistillError
 
@@ -99,3 +99,23 @@ def test_several_models_in_one_call_print_one_result_each_in_order(tmp_path):
         results = run_benchmarks(transport, paths, threads=1, runs=3, warmup=1)
     assert [r["model"] for r in results] == [p.name for p in paths]
     assert all(r["runs"] == 3 and r["latency_ms"]["p50"] > 0 and r["cpu"] for r in results)
+
+
+@pytest.mark.parametrize(
+    ("system", "ru_maxrss", "kib"), [("darwin", 300 << 20, 300 << 10), ("linux", 300 << 10, 300 << 10)]
+)
+def test_peak_memory_is_in_kib_whatever_unit_the_system_reports(monkeypatch, tmp_path, system, ru_maxrss, kib):
+    """Where /proc has no VmHWM, getrusage's ru_maxrss is the peak: bytes on macOS, KiB on Linux and the BSDs."""
+    import resource
+
+    monkeypatch.setattr(resource, "getrusage", lambda who: type("Usage", (), {"ru_maxrss": ru_maxrss})())
+    assert peak_rss_kb(system, proc_status=str(tmp_path / "no-proc")) == kib
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
+def test_peak_memory_reads_vmhwm_where_proc_has_it():
+    """This process's own VmHWM, and ru_maxrss (KiB on Linux) agrees with it within a page or two."""
+    import resource
+
+    peak = peak_rss_kb()
+    assert peak is not None and abs(peak - resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) < 1024

@@ -28,7 +28,7 @@ from edgedistill.pipeline.config import load_config
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.data.transforms import preprocess
 from edgedistill.pipeline.store.cache import RECORD
-from edgedistill.pipeline.store.lock import LOCK_FILE
+from edgedistill.pipeline.store.lock import HOLDER_FILE
 from tests.conftest import EDGEDISTILL, run_cli, tiny_config, write_config
 
 
@@ -66,10 +66,13 @@ def run_and_kill(folder: Path, cache: Path, after: list[str], offset: float) -> 
     """Start a build; once it holds the build lock and every stage in `after` is in the cache, wait `offset` seconds
     and SIGKILL it (if it is still running)."""
     proc = start_build(folder, stderr=subprocess.PIPE)
-    lock = cache / LOCK_FILE  # holds "pid N" once the build has started its stages
+    holder = cache / HOLDER_FILE  # holds "pid N" once the build has started its stages
 
     def reached() -> bool:
-        started = lock.is_file() and lock.read_text() == f"pid {proc.pid}"
+        try:
+            started = holder.read_text() == f"pid {proc.pid}"
+        except OSError:  # not written yet, or removed as the build ends
+            started = False
         return started and all(any(e.startswith(f"{name}/") for e in finished_entries(cache)) for name in after)
 
     deadline = time.monotonic() + 600

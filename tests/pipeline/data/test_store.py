@@ -53,6 +53,18 @@ def test_decoding_with_workers_gives_the_store_one_process_gives(tmp_path):
     np.testing.assert_array_equal(pooled.train.x, alone.train.x)
 
 
+def test_decoding_workers_started_with_spawn_give_the_same_store(tmp_path, monkeypatch):
+    """macOS and Windows start the decoding pool with spawn: its tasks pickle, and the store is the same."""
+    import multiprocessing
+
+    photos = photo_folder(tmp_path / "photos", per_class=30)
+    alone = load_data(DataConfig(image_folder=photos, workers=0), tmp_path / "a")
+    monkeypatch.setattr(store_module, "process_context", lambda: multiprocessing.get_context("spawn"))
+    spawned = load_data(DataConfig(image_folder=photos, workers=2), tmp_path / "b")
+    assert spawned.fingerprint == alone.fingerprint
+    np.testing.assert_array_equal(spawned.train.x, alone.train.x)
+
+
 def test_a_changed_file_makes_a_new_store(tmp_path):
     photos = photo_folder(tmp_path / "photos")
     before = load_data(DataConfig(image_folder=photos), tmp_path / "cache")
