@@ -202,7 +202,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", type=Path, help="write the results here (with the commit, command, machine and versions)"
     )
+    parser.add_argument(
+        "--thread-spread",
+        help="instead: build on the CPU at each of these torch thread counts (e.g. 1,2,3,4) and print the spread",
+    )
     args = parser.parse_args(argv)
+    if args.thread_spread:
+        threads = [int(t) for t in args.thread_spread.split(",")]
+        formats = [f.strip() for f in args.formats.split(",")] if args.formats else None
+        results = thread_spread(args.work, threads, args.epochs, formats, table_console())
+        if args.json:
+            write_json(args.json, {"provenance": provenance(_invocation(argv)), **results})
+        return 0
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if unknown := [p for p in precisions if p not in PRECISIONS]:
         parser.error(f"--precisions: unknown {', '.join(unknown)} (use {', '.join(PRECISIONS)})")
