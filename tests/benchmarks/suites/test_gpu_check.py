@@ -50,14 +50,15 @@ def test_the_script_builds_on_the_cpu_then_says_there_is_no_gpu_and_the_core_che
     assert reference["student_accuracy"] > 30 and reference["images_per_second"] > 0
     assert first["provenance"]["command"].startswith("python -m edgedistill.benchmarks.suites.gpu_check --device cuda")
 
-    # the core with the CPU as the device: the CPU build comes from its cache; the "device" build is made apart,
-    # in its own cache, and being the same training on the same machine it must give the very same student
+    # the core with the CPU as the device: its fp32 setting is the CPU build's configuration, so every stage comes
+    # from the one cache the settings share, and the device row is that same student
     args = ["--device", "cpu", "--precisions", "fp32", "--nproc", "1", "--work", str(work), *QUICK]
     assert gpu_check.main([*args, "--tolerance", "0", "--json", str(tmp_path / "b.json")]) == 0
     second = json.loads((tmp_path / "b.json").read_text())
     assert [o["setting"]["label"] for o in second["outcomes"]] == ["cpu-build", "cpu-fp32"]
     assert second["outcomes"][0] == reference  # read from its cache, with the time its training took
     device = second["outcomes"][1]
+    assert device["setting"] == {"label": "cpu-fp32", "device": "cpu", "precision": "fp32", "nproc": 1}
     assert device["student_accuracy"] == reference["student_accuracy"] and device["images_per_second"] > 0
     assert "every setting on cpu is within 0 points of the CPU build" in capsys.readouterr().out
 
