@@ -117,10 +117,12 @@ def device_absence(device: str) -> str | None:
     """Why `device` cannot be trained on here, or None when it can."""
     import torch
 
+    from edgedistill.pipeline.distill.runtime import mps_available
+
     kind = device.split(":")[0]
     if kind == "cuda" and not torch.cuda.is_available():
         return f"no GPU here: torch {torch.__version__} sees no CUDA device"
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+    if kind == "mps" and not mps_available():
         return f"no GPU here: torch {torch.__version__} sees no Apple GPU (MPS)"
     return None
 
@@ -212,9 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: build on the CPU at each of these torch thread counts (e.g. 1,2,3,4) and print the spread",
     )
     args = parser.parse_args(argv)
+    formats = [f.strip() for f in args.formats.split(",")] if args.formats else None
     if args.thread_spread:
         threads = [int(t) for t in args.thread_spread.split(",")]
-        formats = [f.strip() for f in args.formats.split(",")] if args.formats else None
         results = thread_spread(args.work, threads, args.epochs, formats, table_console())
         if args.json:
             write_json(args.json, {"provenance": provenance(_invocation(argv)), **results})
@@ -222,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if unknown := [p for p in precisions if p not in PRECISIONS]:
         parser.error(f"--precisions: unknown {', '.join(unknown)} (use {', '.join(PRECISIONS)})")
-    formats = [f.strip() for f in args.formats.split(",")] if args.formats else None
     console = table_console()
 
     def run(setting: Setting) -> Outcome:

@@ -41,10 +41,12 @@ def versions() -> dict[str, str]:
 def accelerator() -> str:
     import torch
 
+    from edgedistill.pipeline.distill.runtime import mps_available
+
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         return f"{len(names)} x {names[0]} (CUDA {torch.version.cuda})"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if mps_available():
         return "Apple GPU (MPS)"
     return "none"
 

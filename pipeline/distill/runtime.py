@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from edgedistill.errors import ConfigError
-from edgedistill.pipeline.distill.world import current_world
+from edgedistill.pipeline.distill.world import World, current_world
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,13 +53,14 @@ def mps_available() -> bool:
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
-def resolve_runtime(device: str = "auto", precision: str = "fp32") -> TrainRuntime:
-    """The configured device, checked against this machine and the processes of the run: asking for one it lacks
-    fails in one line, and in a distributed world every rank trains on a GPU of its own (cuda:LOCAL_RANK)."""
+def resolve_runtime(device: str = "auto", precision: str = "fp32", world: World | None = None) -> TrainRuntime:
+    """The configured device, checked against this machine and the processes of the run (default: the current
+    world): asking for one it lacks fails in one line, and in a distributed world every rank trains on a GPU of
+    its own (cuda:LOCAL_RANK)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
     dev = torch.device(device)
-    world = current_world()
+    world = world or current_world()
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(

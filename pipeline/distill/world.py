@@ -73,19 +73,15 @@ def join_world(device: str = "auto") -> World:
     NCCL when this rank trains on CUDA, gloo otherwise."""
     global _world
     world = env_world()
-    _world = world
     if world.distributed and not dist.is_initialized():
         from edgedistill.pipeline.distill.runtime import resolve_runtime
 
-        try:
-            train_on = resolve_runtime(device).device  # a rank without a GPU of its own fails here, in one line
-        except Exception:
-            _world = SINGLE
-            raise
+        train_on = resolve_runtime(device, world=world).device  # a rank without a GPU of its own fails here
         if train_on.type == "cuda":
             torch.cuda.set_device(train_on)
         backend = "nccl" if train_on.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=60))
+    _world = world
     return world
 
 
