@@ -26,7 +26,7 @@ A ResNet-8 teacher is trained here on its own 64x64 view; each seed distils a Mo
 Accuracy is on the build's test split. Time is each step's own stage time (the distillation is shared).
 
     python -m edgedistill.benchmarks.suites.int8_recovery [--task photos] [--seeds 0 1 2] [--images 6000]
-        [--epochs 15] [--keep DIR] [--json FILE]
+        [--epochs 40] [--keep DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 import yaml
 from rich.table import Table
 
+from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.progress import table_console
 
 CLASSES = 10
@@ -258,7 +259,7 @@ def main() -> None:
         + " points"
     )
     if args.json:
-        args.json.write_text(json.dumps({"teacher_accuracy": teacher_acc, "rows": rows, "mean": mean}, indent=2) + "\n")
+        write_results(args.json, {"teacher_accuracy": teacher_acc, "rows": rows, "mean": mean})
 
 
 if __name__ == "__main__":

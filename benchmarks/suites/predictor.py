@@ -13,7 +13,6 @@ within +-15%.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from rich.table import Table
 from edgedistill.benchmarks.harness import run_benchmarks
 from edgedistill.benchmarks.latency.calibrate import calibrate
 from edgedistill.benchmarks.latency.estimate import estimate
+from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.devices.transport import LocalTransport
 from edgedistill.progress import Progress
 
@@ -102,10 +102,7 @@ def main() -> None:
     console.print(table)
     console.print(f"within +-{TOLERANCE:.0%}: {within} of {len(rows)} held-out models")
     if args.json:
-        args.json.write_text(
-            json.dumps({"calibration": calibration.model_dump(mode="json"), "rows": rows, "within": within}, indent=2)
-            + "\n"
-        )
+        write_results(args.json, {"calibration": calibration.model_dump(mode="json"), "rows": rows, "within": within})
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+FIELDS = ("commit", "command", "date", "machine", "versions")  # what every results file records
 LIBRARIES = ("torch", "numpy", "onnxruntime", "ai-edge-litert", "litert-torch", "torchao", "edgedistill")
 
 
@@ -69,6 +70,13 @@ def provenance(argv: list[str] | None = None) -> dict[str, object]:
         },
         "versions": versions(),
     }
+
+
+def write_results(path: Path, results: dict[str, object], argv: list[str] | None = None) -> None:
+    """A results file: {"provenance": ..., **results}, written atomically (a killed run leaves the old file)."""
+    from edgedistill.fsutil import write_json
+
+    write_json(Path(path), {"provenance": provenance(argv), **results})
 
 
 def _module_of(script: str) -> str:

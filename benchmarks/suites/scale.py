@@ -32,6 +32,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.benchmarks.suites.provenance import write_results
+
 CLASSES = 10
 SIDE = 224
 VIEW = 96
@@ -251,7 +253,7 @@ def main() -> None:
         growth = rows[-1]["peak_mb"] / rows[0]["peak_mb"] - 1
         console.print(f"peak memory at {rows[-1]['images']:,} vs {rows[0]['images']:,} images: {growth:+.0%}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "second_build_load_s": second_load}, indent=2) + "\n")
+        write_results(args.json, {"rows": rows, "second_build_load_s": second_load})
 
 
 if __name__ == "__main__":
