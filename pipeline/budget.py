@@ -21,10 +21,6 @@ from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import sha256_json
 from edgedistill.pipeline.config import ProjectConfig, PruneConfig, StudentConfig
 
-WIDTHS = (0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
-SIDE_FRACTIONS = (1.0, 0.75, 0.5)
-PRUNE_RATIOS = (0.3, 0.5)  # structured pruning of the wider students (width >= PRUNED_FROM_WIDTH)
-PRUNED_FROM_WIDTH = 1.0
 DEFAULT_FINETUNE_EPOCHS = 5
 MIN_SIDE = 12
 PROXY_EPOCH_FRACTION = 4  # the proxy schedule trains a quarter of the recipe's epochs (at least one)
@@ -115,13 +111,15 @@ class Candidate:
 
 
 def propose(config: ProjectConfig, data_side: int) -> list[tuple[float, int, float]]:
-    """(width, input size, pruning ratio) around the config's student: every width at the data's side and
-    smaller ones, and the wider students pruned too (pruning a wide student often keeps more accuracy than
-    training a narrow one)."""
+    """(width, input size, pruning ratio) around the config's student (config.search): every width at the student's
+    side and smaller ones, and the wider students pruned too (pruning a wide student often keeps more accuracy
+    than training a narrow one)."""
+    space = config.search
     base_side = config.student.input_size or data_side
-    sides = sorted({max(MIN_SIDE, round(base_side * f / 4) * 4) for f in SIDE_FRACTIONS} | {base_side}, reverse=True)
-    ratios = {w: (0.0, *PRUNE_RATIOS) if w >= PRUNED_FROM_WIDTH else (0.0,) for w in WIDTHS}
-    return [(w, s, r) for s in sides for w in WIDTHS for r in ratios[w]]
+    scaled = {max(MIN_SIDE, round(base_side * f / 4) * 4) for f in space.input_scales}
+    sides = sorted(scaled | {base_side}, reverse=True)
+    ratios = {w: (0.0, *space.prune_ratios) if w >= space.pruned_from_width else (0.0,) for w in space.widths}
+    return [(w, s, r) for s in sides for w in space.widths for r in ratios[w]]
 
 
 def _ram_estimate(tflite: Path) -> int:

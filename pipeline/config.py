@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -367,6 +367,30 @@ class BenchmarkConfig(_Strict):
     )
 
 
+class SearchConfig(_Strict):
+    """The students `build --budget` searches: the config's student at each width and input size, the wider ones
+    also structurally pruned. Every one is exported and costed; the largest within budget are distilled briefly."""
+
+    widths: list[Annotated[float, Field(gt=0, le=4)]] = Field(
+        default_factory=lambda: [0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0], min_length=1
+    )
+    input_scales: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [1.0, 0.75, 0.5],
+        min_length=1,
+        description="input sides, as fractions of the student's (rounded to a multiple of 4, at least 12); "
+        "the student's own side is always searched",
+    )
+    prune_ratios: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: [0.3, 0.5], description="structured pruning ratios tried; [] for none"
+    )
+    pruned_from_width: float = Field(1.0, gt=0, description="pruning is tried on students at least this wide")
+
+    @field_validator("widths", "input_scales", "prune_ratios")
+    @classmethod
+    def _distinct(cls, v: list[float]) -> list[float]:
+        return sorted(set(v))
+
+
 class ProjectConfig(_Strict):
     name: str = "edgedistill-project"
     teacher: TeacherConfig
@@ -377,6 +401,7 @@ class ProjectConfig(_Strict):
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig, description="the students `build --budget` searches")
     targets: list[str] = Field(default_factory=lambda: ["rpi4"])
 
     @field_validator("targets")

@@ -171,6 +171,29 @@ def test_changed_setting_reruns_only_what_depends_on_it(project_copy):
     assert report["artifacts"]["tflite_int8"]["host_benchmark"]["runs"] == 7
 
 
+def test_auto_runs_qat_when_ptq_drops_past_tolerance_and_ships_the_better_model(project_copy):
+    """A deliberately poor calibration (one image, min-max ranges, no equalization: every activation range is
+    that one digit's) drops PTQ far past the 1-point tolerance on validation; mode auto must then run QAT and
+    ship whichever int8 model is more accurate on validation."""
+    report = rebuild_with(
+        project_copy,
+        quantization={"mode": "auto", "calibration_samples": 1, "activation_ranges": "minmax", "equalization": "off"},
+        export={"formats": ["tflite_int8"]},
+        benchmark={"enabled": False},
+    )
+    q = report["quantization"]
+    assert q["mode"] == "auto" and q["fp32_val_accuracy"] - q["ptq_val_accuracy"] > 1.0, q  # the drop is there
+    assert "below fp32 on validation (tolerance 1)" in q["why"]
+    names = [s["name"] for s in report["stages"]]
+    assert names[names.index("export") + 1 : names.index("export") + 3] == ["qat", "int8 choice"], names
+    better = "qat" if q["qat"]["val_accuracy"] > q["ptq_val_accuracy"] else "ptq"
+    assert q["shipped"] == better and report["artifacts"]["tflite_int8"]["method"] == better, q
+    shipped = (project_copy / "build" / "rpi4" / "model_int8.tflite").read_bytes()
+    cache = project_copy / ".edgedistill-cache"
+    qat_model = next(cache.glob("qat/*/model_int8_qat.tflite")).read_bytes()
+    assert (shipped == qat_model) is (better == "qat")
+
+
 def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(project_copy):
     report = rebuild_with(
         project_copy,

@@ -1,18 +1,17 @@
 """What pruning buys on the bundled example: structured pruning ratio x export format.
 
-    python -m edgedistill.benchmarks.suites.compression [--ratios 0 0.3 0.5 0.7] [--seeds 0] [--json compression.json] [--png compression.png]
+    python -m edgedistill.benchmarks.suites.compression [--ratios 0 0.3 0.5 0.7] [--seeds 0] [--json FILE] [--svg FILE]
 
 Each ratio is a full `build` of the bundled example (distillation shared through the stage cache),
 with `prune: {ratio: R, finetune_epochs: 5}`. The table gives params, MACs, file size (and gzip
-size), test accuracy and host latency p50 for every artifact; the PNG plots int8 test accuracy
-against MACs. Host latency is this x86 machine's, not a device's. With several --seeds every build
+size), test accuracy and host latency p50 for every artifact; the SVG plots int8 test accuracy
+against MACs (drawn by the report's own SVG charts: nothing extra to install). Host latency is this x86 machine's, not a device's. With several --seeds every build
 runs once per seed (distillation, pruning and fine-tuning all seeded) and rows carry their seed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.pipeline.build import build
 from edgedistill.pipeline.config import PruneConfig, default_config
 from edgedistill.progress import Progress
@@ -50,27 +50,16 @@ def run_ratio(
     ]
 
 
-def plot(rows: list[dict[str, Any]], png: Path) -> bool:
-    try:
-        import matplotlib
+def plot(rows: list[dict[str, Any]], svg: Path) -> None:
+    """int8 TFLite test accuracy against MACs, one point per pruning ratio (the first seed's builds)."""
+    from edgedistill.fsutil import write_text
+    from edgedistill.pipeline.report.svg_plots import scatter, standalone
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
     int8 = [r for r in rows if r["format"] == "tflite_int8" and r["seed"] == rows[0]["seed"]]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([r["macs"] / 1e6 for r in int8], [r["test_accuracy"] for r in int8], "o-")
-    for r in int8:
-        ax.annotate(f"{r['ratio']:g}", (r["macs"] / 1e6, r["test_accuracy"]), textcoords="offset points", xytext=(4, 4))
-    ax.set_xlabel("MACs (millions)")
-    ax.set_ylabel("int8 TFLite test accuracy %")
-    ax.set_title("structured pruning ratio (labels): accuracy vs MACs")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return True
+    points = [(f"ratio {r['ratio']:g}", r["macs"] / 1e6, r["test_accuracy"]) for r in int8]
+    title = "structured pruning: int8 accuracy vs MACs"
+    chart = scatter(title, "MACs (millions)", "int8 TFLite test accuracy %", points)
+    write_text(svg, standalone(chart))
 
 
 def main() -> None:
@@ -79,8 +68,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--finetune-epochs", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edgedistill" / "bench-compression")
-    parser.add_argument("--json", type=Path, default=Path("compression.json"))
-    parser.add_argument("--png", type=Path, default=Path("compression.png"))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--svg", type=Path, help="also plot int8 accuracy against MACs here")
     args = parser.parse_args()
     progress = Progress(Console(stderr=True))
     out_root = Path(tempfile.mkdtemp(prefix="edgedistill-compression-"))
@@ -107,9 +96,10 @@ def main() -> None:
             p50,
         )
     Console(width=140).print(table)
-    args.json.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
-    plotted = plot(rows, args.png)
-    Console().print(f"saved {args.json}" + (f" and {args.png}" if plotted else " (matplotlib missing: no plot)"))
+    if args.json:
+        write_results(args.json, {"rows": rows})
+    if args.svg:
+        plot(rows, args.svg)
 
 
 if __name__ == "__main__":

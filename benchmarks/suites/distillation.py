@@ -2,7 +2,7 @@
 top-1 as hard pseudo-labels (plain self-training), Hinton KD, KD + FitNets hints and KD + RKD, with
 few labels and with all of them, over several seeds.
 
-    python -m edgedistill.benchmarks.suites.distillation [--seeds 0 1 2] [--epochs 10] [--json out.json]
+    python -m edgedistill.benchmarks.suites.distillation [--seeds 0 1 2] [--epochs 10] [--json FILE]
 
 Data: the bundled MNIST digits (3,500 train / 500 val / 1,000 test). "10% labels" keeps the labels
 of 350 training images (35 per class) and gives the other 3,150 to the student as an unlabelled
@@ -15,7 +15,6 @@ Stage outputs are cached (--cache), so a rerun only trains what changed.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.pipeline.config import DataConfig, DistillationConfig, StudentConfig, TeacherConfig
 from edgedistill.pipeline.data.bundle import DataBundle, load_data
 from edgedistill.pipeline.distill.teacher import Teacher, load_teacher
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edgedistill" / "bench-distillation")
-    parser.add_argument("--json", type=Path, default=Path("distillation_benchmark.json"))
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     progress, cache = Progress(Console(stderr=True)), StageCache(args.cache)
     results: dict[str, Any] = {
@@ -115,8 +115,8 @@ def main() -> None:
         }
     results["wall_seconds_with_cache_hits"] = round(time.perf_counter() - started, 1)
     print_table(results)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    Console().print(f"saved {args.json}")
+    if args.json:
+        write_results(args.json, results)
 
 
 def print_table(results: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Check our runner against LiteRT's own Python benchmark on the same models and threads.
 
-    python -m edgedistill.benchmarks.suites.runner_vs_litert [--threads 2] [--runs 300] [--models a.tflite ...]
+    python -m edgedistill.benchmarks.suites.runner_vs_litert [--threads 2] [--runs 200] [--models a.tflite ...] [--json FILE]
 
 With no --models it exports MobileNetV2 1.0 at 128x128 (random weights: latency does not depend on
 them) as fp32 and int8 TFLite. Prints runner p50 vs benchmark_litert_model median and their ratio;
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgedistill.benchmarks.harness import run_benchmark
+from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.devices.transport import LocalTransport
 
 
@@ -62,44 +63,54 @@ def litert_median_ms(model: Path, threads: int, runs: int, out: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2], help="each thread count in turn")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument(
         "--trials", type=int, default=5, help="alternate the two tools this many times; medians are compared"
     )
     parser.add_argument("--models", type=Path, nargs="*")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="edgedistill-runner-check-"))
     models = args.models or reference_models(folder)
-    table = Table(
-        title=f"runner vs benchmark_litert_model ({args.threads} threads, {args.runs} runs x {args.trials} alternating trials)"
-    )
-    for col in ("model", "runner p50 ms", "LiteRT median ms", "runner / LiteRT", "per-trial ratios", "within 10%"):
+    table = Table(title=f"runner vs benchmark_litert_model ({args.runs} runs x {args.trials} alternating trials)")
+    for col in ("model", "threads", "runner p50 ms", "LiteRT median ms", "runner / LiteRT", "per-trial ratios"):
         table.add_column(col, justify="left" if col == "model" else "right")
+    table.add_column("within 10%", justify="right")
+    rows = []
     with LocalTransport() as transport:
-        for model in models:
-            ours, theirs = [], []
-            for _ in range(args.trials):  # alternate, so drifting load on a shared host hits both tools alike
-                ours.append(
-                    run_benchmark(transport, model, threads=args.threads, runs=args.runs, warmup=20)["latency_ms"][
-                        "p50"
-                    ]
+        for threads in args.threads:
+            for model in models:
+                ours, theirs = [], []
+                for _ in range(args.trials):  # alternate, so drifting load on a shared host hits both tools alike
+                    ours.append(
+                        run_benchmark(transport, model, threads=threads, runs=args.runs, warmup=20)["latency_ms"]["p50"]
+                    )
+                    theirs.append(litert_median_ms(model, threads, args.runs, folder / f"{model.stem}.json"))
+                ratio = statistics.median(ours) / statistics.median(theirs)
+                rows.append(
+                    {
+                        "model": model.name,
+                        "threads": threads,
+                        "runner_p50_ms": ours,
+                        "litert_median_ms": theirs,
+                        "ratio": ratio,
+                    }
                 )
-                theirs.append(litert_median_ms(model, args.threads, args.runs, folder / f"{model.stem}.json"))
-            trial_ratios = " ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs))
-            ours, theirs = statistics.median(ours), statistics.median(theirs)
-            ratio = ours / theirs
-            table.add_row(
-                model.name,
-                f"{ours:.3f}",
-                f"{theirs:.3f}",
-                f"{ratio:.3f}",
-                trial_ratios,
-                "yes" if abs(ratio - 1) <= 0.10 else "NO",
-            )
+                table.add_row(
+                    model.name,
+                    str(threads),
+                    f"{statistics.median(ours):.3f}",
+                    f"{statistics.median(theirs):.3f}",
+                    f"{ratio:.3f}",
+                    " ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs)),
+                    "yes" if abs(ratio - 1) <= 0.10 else "NO",
+                )
     console = Console(width=140)
     console.print(table)
     console.print("LiteRT rounds its median to 0.01 ms: compare on models that take a millisecond or more.")
+    if args.json:
+        write_results(args.json, {"runs": args.runs, "trials": args.trials, "rows": rows})
 
 
 if __name__ == "__main__":

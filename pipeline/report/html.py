@@ -15,20 +15,21 @@ import yaml
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import write_text
-from edgedistill.pipeline.report.svg_plots import distributions, lines, palette, scatter
+from edgedistill.pipeline.report.svg_plots import STYLE, distributions, lines, palette, scatter
 
 REPORT_HTML = "report.html"
 
-CSS = """
+CSS = (
+    """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; padding: 0 16px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 8px 0; } th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; } th { background: #f6f6f6; }
 .muted { color: #666; } .warn { color: #a15c00; } pre { background: #f6f6f6; padding: 10px; overflow-x: auto; font-size: 12px; }
-.figures { display: flex; flex-wrap: wrap; gap: 16px; } svg.figure { background: #fff; border: 1px solid #eee; }
-svg text { font: 11px system-ui, sans-serif; fill: #333; } svg .title { font-weight: 600; font-size: 13px; }
-svg .axis { stroke: #444; } svg .grid { stroke: #eee; } svg .tick { fill: #666; } code { font-size: 12px; }
+.figures { display: flex; flex-wrap: wrap; gap: 16px; } code { font-size: 12px; }
 """
+    + STYLE
+)
 
 
 def _e(value: Any) -> str:

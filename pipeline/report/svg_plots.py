@@ -9,6 +9,10 @@ import html
 import math
 from collections.abc import Sequence
 
+STYLE = """svg.figure { background: #fff; border: 1px solid #eee; }
+svg text { font: 11px system-ui, sans-serif; fill: #333; } svg .title { font-weight: 600; font-size: 13px; }
+svg .axis { stroke: #444; } svg .grid { stroke: #eee; } svg .tick { fill: #666; }
+"""  # the charts' classes: report.html's stylesheet carries it, a standalone .svg file its own copy
 WIDTH, HEIGHT = 560, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 48
 COLORS = (
@@ -207,3 +211,9 @@ def lines(
     parts += legend
     parts.append("</svg>")
     return "".join(parts)
+
+
+def standalone(chart: str) -> str:
+    """A chart as a file of its own (an .svg), its stylesheet inside."""
+    head, sep, rest = chart.partition(">")
+    return f"{head}{sep}<style>{STYLE}</style>{rest}\n"

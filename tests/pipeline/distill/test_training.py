@@ -85,9 +85,11 @@ def train_toy(
 
 
 def test_fit_learns_and_keeps_the_best_epoch(tmp_path):
+    """The toy task is seeded end to end: the best epoch scores 98.21% (55 of 56) with 1 and with 2 torch threads
+    alike; the bar leaves 4 samples for another device's float rounding (EDGEDISTILL_TEST_DEVICE)."""
     train, val = toy_task(tmp_path)
     model, result = train_toy(train, val)
-    assert result.best_val_accuracy >= 80
+    assert result.best_val_accuracy >= 90
     assert abs(result.best_val_accuracy - max(h["val_accuracy"] for h in result.history)) < 1e-3
     # the model holds the best epoch's weights, not the last epoch's
     logits = evaluate(model, val, make_normalizer([0.5], [0.25]), 255.0)
