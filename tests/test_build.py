@@ -172,26 +172,37 @@ def test_changed_setting_reruns_only_what_depends_on_it(project_copy):
 
 
 def test_auto_runs_qat_when_ptq_drops_past_tolerance_and_ships_the_better_model(project_copy):
-    """A deliberately poor calibration (one image, min-max ranges, no equalization: every activation range is
-    that one digit's) drops PTQ far past the 1-point tolerance on validation; mode auto must then run QAT and
-    ship whichever int8 model is more accurate on validation."""
+    """A drop made on purpose: blank frames in the transfer set (as a video pipeline leaves them) and PTQ
+    calibrated on one image drawn from the training and transfer images, which is a blank frame: every range,
+    the input's included, is a black image's, so each digit's strokes clip. (Calibrated on 1 to 3 digits instead,
+    int8 loses 0 to 2 of the 179 validation images on this student: not a drop to build a test on.) Mode auto
+    must then run QAT, and ship whichever int8 model is more accurate on validation."""
+    np.savez(project_copy / "blank.npz", x=np.zeros((BLANK_FRAMES, 8, 8), np.uint8))
     report = rebuild_with(
         project_copy,
+        data={"unlabeled": str(project_copy / "blank.npz")},
         quantization={"mode": "auto", "calibration_samples": 1, "activation_ranges": "minmax", "equalization": "off"},
         export={"formats": ["tflite_int8"]},
         benchmark={"enabled": False},
     )
     q = report["quantization"]
-    assert q["mode"] == "auto" and q["fp32_val_accuracy"] - q["ptq_val_accuracy"] > 1.0, q  # the drop is there
-    assert "below fp32 on validation (tolerance 1)" in q["why"]
+    assert q["mode"] == "auto" and q["fp32_val_accuracy"] - q["ptq_val_accuracy"] > 10, q  # the drop is there
+    assert "below fp32 on validation (tolerance 1)" in q["why"], q["why"]
     names = [s["name"] for s in report["stages"]]
     assert names[names.index("export") + 1 : names.index("export") + 3] == ["qat", "int8 choice"], names
     better = "qat" if q["qat"]["val_accuracy"] > q["ptq_val_accuracy"] else "ptq"
     assert q["shipped"] == better and report["artifacts"]["tflite_int8"]["method"] == better, q
     shipped = (project_copy / "build" / "rpi4" / "model_int8.tflite").read_bytes()
-    cache = project_copy / ".edgedistill-cache"
-    qat_model = next(cache.glob("qat/*/model_int8_qat.tflite")).read_bytes()
-    assert (shipped == qat_model) is (better == "qat")
+    qat_models = list((project_copy / ".edgedistill-cache").glob("qat/*/model_int8_qat.tflite"))
+    this_qat = [
+        m for m in qat_models if m.parent.name == next(s["key"] for s in report["stages"] if s["name"] == "qat")
+    ]
+    assert (shipped == this_qat[0].read_bytes()) is (better == "qat")
+
+
+# with 1,259 training images, the seeded draw of one calibration image from the training and transfer images lands
+# on a transfer image for 85 to 89 of them (pipeline/data/calibration.py)
+BLANK_FRAMES = 87
 
 
 def test_io_dtype_and_per_layer_errors_on_request_rerun_export_and_verify(project_copy):
