@@ -16,13 +16,20 @@ FIELDS = ("commit", "command", "date", "machine", "versions")  # what every resu
 LIBRARIES = ("torch", "numpy", "onnxruntime", "ai-edge-litert", "litert-torch", "torchao", "edgedistill")
 
 
+RESULTS = "benchmarks/results"  # what the suites write: a changed results file is output, not code
+
+
 def commit(repo: Path | None = None) -> str:
-    """HEAD's hash, with '+dirty' when tracked files differ from it; 'unknown' outside a git checkout."""
+    """HEAD's hash, with '+dirty' when tracked files other than results files differ from it; 'unknown' outside a
+    git checkout."""
     repo = repo or Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS}"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -37,7 +37,7 @@ from tests.conftest import EDGEDISTILL, run_cli, tiny_config, write_config
 
 TRAINING = {"baseline", "distill", "qat"}  # stages that checkpoint every epoch
 SHARE_OF_TIME = 0.25  # a time-aimed kill lands within this share of the stage's time in built_project
-SHORTEST_AIMED = 0.2  # seconds: a stage faster than this ends between two looks of the watcher
+SHORTEST_AIMED = 0.1  # seconds: a stage faster than this may end between two looks of a watcher the host delays
 PUBLISHING = "publishing"
 
 
@@ -147,7 +147,7 @@ def test_killed_builds_resume_to_the_uninterrupted_result(built_project, digits_
     planned = {p.where for p in plan}
     stages = {s["name"].replace(" ", "_") for s in built_project.report["stages"]}
     assert planned | set(unreachable) == stages | {PUBLISHING}, (plan, unreachable)  # every stage, one way or the other
-    assert {"baseline", "distill", "export", "verify", "benchmark"} <= planned, (plan, unreachable)
+    assert {"baseline", "distill", "export"} <= planned, (plan, unreachable)  # the stages that take a while
     history = []
     for point in plan:
         before = finished_entries(cache)
