@@ -11,6 +11,7 @@ from rich.console import Console
 
 from edgedistill.fsutil import sha256_file
 from edgedistill.pipeline.report.console import print_summary
+from edgedistill.pipeline.stages.qat import QAT_MODEL
 from tests.conftest import run_cli
 
 FORMATS = {"onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8"}
@@ -193,11 +194,9 @@ def test_auto_runs_qat_when_ptq_drops_past_tolerance_and_ships_the_better_model(
     better = "qat" if q["qat"]["val_accuracy"] > q["ptq_val_accuracy"] else "ptq"
     assert q["shipped"] == better and report["artifacts"]["tflite_int8"]["method"] == better, q
     shipped = (project_copy / "build" / "rpi4" / "model_int8.tflite").read_bytes()
-    qat_models = list((project_copy / ".edgedistill-cache").glob("qat/*/model_int8_qat.tflite"))
-    this_qat = [
-        m for m in qat_models if m.parent.name == next(s["key"] for s in report["stages"] if s["name"] == "qat")
-    ]
-    assert (shipped == this_qat[0].read_bytes()) is (better == "qat")
+    qat_key = next(s["key"] for s in report["stages"] if s["name"] == "qat")
+    qat_model = project_copy / ".edgedistill-cache" / "qat" / qat_key / QAT_MODEL
+    assert (shipped == qat_model.read_bytes()) is (better == "qat")
 
 
 # with 1,259 training images, the seeded draw of one calibration image from the training and transfer images lands

@@ -89,45 +89,24 @@ def main() -> None:
 
 def models_of(report: dict) -> list[dict]:
     """The teacher, the labels-only baseline, the student and every artifact, as the demo table shows them."""
-    teacher, student, baseline = report["teacher"], report["student"], report.get("baseline") or {}
-    rows = [
-        {
-            "model": f"teacher ({teacher['params']:,} params)",
-            "size_bytes": teacher.get("file_bytes"),
-            "accuracy": teacher["accuracy"],
-            "agreement": None,
-            "host_p50_ms": None,
-        },
-    ]
-    if baseline:
-        rows.append(
-            {
-                "model": "the student on the labels alone (baseline)",
-                "size_bytes": None,
-                "accuracy": baseline["test_accuracy"],
-                "agreement": None,
-                "host_p50_ms": None,
-            }
-        )
-    rows.append(
-        {
-            "model": f"student, {student['arch']['name']} ({student['params']:,} params, PyTorch)",
-            "size_bytes": None,
-            "accuracy": student["accuracy"],
-            "agreement": None,
-            "host_p50_ms": None,
+
+    def row(model, accuracy, size_bytes=None, agreement=None, host_p50_ms=None) -> dict:
+        return {
+            "model": model,
+            "size_bytes": size_bytes,
+            "accuracy": accuracy,
+            "agreement": agreement,
+            "host_p50_ms": host_p50_ms,
         }
-    )
+
+    teacher, student, baseline = report["teacher"], report["student"], report.get("baseline")
+    rows = [row(f"teacher ({teacher['params']:,} params)", teacher["accuracy"], teacher.get("file_bytes"))]
+    if baseline:
+        rows.append(row("the student on the labels alone (baseline)", baseline["test_accuracy"]))
+    rows.append(row(f"student, {student['arch']['name']} ({student['params']:,} params, PyTorch)", student["accuracy"]))
     for a in report["artifacts"].values():
-        rows.append(
-            {
-                "model": a["file"],
-                "size_bytes": a["size_bytes"],
-                "accuracy": a["accuracy"],
-                "agreement": a["agreement_with_student"],
-                "host_p50_ms": (a.get("host_latency_ms") or {}).get("p50"),
-            }
-        )
+        p50 = (a.get("host_latency_ms") or {}).get("p50")
+        rows.append(row(a["file"], a["accuracy"], a["size_bytes"], a["agreement_with_student"], p50))
     return rows
 
 

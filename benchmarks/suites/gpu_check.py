@@ -31,8 +31,7 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
-from edgedistill.benchmarks.suites.provenance import provenance
-from edgedistill.fsutil import write_json
+from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.progress import table_console
 
 # the spread of the CPU build's student test accuracy across torch thread counts: 97.80% with 1 thread, 98.30% with
@@ -219,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         threads = [int(t) for t in args.thread_spread.split(",")]
         results = thread_spread(args.work, threads, args.epochs, formats, table_console())
         if args.json:
-            write_json(args.json, {"provenance": provenance(_invocation(argv)), **results})
+            write_results(args.json, results, _invocation(argv))
         return 0
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if unknown := [p for p in precisions if p not in PRECISIONS]:
@@ -242,16 +241,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print(line)
     failed = [o.setting.label for o in outcomes[1:] if not within(o, reference, args.tolerance)]
     if args.json:
-        write_json(
+        write_results(
             args.json,
             {
-                "provenance": provenance(_invocation(argv)),
                 "tolerance_points": args.tolerance,
                 "build_threads": args.threads,
                 "device_absent": absent,
                 "skipped": skipped,
                 "outcomes": [{**asdict(o), "images_per_second": round(o.images_per_second, 1)} for o in outcomes],
             },
+            _invocation(argv),
         )
     if absent is not None:
         console.print(f"{absent}; only the CPU build above was run, nothing was checked on {args.device}")

@@ -13,10 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 FIELDS = ("commit", "command", "date", "machine", "versions")  # what every results file records
-LIBRARIES = ("torch", "numpy", "onnxruntime", "ai-edge-litert", "litert-torch", "torchao", "edgedistill")
-
-
 RESULTS = "benchmarks/results"  # what the suites write: a changed results file is output, not code
+LIBRARIES = ("torch", "numpy", "onnxruntime", "ai-edge-litert", "litert-torch", "torchao", "edgedistill")
 
 
 def commit(repo: Path | None = None) -> str:

@@ -87,7 +87,8 @@ def main() -> None:
                         run_benchmark(transport, model, threads=threads, runs=args.runs, warmup=20)["latency_ms"]["p50"]
                     )
                     theirs.append(litert_median_ms(model, threads, args.runs, folder / f"{model.stem}.json"))
-                ratio = statistics.median(ours) / statistics.median(theirs)
+                ours_ms, theirs_ms = statistics.median(ours), statistics.median(theirs)
+                ratio = ours_ms / theirs_ms
                 rows.append(
                     {
                         "model": model.name,
@@ -100,8 +101,8 @@ def main() -> None:
                 table.add_row(
                     model.name,
                     str(threads),
-                    f"{statistics.median(ours):.3f}",
-                    f"{statistics.median(theirs):.3f}",
+                    f"{ours_ms:.3f}",
+                    f"{theirs_ms:.3f}",
                     f"{ratio:.3f}",
                     " ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs)),
                     "yes" if abs(ratio - 1) <= 0.10 else "NO",
