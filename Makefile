@@ -21,9 +21,10 @@ setup: $(BIN)/.installed
 demo: setup  ## the main job: distil, export, verify, benchmark the bundled MNIST example for a Raspberry Pi 4
 	$(BIN)/edgedistill build --target rpi4
 
-test: setup  ## lint, then every test, one worker per core; as root, also sets up the test devices (sshd, adb, qemu-user arm64 rootfs)
+test: setup  ## lint, type-check the contracts, then every test, one worker per core; as root, also sets up the test devices (sshd, adb, qemu-user arm64 rootfs)
 	tests/devices/testbed/setup_host.sh
 	$(BIN)/ruff check --quiet . && $(BIN)/ruff format --check --quiet .
+	$(BIN)/mypy --strict edgedistill/contracts.py edgedistill/json_schemas.py  # the typed contracts between modules
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: setup  ## time per stage, cold and cached

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from edgedistill.benchmarks.parsers import parse_benchmark_model
+from edgedistill.contracts import RunnerResult
 from edgedistill.devices.transport import Transport
 from edgedistill.errors import EdgeDistillError
 
 RUNNER = Path(__file__).with_name("runner.py")
 
 
-def run_benchmark(transport: Transport, model: Path, **options) -> dict:
-    """Run benchmarks/runner.py on the device for one model (options as run_benchmarks); return its JSON (with
+def run_benchmark(transport: Transport, model: Path, **options) -> RunnerResult:
+    """Run benchmarks/runner.py on the device for one model (options as run_benchmarks); return its result (with
     outputs when input_npy is given)."""
     return run_benchmarks(transport, [model], **options)[0]
 
@@ -29,9 +29,9 @@ def run_benchmarks(
     pause_ms: float = 0.0,
     input_npy: Path | None = None,
     timeout: float = 600,
-) -> list[dict]:
+) -> list[RunnerResult]:
     """Several models measured in turn by one runner process on the device (latency; the peak memory reported
-    is the process's, so measure a model alone for its memory); their JSON results in order."""
+    is the process's, so measure a model alone for its memory); their results in order."""
     runner = transport.push_once(RUNNER, "edgedistill_runner.py")
     remote_models = [transport.push(model, model.name) for model in models]
     argv = [transport.python, runner, *remote_models, "--threads", str(threads), "--runs", str(runs)]
@@ -46,8 +46,10 @@ def run_benchmarks(
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise EdgeDistillError(f"{name}: benchmark runner failed on the device (exit {result.exit_code}): {last}")
     try:
-        results = [json.loads(line) for line in result.stdout.strip().splitlines()[-len(models) :]]
-    except ValueError:
+        results = [
+            RunnerResult.model_validate_json(line) for line in result.stdout.strip().splitlines()[-len(models) :]
+        ]
+    except ValueError:  # pydantic's ValidationError is one: not the runner's JSON
         results = []
     if len(results) != len(models):
         raise EdgeDistillError(f"{name}: benchmark runner printed no JSON result")
@@ -64,7 +66,7 @@ def run_benchmark_model(
     warmup: int,
     cpu_mask: str | None = None,
     timeout: float = 600,
-) -> dict:
+) -> RunnerResult:
     """Run TFLite's native benchmark_model (phones have no Python) and parse what it prints."""
     if not binary.is_file():
         raise EdgeDistillError(f"{binary}: benchmark_model binary not found")
@@ -87,8 +89,9 @@ def run_benchmark_model(
         last = ((result.stderr + result.stdout).strip().splitlines() or ["no output"])[-1]
         raise EdgeDistillError(f"{model.name}: benchmark_model failed on the device (exit {result.exit_code}): {last}")
     try:
-        return parse_benchmark_model(
+        parsed = parse_benchmark_model(
             result.stdout + "\n" + result.stderr, model=model.name, model_bytes=model.stat().st_size
         )
     except ValueError as exc:
         raise EdgeDistillError(f"{model.name}: {exc}") from None
+    return RunnerResult.model_validate(parsed)

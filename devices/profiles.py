@@ -2,26 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
-
-@dataclass(frozen=True)
-class DeviceProfile:
-    name: str
-    description: str
-    os: str
-    arch: str
-    cpu: str
-    cores: int
-    ram_mb: int
-    threads: int  # default inference threads on the device
-    transport: str = "ssh"  # how it is usually reached: "ssh" or "adb"
-    runtime: str = "python"  # "python": benchmarks/runner.py; "benchmark_model": TFLite's native binary
-    cpu_mask: str | None = None  # taskset mask of the big cores to pin the benchmark to (hex, e.g. "f0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+from edgedistill.contracts import DeviceProfile
 
 DEVICES: dict[str, DeviceProfile] = {}
 

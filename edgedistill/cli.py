@@ -35,13 +35,6 @@ def _native_log(cache_dir: Path, command: str):
     return stderr_to(cache_dir / NATIVE_LOG, header=f"edgedistill {command}")
 
 
-def _stderr_console(quiet: bool) -> Console:
-    """A console on its own duplicate of stderr, so it keeps drawing while native logs on fd 2 are redirected."""
-    from edgedistill.progress import table_console
-
-    return table_console(os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1), quiet)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgedistill")
 def cli() -> None:
@@ -118,7 +111,7 @@ def build(
 ) -> None:
     """Distil, prune, export (ONNX and TFLite, fp32 to int8), verify, benchmark and report (JSON and HTML)."""
     from edgedistill.pipeline.device_benchmark import DeviceSpec, resolve_target
-    from edgedistill.progress import Progress
+    from edgedistill.progress import Progress, stderr_console
 
     config, base = _resolve_config(config_path)
     target = target or config.targets[0]
@@ -144,7 +137,7 @@ def build(
 
     world = join_world(config.distillation.device)
     hidden = quiet or not world.is_main  # the ranks > 0 of a distributed build draw nothing
-    console = _stderr_console(hidden)
+    console = stderr_console(hidden)
     try:
         with _native_log(cache_dir, f"build --target {target} (rank {world.rank} of {world.size})"):
             from edgedistill.pipeline.build import build as run_build
@@ -157,9 +150,9 @@ def build(
     if result is None:  # a training rank > 0: rank 0 reports
         return
     if as_json:
-        click.echo(json.dumps(result.report, indent=2, default=str))
+        click.echo(result.report.model_dump_json(indent=2))
     print_summary(result.report, console)
-    files = ", ".join(sorted(result.manifest["files"]))
+    files = ", ".join(sorted(result.manifest.files))
     console.print(f"shipped: {result.out_dir}/ ({files}, manifest.json, report.json, report.html)", soft_wrap=True)
 
 
@@ -223,7 +216,7 @@ def sweep(
 ) -> None:
     """Distil once per temperature x alpha and compare students on the validation split."""
     from edgedistill.fsutil import write_json
-    from edgedistill.progress import Progress
+    from edgedistill.progress import Progress, stderr_console
 
     temps, alps = _numbers(temperatures, "--temperatures"), _numbers(alphas, "--alphas")
     if any(t <= 0 for t in temps) or any(not 0 <= a <= 1 for a in alps):
@@ -236,7 +229,7 @@ def sweep(
     if epochs is not None:
         config = config.model_copy(update={"distillation": config.distillation.model_copy(update={"epochs": epochs})})
     cache_dir = cache_dir or base / ".edgedistill-cache"
-    console = _stderr_console(quiet)
+    console = stderr_console(quiet)
     with _native_log(cache_dir, "sweep"):
         from edgedistill.pipeline.sweep import print_sweep
         from edgedistill.pipeline.sweep import sweep as run_sweep
@@ -331,7 +324,7 @@ def bench(
     from edgedistill.devices.connect import open_transport
     from edgedistill.devices.profiles import get_device
     from edgedistill.export.inspect_tflite import check_loadable
-    from edgedistill.progress import Progress
+    from edgedistill.progress import Progress, stderr_console
 
     try:
         profile = get_device(target)
@@ -340,7 +333,7 @@ def bench(
     check_loadable(model)
     runtime = profile.runtime if runtime == "auto" else runtime
     threads = threads or profile.threads
-    progress = Progress(_stderr_console(quiet), enabled=None if not quiet else False)
+    progress = Progress(stderr_console(quiet), enabled=None if not quiet else False)
     with (
         open_transport(device, ssh_config=ssh_config, python=device_python) as transport,
         progress.task(
@@ -374,12 +367,11 @@ def bench(
                 input_npy=input_npy,
                 timeout=timeout,
             )
-    result["device"] = device
-    result["target"] = profile.name
+    shown = {**result.model_dump(mode="json"), "device": device, "target": profile.name}
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps(shown))
     else:
-        print_bench(result, Console())
+        print_bench(shown, Console())
 
 
 @cli.command()

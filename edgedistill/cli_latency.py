@@ -55,15 +55,14 @@ def calibrate(
 ) -> None:
     """Measure kernel micro-benchmarks on a device and fit its latency predictor (a calibration file)."""
     from edgedistill.benchmarks.latency.calibrate import calibrate as run_calibration
-    from edgedistill.cli import _stderr_console
     from edgedistill.devices.connect import open_transport
     from edgedistill.pipeline.device_benchmark import resolve_target
-    from edgedistill.progress import Progress
+    from edgedistill.progress import Progress, stderr_console
 
     profile = resolve_target(target, None)
     threads = threads or profile.threads
     # its own duplicate of stderr: the kernels' conversion sends native logs on fd 2 to a file meanwhile
-    progress = Progress(_stderr_console(quiet), enabled=None if not quiet else False)
+    progress = Progress(stderr_console(quiet), enabled=None if not quiet else False)
     with open_transport(device, ssh_config=ssh_config, python=device_python) as transport:
         calibration, dest = run_calibration(
             transport,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 
@@ -24,6 +25,12 @@ def table_console(file=None, quiet: bool = False, width: int = LOG_WIDTH) -> Con
     """A console for tables: a terminal's own width, or `width` columns when the output is a file or a pipe."""
     console = Console(file=file, quiet=quiet)
     return console if console.is_terminal else Console(file=file, quiet=quiet, width=width)
+
+
+def stderr_console(quiet: bool = False) -> Console:
+    """A table console on its own duplicate of stderr, so it keeps drawing while native logs on fd 2 are redirected
+    to a file (export.native_logs.stderr_to)."""
+    return table_console(os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1), quiet)
 
 
 class Progress:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
+from edgedistill.contracts import BudgetCandidate, BudgetSearch
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import sha256_json
 from edgedistill.pipeline.config import ProjectConfig, PruneConfig, StudentConfig
@@ -81,26 +81,8 @@ def parse_budget(text: str) -> Budget:
     return Budget(values.get("latency"), values.get("size"), values.get("ram"))
 
 
-@dataclass
-class Candidate:
-    name: str
-    width: float
-    input_size: int
-    prune_ratio: float
-    params: int
-    latency_ms: float
-    size_bytes: int
-    ram_bytes: int
-    latency_source: str  # "estimate" (the calibration) or "device" (measured)
-    over: dict[str, float] = field(default_factory=dict)  # limit -> how far past it (ratio - 1)
-    val_accuracy: float | None = None
-    proxy_epochs: int | None = None
-    not_trained: str = ""  # why a candidate within budget was not distilled
-    chosen: bool = False
-
-    @property
-    def fits(self) -> bool:
-        return not self.over
+class Candidate(BudgetCandidate):
+    """A costed candidate, as the search builds it."""
 
     def student(self, base: StudentConfig) -> StudentConfig:
         return base.model_copy(update={"width": self.width, "input_size": self.input_size})
@@ -187,7 +169,17 @@ def cost_candidates(
     candidates = []
     for (name, width, side, ratio, params, path), ms in zip(made, latencies):
         size, ram = path.stat().st_size, _ram_estimate(path)
-        candidate = Candidate(name, width, side, ratio, params, round(ms, 4), size, ram, source)
+        candidate = Candidate(
+            name=name,
+            width=width,
+            input_size=side,
+            prune_ratio=ratio,
+            params=params,
+            latency_ms=round(ms, 4),
+            size_bytes=size,
+            ram_bytes=ram,
+            latency_source=source,
+        )
         measured = {
             "latency_ms": candidate.latency_ms * (1 + ESTIMATE_MARGIN if source == "estimate" else 1),
             "size_bytes": candidate.size_bytes,
@@ -245,15 +237,15 @@ def proxy_epochs(config: ProjectConfig) -> int:
     return max(1, math.ceil(config.distillation.epochs / PROXY_EPOCH_FRACTION))
 
 
-def search_record(budget: Budget, candidates: list[Candidate], how: str) -> dict[str, Any]:
+def search_record(budget: Budget, candidates: list[Candidate], how: str) -> BudgetSearch:
     estimated = any(c.latency_source == "estimate" for c in candidates)
-    return {
-        "budget": budget.limits(),
-        "costed_by": how,
-        "latency_margin": ESTIMATE_MARGIN if estimated else 0.0,
-        "candidates": [{**asdict(c), "fits": c.fits} for c in candidates],
-        "chosen": next(c.name for c in candidates if c.chosen),
-    }
+    return BudgetSearch(
+        budget=budget.limits(),
+        costed_by=how,
+        latency_margin=ESTIMATE_MARGIN if estimated else 0.0,
+        candidates=list(candidates),
+        chosen=next(c.name for c in candidates if c.chosen),
+    )
 
 
 def search(
@@ -265,7 +257,7 @@ def search(
     *,
     calibration_path: Path | None = None,
     device=None,
-) -> tuple[ProjectConfig, dict[str, Any]]:
+) -> tuple[ProjectConfig, BudgetSearch]:
     """Cost the candidates, reject those over budget, distil the survivors briefly, and return the config
     with the most accurate survivor as its student, and the search's record for the report."""
     from edgedistill.pipeline.data.bundle import load_data
@@ -273,7 +265,9 @@ def search(
     from edgedistill.pipeline.stages.base import run_stage
     from edgedistill.pipeline.stages.distill import DistillStage
     from edgedistill.pipeline.stages.prune import PruneStage
+    from edgedistill.pipeline.tasks import get_task
 
+    task = get_task(config.task)
     latency, how = _latency_source(budget, target, config, calibration_path, device)  # a bad calibration fails first
     data = load_data(config.data, cache.root / "data", progress)
     h, w, c = data.image_shape
@@ -283,7 +277,7 @@ def search(
     if not any(cand.fits for cand in candidates):
         raise no_fit_error(budget, candidates)
     survivors = to_train(candidates)
-    teacher = load_teacher(config.teacher, data, progress)
+    teacher = load_teacher(config.teacher, data, progress, task)
     recipe = config.distillation.link().model_copy(update={"epochs": proxy_epochs(config)})
     for cand in survivors:
         out = run_stage(
@@ -293,7 +287,7 @@ def search(
         prune = cand.prune(finetune_epochs=recipe.epochs)
         if prune is not None:  # the proxy prunes the proxy-distilled student and fine-tunes it as briefly
             out = run_stage(PruneStage(data, teacher, out, prune, recipe, progress), cache)
-        cand.val_accuracy, cand.proxy_epochs = out.meta["val_accuracy"], recipe.epochs
+        cand.val_accuracy, cand.proxy_epochs = task.search_score(out.result), recipe.epochs
     best = choose(candidates)
     finetune = config.prune.finetune_epochs if config.prune is not None else DEFAULT_FINETUNE_EPOCHS
     # the search owns structured pruning: the config's own prune settings give way to the chosen ratio
@@ -313,7 +307,7 @@ def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_p
         def measured(paths: list[Path]) -> tuple[list[float], str]:
             with open_transport(device.device, ssh_config=device.ssh_config, python=device.python) as transport:
                 results = run_benchmarks(transport, paths, threads=target.threads, runs=30, warmup=5)
-            return [r["latency_ms"]["p50"] for r in results], "device"
+            return [r.latency_ms.p50 or 0.0 for r in results], "device"
 
         return measured, f"measured on {device.device} ({target.threads} threads)"
     if budget.latency_ms is None:

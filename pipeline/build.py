@@ -10,8 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
+from pydantic import BaseModel
+
+from edgedistill.contracts import BudgetSearch, Int8Choice, Manifest, Report, ShippedFile, StageTiming
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.pipeline.budget import Budget
 from edgedistill.pipeline.budget import search as search_budget
@@ -29,18 +32,21 @@ from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.prune import PruneStage
-from edgedistill.pipeline.stages.qat import QAT_STATE, Int8ChoiceStage, QATStage, ptq_verdict
+from edgedistill.pipeline.stages.qat import QAT_STATE, Int8ChoiceStage, QATStage, ptq_shipped, ptq_verdict
 from edgedistill.pipeline.stages.verify import VerifyStage
 from edgedistill.pipeline.store.cache import StageCache, StageOutput, locked_cache
 from edgedistill.pipeline.store.publish import publish, recover
+from edgedistill.pipeline.tasks import get_task
 from edgedistill.progress import Progress
+
+R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class BuildResult:
     out_dir: Path
-    report: dict[str, Any]
-    manifest: dict[str, Any]
+    report: Report
+    manifest: Manifest
 
 
 def build(
@@ -77,23 +83,24 @@ def _build(
     cache: StageCache,
     progress: Progress,
     device: DeviceSpec | None,
-    budget_search: dict[str, Any] | None = None,
+    budget_search: BudgetSearch | None = None,
     calibration: Path | None = None,
 ) -> BuildResult | None:
     started = time.perf_counter()
-    timings: list[dict[str, Any]] = []
+    timings: list[StageTiming] = []
+    task = get_task(config.task)
 
-    def run(stage: Stage, name: str | None = None) -> StageOutput:
+    def run(stage: Stage[R], name: str | None = None) -> StageOutput[R]:
         t0 = time.perf_counter()
         out = run_stage(stage, cache)
         timings.append(
-            {
-                "name": name or stage.name,
-                "key": out.key,
-                "cached": out.cached,
-                "seconds": round(time.perf_counter() - t0, 3),
-                "built_seconds": out.seconds,  # what the stage took when it ran (an earlier build's, for a cache hit)
-            }
+            StageTiming(
+                name=name or stage.name,
+                key=out.key,
+                cached=out.cached,
+                seconds=round(time.perf_counter() - t0, 3),
+                built_seconds=out.seconds,  # what the stage took when it ran (an earlier build's, for a cache hit)
+            )
         )
         return out
 
@@ -104,13 +111,13 @@ def _build(
     for turn in ("first", "then") if world.distributed else ("first",):
         if (turn == "first") == (world.local_rank == 0):
             data = load_data(config.data, cache.root / "data", progress)
-            teacher = load_teacher(config.teacher, data, progress)
+            teacher = load_teacher(config.teacher, data, progress, task)
         world.barrier()
     timings.append(
-        {"name": "load", "key": data.fingerprint[:24], "cached": False, "seconds": round(time.perf_counter() - t0, 3)}
+        StageTiming(name="load", key=data.fingerprint[:24], cached=False, seconds=round(time.perf_counter() - t0, 3))
     )
 
-    chain = distill(config, data, teacher, progress, run)
+    chain = distill(config, data, teacher, task, progress, run)
     if world.distributed:  # the training is done: rank 0 goes on alone to export, verify, measure and ship
         world.barrier()
         leave_world()
@@ -120,15 +127,16 @@ def _build(
     if config.prune is not None:
         distilled = run(PruneStage(data, teacher, chain.student, config.prune, config.distillation, progress))
     exported = run(ExportStage(distilled, data, config.export, config.quantization, progress))
-    quantization, qat = None, None
+    quantization: Int8Choice | None = None
+    qat = None
     verdict = ptq_verdict(exported, config.quantization)
-    if verdict is not None and verdict.pop("run_qat"):
+    if verdict is not None and verdict.run_qat:
         qat = run(QATStage(distilled, data, teacher, config.distillation, config.quantization, progress))
         exported = run(Int8ChoiceStage(exported, qat, verdict), "int8 choice")
-        quantization = exported.meta["int8_choice"]
+        quantization = exported.result.int8_choice
     elif verdict is not None:
-        quantization = {**verdict, "shipped": "ptq", "shipped_because": verdict["why"]}
-    verified = run(VerifyStage(data, teacher, distilled, exported, config.quantization, progress))
+        quantization = ptq_shipped(verdict)
+    verified = run(VerifyStage(data, teacher, distilled, exported, config.quantization, task, progress))
     bench = run(HostBenchmarkStage(exported, config.benchmark, target, progress)) if config.benchmark.enabled else None
 
     on_device = None
@@ -136,11 +144,33 @@ def _build(
         t0 = time.perf_counter()
         on_device = measure_on_device(exported, device, target, config.benchmark, progress)
         timings.append(
-            {"name": "device benchmark", "key": "", "cached": False, "seconds": round(time.perf_counter() - t0, 3)}
+            StageTiming(name="device benchmark", key="", cached=False, seconds=round(time.perf_counter() - t0, 3))
         )
 
+    shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
+    shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
+    if "pruning" in distilled.files:  # the pruned student rebuilds from its arch + this history
+        shipped["pruning.json"] = (distilled.path("pruning"), distilled.sha256["pruning"])
+    if qat is not None and quantization is not None and quantization.shipped == "qat":
+        shipped[QAT_STATE] = (qat.path("state"), qat.sha256["state"])  # with student.pt: re-exports the int8 model
+    files = {name: ShippedFile(sha256=sha, size_bytes=path.stat().st_size) for name, (path, sha) in shipped.items()}
+    how = None if quantization is None else quantization.shipped.upper()
+    recommended = recommend(list(exported.result.artifacts), verified.result.int8_drop, how)
+    manifest = build_manifest(
+        project=config.name,
+        task=task,
+        target=target,
+        data=data,
+        arch=distilled.result.arch,
+        artifacts=exported.result.artifacts,
+        shipped_as=exported.files,
+        files=files,
+        recommendation=recommended,
+    )
+    estimate, estimates_ms = estimate_artifacts(exported, target, config.benchmark, calibration)
     report = assemble_report(
         config=config,
+        task=task,
         target=target,
         data=data,
         teacher=teacher,
@@ -150,42 +180,19 @@ def _build(
         verified=verified,
         bench=bench,
         timings=timings,
+        recommended=recommended,
+        estimate=estimate,
+        estimates_ms=estimates_ms,
+        started=started,
         on_device=on_device,
         quantization=quantization,
+        budget=budget_search,
     )
-    shipped = {exported.files[fmt]: (exported.path(fmt), exported.sha256[fmt]) for fmt in exported.files}
-    shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
-    if "pruning" in distilled.files:  # the pruned student rebuilds from its arch + this history
-        shipped["pruning.json"] = (distilled.path("pruning"), distilled.sha256["pruning"])
-    if qat is not None and quantization is not None and quantization["shipped"] == "qat":
-        shipped[QAT_STATE] = (qat.path("state"), qat.sha256["state"])  # with student.pt: re-exports the int8 model
-    files = {name: {"sha256": sha, "size_bytes": path.stat().st_size} for name, (path, sha) in shipped.items()}
-    artifacts = {fmt: {**info, "file": exported.files[fmt]} for fmt, info in exported.meta["artifacts"].items()}
-    how = None if quantization is None else quantization["shipped"].upper()
-    report["recommended"] = dict(
-        zip(("model", "because"), recommend(list(artifacts), verified.meta.get("int8_drop"), how), strict=True)
-    )
-    manifest = build_manifest(
-        project=config.name,
-        target=target,
-        data=data,
-        arch=distilled.meta["arch"],
-        artifacts=artifacts,
-        files=files,
-        recommendation=(report["recommended"]["model"], report["recommended"]["because"]),
-    )
-    if budget_search is not None:
-        report["budget"] = budget_search
-    estimates = estimate_artifacts(exported, target, config.benchmark, calibration)
-    report["latency_estimate"] = {k: v for k, v in estimates.items() if k != "artifacts"}
-    for fmt, ms in estimates.get("artifacts", {}).items():
-        report["artifacts"][fmt]["estimate_ms"] = ms
-    report["total_seconds"] = round(time.perf_counter() - started, 3)
     out_dir = Path(out_root) / target.name
     publish(
         out_dir,
         {name: path for name, (path, _) in shipped.items()},
-        {"manifest.json": manifest, "report.json": report},
+        {"manifest.json": manifest.model_dump(mode="json"), "report.json": report.model_dump(mode="json")},
         {REPORT_HTML: render_html(report, manifest)},
     )
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)

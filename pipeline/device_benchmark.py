@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgedistill.benchmarks.harness import run_benchmark, run_benchmark_model
+from edgedistill.contracts import DeviceMeasurement, ExportResult, RunnerResult
 from edgedistill.devices.connect import open_transport
 from edgedistill.devices.profiles import DeviceProfile, get_device
 from edgedistill.errors import ConfigError, EdgeDistillError
@@ -51,10 +51,14 @@ def resolve_target(target_name: str, device: DeviceSpec | None) -> DeviceProfile
 
 
 def measure_on_device(
-    exported: StageOutput, spec: DeviceSpec, target: DeviceProfile, cfg: BenchmarkConfig, progress: Progress
-) -> dict[str, Any]:
+    exported: StageOutput[ExportResult],
+    spec: DeviceSpec,
+    target: DeviceProfile,
+    cfg: BenchmarkConfig,
+    progress: Progress,
+) -> DeviceMeasurement:
     formats = [fmt for fmt in exported.files if fmt.startswith("tflite")]
-    results: dict[str, Any] = {}
+    results: dict[str, RunnerResult] = {}
     with (
         open_transport(spec.device, ssh_config=spec.ssh_config, python=spec.python) as transport,
         progress.task(f"benchmarking on {spec.device}", total=len(formats)) as advance,
@@ -84,10 +88,6 @@ def measure_on_device(
                     timeout=spec.timeout,
                 )
             advance(f"benchmarked {fmt} on {spec.device}")
-    return {
-        "device": spec.device,
-        "target": target.name,
-        "threads": target.threads,
-        "runtime": target.runtime,
-        "artifacts": results,
-    }
+    return DeviceMeasurement(
+        device=spec.device, target=target.name, threads=target.threads, runtime=target.runtime, artifacts=results
+    )

@@ -3,43 +3,56 @@ chain teacher -> assistants -> student -> born-again generations, each link a ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypeVar
 
+import numpy as np
+from pydantic import BaseModel
+
+from edgedistill.contracts import BaselineStudent, ChainLink, TeacherCheck, TrainedStudent
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.kd_objective import check_layers
 from edgedistill.pipeline.distill.teacher import Teacher
-from edgedistill.pipeline.distill.training import accuracy
 from edgedistill.pipeline.stages.base import Stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
-from edgedistill.pipeline.stages.distill import DistillStage, build_from_arch, student_arch, teacher_from_distilled
+from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.pipeline.student import build_from_arch, student_arch, teacher_from_distilled
+from edgedistill.pipeline.tasks import Task
 from edgedistill.progress import Progress
 
-RunStage = Callable[[Stage, str], StageOutput]
+R = TypeVar("R", bound=BaseModel)
+
+
+class RunStage(Protocol):
+    def __call__(self, stage: Stage[R], name: str | None = None) -> StageOutput[R]: ...
 
 
 @dataclass(frozen=True)
 class Distilled:
-    student: StageOutput  # the final student
-    links: list[dict[str, Any]]
-    baseline: StageOutput | None
-    teacher_check: dict[str, Any]
+    student: StageOutput[TrainedStudent]  # the final student
+    links: list[ChainLink]
+    baseline: StageOutput[BaselineStudent] | None
+    teacher_check: TeacherCheck
     warnings: list[str] = field(default_factory=list)
 
 
-def check_teacher(teacher: Teacher, data: DataBundle, baseline: StageOutput | None) -> tuple[dict[str, Any], list[str]]:
-    """The teacher's validation accuracy, against the student trained without it; a warning when it is not better."""
+def check_teacher(
+    teacher: Teacher, data: DataBundle, baseline: StageOutput[BaselineStudent] | None, task: Task
+) -> tuple[TeacherCheck, list[str]]:
+    """The teacher's validation score, against the student trained without it; a warning when it is not better."""
     val = data.val
-    teacher_val = round(accuracy(teacher.split_logits(val, data.pixel_max), val.y), 3)
-    check: dict[str, Any] = {"teacher_val_accuracy": teacher_val}
+    teacher_val = task.metrics(np.asarray(teacher.split_logits(val, data.pixel_max)), val.y)[task.primary_metric]
+    check = TeacherCheck(teacher_val_accuracy=teacher_val)
     warnings = []
     if baseline is not None:
-        base_val = baseline.meta["val_accuracy"]
-        check["baseline_val_accuracy"] = base_val
-        check["teacher_better_than_baseline"] = teacher_val > base_val
+        base_val = baseline.result.val_accuracy
+        check = TeacherCheck(
+            teacher_val_accuracy=teacher_val,
+            baseline_val_accuracy=base_val,
+            teacher_better_than_baseline=teacher_val > base_val,
+        )
         if teacher_val <= base_val:
             warnings.append(
                 f"weak teacher: {teacher_val:.2f}% on the validation split, no better than the student trained on labels alone "
@@ -48,16 +61,19 @@ def check_teacher(teacher: Teacher, data: DataBundle, baseline: StageOutput | No
     return check, warnings
 
 
-def distill(config: ProjectConfig, data: DataBundle, teacher: Teacher, progress: Progress, run: RunStage) -> Distilled:
+def distill(
+    config: ProjectConfig, data: DataBundle, teacher: Teacher, task: Task, progress: Progress, run: RunStage
+) -> Distilled:
     recipe = config.distillation
     check_layers(recipe, teacher, build_from_arch(student_arch(data, config.student)))
     baseline = run(BaselineStage(data, config.student, recipe, progress), "baseline") if recipe.baseline else None
-    check, warnings = check_teacher(teacher, data, baseline)
+    check, warnings = check_teacher(teacher, data, baseline, task)
     for warning in warnings:
         progress.console.print(f"[yellow]warning:[/] {warning}")
     students = [*recipe.assistants, config.student, *[config.student] * recipe.born_again]
     n_assist = len(recipe.assistants)
-    links, current, out = [], teacher, None
+    links: list[ChainLink] = []
+    current, out = teacher, None
     for i, student_cfg in enumerate(students):
         role = (
             "assistant" if i < n_assist else ("student" if i == n_assist else f"born-again generation {i - n_assist}")
@@ -68,12 +84,9 @@ def distill(config: ProjectConfig, data: DataBundle, teacher: Teacher, progress:
             "distill" if len(students) == 1 else f"distill ({role})",
         )
         links.append(
-            {
-                "role": role,
-                "teacher": current.description,
-                "arch": out.meta["arch"],
-                "val_accuracy": out.meta["val_accuracy"],
-            }
+            ChainLink(
+                role=role, teacher=current.description, arch=out.result.arch, val_accuracy=out.result.val_accuracy
+            )
         )
         if i + 1 < len(students):
             current = teacher_from_distilled(out, data)

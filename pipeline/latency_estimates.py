@@ -5,8 +5,8 @@ reported as the reason there is no estimate, never as a failed build."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from edgedistill.contracts import ExportResult, LatencyEstimate
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.errors import EdgeDistillError
 from edgedistill.pipeline.config import BenchmarkConfig
@@ -27,23 +27,23 @@ def build_calibration(target: DeviceProfile, benchmark: BenchmarkConfig, calibra
 
 
 def estimate_artifacts(
-    exported: StageOutput, target: DeviceProfile, benchmark: BenchmarkConfig, calibration_path: Path | None
-) -> dict[str, Any]:
-    """{'calibration', 'device', 'threads', 'artifacts': {fmt: ms}}, or {'skipped': why}."""
+    exported: StageOutput[ExportResult],
+    target: DeviceProfile,
+    benchmark: BenchmarkConfig,
+    calibration_path: Path | None,
+) -> tuple[LatencyEstimate, dict[str, float]]:
+    """(where the estimates come from, or why there are none; {tflite format: estimated ms})."""
     from edgedistill.benchmarks.latency.estimate import estimate
 
     try:
         calibration, path = build_calibration(target, benchmark, calibration_path)
     except EdgeDistillError as exc:
-        return {"skipped": str(exc)}
-    return {
-        "calibration": str(path),
-        "device": calibration.device,
-        "machine": calibration.machine,
-        "threads": calibration.threads,
-        "artifacts": {
-            fmt: round(estimate(exported.path(fmt), calibration).total_ms, 4)
-            for fmt in exported.files
-            if fmt.startswith("tflite")
-        },
+        return LatencyEstimate(skipped=str(exc)), {}
+    source = LatencyEstimate(
+        calibration=str(path), device=calibration.device, machine=calibration.machine, threads=calibration.threads
+    )
+    return source, {
+        fmt: round(estimate(exported.path(fmt), calibration).total_ms, 4)
+        for fmt in exported.files
+        if fmt.startswith("tflite")
     }

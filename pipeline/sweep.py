@@ -23,6 +23,7 @@ from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.store.cache import StageCache, locked_cache
+from edgedistill.pipeline.tasks import get_task
 from edgedistill.progress import Progress
 
 
@@ -50,7 +51,7 @@ def _sweep(
     config: ProjectConfig, temperatures: list[float], alphas: list[float], cache: StageCache, progress: Progress
 ) -> SweepResult:
     data = load_data(config.data, cache.root / "data", progress)
-    teacher = load_teacher(config.teacher, data, progress)
+    teacher = load_teacher(config.teacher, data, progress, get_task(config.task))
     base = config.distillation.link()
     points = []
     for t in sorted(set(temperatures)):
@@ -63,8 +64,8 @@ def _sweep(
                 {
                     "temperature": t,
                     "alpha": a,
-                    "val_accuracy": out.meta["val_accuracy"],
-                    "best_epoch": out.meta["best_epoch"],
+                    "val_accuracy": out.result.val_accuracy,
+                    "best_epoch": out.result.best_epoch,
                     "cached": out.cached,
                 }
             )

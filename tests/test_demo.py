@@ -81,3 +81,22 @@ def test_the_demo_in_two_processes_meets_the_one_process_target(demo, tmp_path):
     assert r["student"]["accuracy"] >= 0.97 * r["teacher"]["accuracy"]
     assert abs(r["student"]["accuracy"] - single["student"]["accuracy"]) <= 1.5
     assert r["data"] == single["data"]
+
+
+def test_demo_report_and_manifest_validate_against_the_published_schemas(demo):
+    """What an app team's CI does with a shipped build: check each document with a JSON Schema validator
+    against the schema committed in edgedistill/schemas/."""
+    from jsonschema import Draft202012Validator
+
+    from edgedistill.json_schemas import FOLDER
+
+    _, report, manifest = demo
+    for name, document in (("report.schema.json", report), ("manifest.schema.json", manifest)):
+        schema = json.loads((FOLDER / name).read_text())
+        errors = [
+            f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in Draft202012Validator(schema).iter_errors(document)
+        ]
+        assert errors == [], name
+    assert report["schema_version"] == 2 and manifest["schema_version"] == 2
+    assert report["task"] == manifest["task"] == "classification"

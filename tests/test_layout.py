@@ -28,6 +28,22 @@ RULES: dict[str, tuple[str, ...]] = {
     "edgedistill.pipeline.distill": ("edgedistill.pipeline.report", "edgedistill.pipeline.stages"),
     "edgedistill.pipeline.report": ("edgedistill.pipeline.stages",),
     "edgedistill.pipeline.config": ("edgedistill.pipeline.stages", "edgedistill.pipeline.build"),
+    # the task seam sits under the stages and the report: they ask it, it never asks them
+    "edgedistill.pipeline.tasks": (
+        "edgedistill.pipeline.report",
+        "edgedistill.pipeline.stages",
+        "edgedistill.pipeline.student",
+        "edgedistill.pipeline.build",
+    ),
+    "edgedistill.pipeline.student": ("edgedistill.pipeline.stages", "edgedistill.pipeline.report"),
+    "edgedistill.contracts": ("edgedistill.",),  # the ground floor: every room may import the contracts
+    "edgedistill.json_schemas": (
+        "edgedistill.pipeline",
+        "edgedistill.export",
+        "edgedistill.students",
+        "edgedistill.devices",
+        "edgedistill.benchmarks",
+    ),
     "edgedistill.errors": ("edgedistill.",),
     "edgedistill.fsutil": ("edgedistill.",),
     "edgedistill.progress": ("edgedistill.",),

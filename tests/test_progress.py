@@ -109,3 +109,35 @@ def test_a_table_written_to_a_file_keeps_its_rows_whole():
     console.print(table)
     row = next(line for line in out.getvalue().splitlines() if "value 0" in line)
     assert "value 11" in row  # one line: not wrapped at the 80 columns rich assumes off a terminal
+
+
+def test_stderr_console_keeps_drawing_on_its_own_stderr_while_fd_2_is_redirected(tmp_path, monkeypatch):
+    """The build sends native logs on fd 2 to a file: the console made before that still reaches the old stderr."""
+    import sys
+
+    from edgedistill.progress import LOG_WIDTH, stderr_console
+
+    monkeypatch.setattr(sys, "stderr", os.fdopen(2, "w", closefd=False))  # as outside pytest's capture
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)  # stderr is the pipe while the consoles are made
+    try:
+        console, quiet = stderr_console(False), stderr_console(True)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    os.close(write_end)
+    with (tmp_path / "native.log").open("w") as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)  # then fd 2 goes to a log, as under export.native_logs.stderr_to
+        try:
+            console.print("drawn")
+            quiet.print("hidden")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    console.file.close()
+    quiet.file.close()
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read() == "drawn\n"
+    assert console.width == LOG_WIDTH and (tmp_path / "native.log").read_text() == ""

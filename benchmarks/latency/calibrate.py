@@ -10,6 +10,7 @@ from edgedistill.benchmarks.harness import run_benchmarks
 from edgedistill.benchmarks.latency.kernels import model_kernels
 from edgedistill.benchmarks.latency.predictor import Calibration, fit_calibration, load_calibration, save_calibration
 from edgedistill.benchmarks.latency.suite import build_suite, draw_suite
+from edgedistill.contracts import RunnerResult
 from edgedistill.devices.transport import Transport
 from edgedistill.errors import EdgeDistillError
 from edgedistill.progress import Progress
@@ -47,7 +48,7 @@ def calibrate(
     specs = draw_suite(per_family, dtypes, seed)
     with progress.task("building kernel micro-benchmarks", total=len(specs)) as advance:
         paths = build_suite(specs, workdir / "kernels", advance)
-    results: list[dict] = []
+    results: list[RunnerResult] = []
     with progress.task(f"measuring kernels on {device}", total=len(paths)) as advance:
         for start in range(0, len(paths), BATCH):
             batch = paths[start : start + BATCH]
@@ -56,12 +57,12 @@ def calibrate(
     first = results[0]
     calibration = fit_calibration(
         [model_kernels(p) for p in paths],
-        [r["latency_ms"]["p50"] for r in results],
+        [r.latency_ms.p50 or 0.0 for r in results],
         device=device,
         reached_by=reached_by,
-        machine=f"{first['machine']}, {first.get('cpu', 'unknown cpu')}",
-        runtime=first["runtime"],
-        runtime_version=first["runtime_version"],
+        machine=f"{first.machine}, {first.cpu or 'unknown cpu'}",
+        runtime=first.runtime,
+        runtime_version=first.runtime_version,
         threads=threads,
         source=f"measured by `edgedistill calibrate` over {reached_by}: {len(paths)} kernel "
         f"micro-benchmarks, p50 of {runs} runs each",

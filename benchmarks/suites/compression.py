@@ -32,7 +32,9 @@ def run_ratio(
     config = config.model_copy(update={"distillation": config.distillation.model_copy(update={"seed": seed})})
     if ratio > 0:
         config = config.model_copy(update={"prune": PruneConfig(ratio=ratio, finetune_epochs=finetune_epochs)})
-    report = build(config, "rpi4", out_root / f"seed-{seed}" / f"ratio-{ratio:g}", cache, progress).report
+    report = build(config, "rpi4", out_root / f"seed-{seed}" / f"ratio-{ratio:g}", cache, progress).report.model_dump(
+        mode="json"
+    )
     s = report["student"]
     return [
         {

@@ -30,8 +30,9 @@ from edgedistill.pipeline.distill.teacher import Teacher, load_teacher
 from edgedistill.pipeline.distill.training import accuracy, evaluate
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
-from edgedistill.pipeline.stages.distill import DistillStage, load_student, student_view
+from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.store.cache import StageCache, StageOutput
+from edgedistill.pipeline.student import load_student, student_view
 from edgedistill.progress import Progress
 
 SETTINGS = {"10% labels": 0.1, "all labels": 1.0}
@@ -47,7 +48,7 @@ STUDENT = StudentConfig(name="dscnn")
 
 def test_accuracy(out: StageOutput, data: DataBundle) -> float:
     model = load_student(out)
-    logits = evaluate(model, data.test, student_view(data, out.meta["arch"]), data.pixel_max)
+    logits = evaluate(model, data.test, student_view(data, out.result.arch), data.pixel_max)
     return accuracy(logits, data.test.y)
 
 

@@ -87,7 +87,7 @@ def main() -> None:
     rows = []
     for path, result in zip(models, measured):
         predicted = estimate(path, calibration).total_ms
-        p50 = result["latency_ms"]["p50"]
+        p50 = result.latency_ms.p50 or 0.0
         rows.append({"model": path.stem, "predicted_ms": predicted, "measured_ms": p50, "error": predicted / p50 - 1})
     within = sum(abs(r["error"]) <= TOLERANCE for r in rows)
     table = Table(

@@ -84,7 +84,7 @@ def main() -> None:
                 ours, theirs = [], []
                 for _ in range(args.trials):  # alternate, so drifting load on a shared host hits both tools alike
                     ours.append(
-                        run_benchmark(transport, model, threads=threads, runs=args.runs, warmup=20)["latency_ms"]["p50"]
+                        run_benchmark(transport, model, threads=threads, runs=args.runs, warmup=20).latency_ms.p50
                     )
                     theirs.append(litert_median_ms(model, threads, args.runs, folder / f"{model.stem}.json"))
                 ours_ms, theirs_ms = statistics.median(ours), statistics.median(theirs)

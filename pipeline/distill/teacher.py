@@ -23,6 +23,7 @@ from edgedistill.pipeline.data.bundle import DataBundle, Split
 from edgedistill.pipeline.data.transforms import make_normalizer
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
 from edgedistill.pipeline.distill.training import evaluate, predict_logits
+from edgedistill.pipeline.tasks import Task, get_task
 from edgedistill.progress import Progress
 
 T = TypeVar("T")
@@ -107,7 +108,9 @@ def _import_factory(spec: str):
         raise ConfigError(f"teacher.factory: {module_name!r} has no {attr!r}") from None
 
 
-def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Teacher:
+def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress, task: Task | None = None) -> Teacher:
+    """The teacher, checked on a batch of two against what the project's task expects of its output
+    (classification when no task is given)."""
     if cfg.logits is not None:
         return _logits_teacher(cfg.logits, data)
     module, path, description, arch_id = _load_module(cfg, data, progress)
@@ -118,7 +121,7 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> Te
     if len(norm.mean) != c or len(norm.std) != c:
         raise ConfigError(f"teacher.normalize: needs {c} mean/std values (one per channel of the data)")
     view = make_normalizer(list(norm.mean), list(norm.std), input_hw)  # type: ignore[arg-type]
-    _check_output(module, data, path, input_hw)
+    _check_output(module, data, path, input_hw, task or get_task("classification"))
     view_id = json.dumps([input_hw, list(norm.mean), list(norm.std)])
     fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}|{view_id}".encode()).hexdigest()
     return Teacher(description, path, fingerprint, module, view, input_hw)  # type: ignore[arg-type]
@@ -260,7 +263,7 @@ class OnnxTeacher(nn.Module):
         return torch.from_numpy(out).to(x.device)
 
 
-def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int]) -> None:
+def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int], task: Task) -> None:
     (h, w), c = input_hw, data.image_shape[2]
     try:
         with torch.no_grad():
@@ -270,6 +273,8 @@ def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tup
         raise CheckpointError(
             f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}); set teacher.input_size?"
         ) from None
-    if not isinstance(out, torch.Tensor) or out.shape != (2, data.num_classes):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CheckpointError(f"{path}: teacher outputs {shape} for 2 inputs; expected (2, {data.num_classes}) logits")
+    if not isinstance(out, torch.Tensor):
+        raise CheckpointError(f"{path}: teacher outputs a {type(out).__name__} for 2 inputs, not a tensor")
+    problem = task.teacher_output_problem(tuple(out.shape), data.num_classes)
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}")

@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import time
 from typing import TYPE_CHECKING, Any
 
+from edgedistill.contracts import (
+    ArtifactReport,
+    BaselineReport,
+    BaselineStudent,
+    BudgetSearch,
+    Checks,
+    DataSummary,
+    DeviceInfo,
+    DeviceMeasurement,
+    ExportResult,
+    HostBenchmark,
+    HostInfo,
+    Int8Choice,
+    LatencyEstimate,
+    Metrics,
+    Recommendation,
+    Report,
+    StageTiming,
+    StudentReport,
+    TeacherReport,
+    TrainedStudent,
+    VerifiedArtifact,
+    VerifyResult,
+)
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.fsutil import sha256_json
 from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.pipeline.tasks import Task
 from edgedistill.students.profile import profile_model
 
 if TYPE_CHECKING:  # the chain's result is only read here; orchestration stays above the report
     from edgedistill.pipeline.distill_chain import Distilled
 
-REPORT_SCHEMA = 1
-NOT_ON_DEVICE = "not measured on a device"
 _PACKAGES = ("edgedistill", "torch", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime", "numpy", "pydantic")
 
 
@@ -32,128 +56,169 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _baseline(out: StageOutput) -> dict[str, Any]:
-    keys = ("params", "macs", "labelled_samples", "val_accuracy", "test_accuracy", "best_epoch", "history")
-    return {
-        "what": "the same student trained on the hard labels alone, same recipe and steps",
-        **{k: out.meta[k] for k in keys},
-    }
+def _baseline(out: StageOutput[BaselineStudent]) -> BaselineReport:
+    return BaselineReport(
+        what="the same student trained on the hard labels alone, same recipe and steps",
+        **out.result.model_dump(exclude={"arch"}),
+    )
 
 
 def checks(
-    teacher_acc: float,
-    student_acc: float,
-    artifacts: dict[str, Any],
+    task: Task,
+    teacher: Metrics,
+    student: Metrics,
+    artifacts: dict[str, ArtifactReport],
     teacher_bytes: int,
-    baseline: StageOutput | None = None,
-) -> dict[str, Any]:
-    """The headline numbers a reviewer asks for first."""
-    out: dict[str, Any] = {"student_retention_of_teacher": round(student_acc / teacher_acc, 4) if teacher_acc else None}
+    baseline: BaselineStudent | None = None,
+) -> Checks:
+    """The headline numbers a reviewer asks for first, on the task's primary metric."""
+    key = task.primary_metric
+    teacher_score, student_score = teacher[key], student[key]
+    values: dict[str, Any] = {
+        "student_retention_of_teacher": round(student_score / teacher_score, 4) if teacher_score else None
+    }
     if baseline is not None:
-        out["distillation_gain_points"] = round(student_acc - baseline.meta["test_accuracy"], 3)
+        values["distillation_gain_points"] = round(student_score - baseline.test_accuracy, 3)
     int8 = artifacts.get("tflite_int8")
     if int8:
-        out["int8_gate"] = int8.get("int8_gate", "not run")
+        values["int8_gate"] = int8.int8_gate or "not run"
         fp32 = artifacts.get("tflite_fp32")
         if fp32:
-            out["int8_accuracy_drop_vs_fp32_points"] = round(fp32["accuracy"] - int8["accuracy"], 3)
-        out["int8_accuracy_drop_vs_student_points"] = round(student_acc - int8["accuracy"], 3)
-        out["teacher_fp32_bytes_over_int8_bytes"] = round(teacher_bytes / int8["size_bytes"], 2)
-    return out
+            values["int8_accuracy_drop_vs_fp32_points"] = task.points_below(fp32.metrics(), int8.metrics())
+        values["int8_accuracy_drop_vs_student_points"] = task.points_below(student, int8.metrics())
+        values["teacher_fp32_bytes_over_int8_bytes"] = round(teacher_bytes / int8.size_bytes, 2)
+    return Checks(**values)
+
+
+def _artifact(
+    fmt: str,
+    exported: StageOutput[ExportResult],
+    verified: VerifiedArtifact,
+    bench: HostBenchmark | None,
+    on_device: DeviceMeasurement | None,
+) -> ArtifactReport:
+    info = exported.result.artifacts[fmt]
+    host = bench.artifacts[fmt] if bench is not None else None
+    device = on_device.artifacts.get(fmt) if on_device is not None else None
+    return ArtifactReport(
+        file=exported.files[fmt],
+        size_bytes=info.size_bytes,
+        gzip_bytes=info.gzip_bytes,
+        sha256=exported.sha256[fmt],
+        io_dtype=info.io_dtype,
+        calibration=info.calibration,
+        method=info.method,
+        ptq=info.ptq,
+        int8_gate=verified.int8_gate,
+        host_latency_ms=host.latency_ms if host else None,
+        host_peak_rss_kb=host.peak_rss_kb if host else None,
+        host_benchmark=host,
+        device_latency_ms=device.latency_ms if device else None,
+        device_peak_rss_kb=device.peak_rss_kb if device else None,
+        device_benchmark=device,
+        **verified.metrics(),
+    )
 
 
 def assemble_report(
     *,
     config: ProjectConfig,
+    task: Task,
     target: DeviceProfile,
     data: DataBundle,
     teacher: Teacher,
     chain: Distilled,
-    student: StageOutput,
-    exported: StageOutput,
-    verified: StageOutput,
-    bench: StageOutput | None,
-    timings: list[dict[str, Any]],
-    on_device: dict[str, Any] | None = None,
-    quantization: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Every number of the build in one JSON-able dict (report.json)."""
+    student: StageOutput[TrainedStudent],
+    exported: StageOutput[ExportResult],
+    verified: StageOutput[VerifyResult],
+    bench: StageOutput[HostBenchmark] | None,
+    timings: list[StageTiming],
+    recommended: Recommendation,
+    estimate: LatencyEstimate,
+    estimates_ms: dict[str, float],
+    started: float,
+    on_device: DeviceMeasurement | None = None,
+    quantization: Int8Choice | None = None,
+    budget: BudgetSearch | None = None,
+) -> Report:
+    """Every number of the build in one document (report.json)."""
     c = data.image_shape[2]
     try:
         teacher_profile = profile_model(teacher.module, (c, *teacher.input_hw)) if teacher.module is not None else None
     except RuntimeError:
         teacher_profile = None
-    distilled, v = student, verified.meta
-    artifacts: dict[str, Any] = {}
-    for fmt, info in exported.meta["artifacts"].items():
-        entry = {
-            "file": exported.files[fmt],
-            "size_bytes": info["size_bytes"],
-            "gzip_bytes": info["gzip_bytes"],
-            "sha256": exported.sha256[fmt],
-            **{k: info[k] for k in ("io_dtype", "calibration", "method", "ptq") if k in info},
-            **v["artifacts"][fmt],
-        }
-        if bench is not None:
-            b = bench.meta["artifacts"][fmt]
-            entry.update(host_latency_ms=b["latency_ms"], host_peak_rss_kb=b["peak_rss_kb"], host_benchmark=b)
-        if on_device is not None and fmt in on_device["artifacts"]:
-            d = on_device["artifacts"][fmt]
-            entry.update(device_latency_ms=d["latency_ms"], device_peak_rss_kb=d["peak_rss_kb"], device_benchmark=d)
-        artifacts[fmt] = entry
-    return {
-        "schema": REPORT_SCHEMA,
-        "project": config.name,
-        "target": target.to_dict(),
-        "config_hash": sha256_json(config.model_dump(mode="json")),
-        "config": config.model_dump(mode="json"),
-        "versions": library_versions(),
-        "data": {
-            "source": data.source,
-            "classes": data.class_names,
-            "image_shape_hwc": list(data.image_shape),
-            "train": len(data.train),
-            "transfer_unlabeled": len(data.transfer),
-            "val": len(data.val),
-            "test": len(data.test),
-            **({"skipped_images": data.skipped_images} if data.skipped_images else {}),
-        },
-        "teacher": {
-            "description": teacher.description,
-            # an ONNX teacher has no parameters to count, a TorchScript one takes no hooks: None, not 0
-            "params": (teacher_profile.params or None) if teacher_profile else None,
-            "macs": (teacher_profile.macs or None) if teacher_profile else None,
-            "file_bytes": teacher.file_size,
-            "input_hw": list(teacher.input_hw),
-            "accuracy": v["teacher"]["accuracy"],
-            **chain.teacher_check,
-        },
-        "student": {
-            "arch": distilled.meta["arch"],
-            "params": distilled.meta["params"],
-            "macs": distilled.meta["macs"],
-            "val_accuracy": distilled.meta["val_accuracy"],
-            "best_epoch": distilled.meta["best_epoch"],
-            "history": distilled.meta["history"],
-            "samples": distilled.meta["samples"],
-            "teacher_outputs": distilled.meta["teacher_outputs"],
-            "accuracy": v["student"]["accuracy"],
-        },
-        "distillation_chain": chain.links,
-        "pruning": distilled.meta.get("pruning"),
-        "baseline": None if chain.baseline is None else _baseline(chain.baseline),
-        "artifacts": artifacts,
-        "checks": checks(
-            v["teacher"]["accuracy"], v["student"]["accuracy"], artifacts, teacher.file_size, chain.baseline
-        ),
-        "quantization": quantization,  # how tflite_int8 was made (PTQ or QAT) and why
-        "int8_drop": v.get("int8_drop"),  # tflite_int8 against fp32 on the test split, and the tolerance
-        "int8_layer_errors": v.get("int8_layer_errors"),
-        "warnings": chain.warnings,
-        "host_benchmark": None
-        if bench is None
-        else {"threads": bench.meta["threads"], "machine": bench.meta["machine"]},
-        "device": NOT_ON_DEVICE if on_device is None else {k: v for k, v in on_device.items() if k != "artifacts"},
-        "test_samples": v["test_samples"],
-        "stages": timings,
+    trained, v = student.result, verified.result
+    host = bench.result if bench is not None else None
+    artifacts = {
+        fmt: _artifact(fmt, exported, v.artifacts[fmt], host, on_device).model_copy(
+            update={"estimate_ms": estimates_ms.get(fmt)}
+        )
+        for fmt in exported.result.artifacts
     }
+    return Report(
+        task=task.name,
+        project=config.name,
+        target=target,
+        config_hash=sha256_json(config.model_dump(mode="json")),
+        config=config.model_dump(mode="json"),
+        versions=library_versions(),
+        data=DataSummary(
+            source=data.source,
+            classes=data.class_names,
+            image_shape_hwc=list(data.image_shape),
+            train=len(data.train),
+            transfer_unlabeled=len(data.transfer),
+            val=len(data.val),
+            test=len(data.test),
+            skipped_images=data.skipped_images or None,
+        ),
+        teacher=TeacherReport(
+            description=teacher.description,
+            # an ONNX teacher has no parameters to count, a TorchScript one takes no hooks: None, not 0
+            params=(teacher_profile.params or None) if teacher_profile else None,
+            macs=(teacher_profile.macs or None) if teacher_profile else None,
+            file_bytes=teacher.file_size,
+            input_hw=list(teacher.input_hw),
+            **v.teacher,
+            **chain.teacher_check.model_dump(),
+        ),
+        student=StudentReport(
+            arch=trained.arch,
+            params=trained.params,
+            macs=trained.macs,
+            val_accuracy=trained.val_accuracy,
+            best_epoch=trained.best_epoch,
+            history=trained.history,
+            samples=trained.samples,
+            teacher_outputs=trained.teacher_outputs,
+            **v.student,
+        ),
+        distillation_chain=chain.links,
+        pruning=trained.pruning,
+        baseline=None if chain.baseline is None else _baseline(chain.baseline),
+        artifacts=artifacts,
+        checks=checks(
+            task,
+            v.teacher,
+            v.student,
+            artifacts,
+            teacher.file_size,
+            None if chain.baseline is None else chain.baseline.result,
+        ),
+        quantization=quantization,  # how tflite_int8 was made (PTQ or QAT) and why
+        int8_drop=v.int8_drop,  # tflite_int8 against fp32 on the test split, and the tolerance
+        int8_layer_errors=v.int8_layer_errors,
+        warnings=chain.warnings,
+        host_benchmark=None if host is None else HostInfo(threads=host.threads, machine=host.machine),
+        device=None
+        if on_device is None
+        else DeviceInfo(
+            device=on_device.device, target=on_device.target, threads=on_device.threads, runtime=on_device.runtime
+        ),
+        test_samples=v.test_samples,
+        stages=timings,
+        recommended=recommended,
+        budget=budget,
+        latency_estimate=estimate,
+        total_seconds=round(time.perf_counter() - started, 3),
+    )

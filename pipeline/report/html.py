@@ -9,15 +9,19 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
+from edgedistill.contracts import Manifest, ModelTensor, Report, WithMetrics
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import write_text
 from edgedistill.pipeline.report.svg_plots import STYLE, distributions, lines, palette, scatter
+from edgedistill.pipeline.tasks import Task, get_task
 
 REPORT_HTML = "report.html"
+D = TypeVar("D", bound=BaseModel)
 
 CSS = (
     """
@@ -46,73 +50,57 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _models_table(report: dict[str, Any]) -> str:
-    on_device = isinstance(report.get("device"), dict)
-    header = ["model", "size", "gzip", "params", "MACs", "test acc %", "agreement %", "estimate ms"]
+def _metric_cells(entry: WithMetrics, task: Task) -> list[str]:
+    values = entry.metrics()
+    return [_num(values.get(col.metric), col.spec) for col in task.columns]
+
+
+def _models_table(report: Report) -> str:
+    task = get_task(report.task)
+    on_device = report.device is not None
+    header = ["model", "size", "gzip", "params", "MACs", *(col.header for col in task.columns), "estimate ms"]
     header += ["host p50 ms", "host p99 ms"]
     header += ["device p50 ms", "device p99 ms"] if on_device else []
-    pad = [""] * (len(header) - 6)
-    t, s = report["teacher"], report["student"]
-    rows = [
-        [
-            "teacher",
-            f"{t['file_bytes'] / 1024:.0f} KiB",
-            "",
-            _num(t["params"], ","),
-            _num(t["macs"], ","),
-            _num(t["accuracy"], ".2f"),
-            *pad,
-        ]
-    ]
-    if report.get("baseline"):
-        b = report["baseline"]
+    t, s = report.teacher, report.student
+    first = ["teacher", f"{t.file_bytes / 1024:.0f} KiB", "", _num(t.params, ","), _num(t.macs, ",")]
+    rows = [first + _metric_cells(t, task)]
+    if report.baseline:
+        b = report.baseline
+        labels_only = {task.primary_metric: b.test_accuracy}
         rows.append(
-            [
-                "student, labels only",
-                "",
-                "",
-                _num(b["params"], ","),
-                _num(b["macs"], ","),
-                _num(b["test_accuracy"], ".2f"),
-                *pad,
-            ]
+            ["student, labels only", "", "", _num(b.params, ","), _num(b.macs, ",")]
+            + [_num(labels_only.get(col.metric), col.spec) for col in task.columns]
         )
     rows.append(
-        [
-            "student (PyTorch)" + (", pruned" if report.get("pruning") else ""),
-            "",
-            "",
-            _num(s["params"], ","),
-            _num(s["macs"], ","),
-            _num(s["accuracy"], ".2f"),
-            *pad,
-        ]
+        ["student (PyTorch)" + (", pruned" if report.pruning else ""), "", "", _num(s.params, ","), _num(s.macs, ",")]
+        + _metric_cells(s, task)
     )
-    for a in report["artifacts"].values():
-        host = a.get("host_latency_ms") or {}
+    rows = [row + [""] * (len(header) - len(row)) for row in rows]
+    for a in report.artifacts.values():
+        host, dev = a.host_latency_ms, a.device_latency_ms
         row = [
-            f"<code>{_e(a['file'])}</code>",
-            f"{a['size_bytes'] / 1024:.1f} KiB",
-            f"{a['gzip_bytes'] / 1024:.1f} KiB",
+            f"<code>{_e(a.file)}</code>",
+            f"{a.size_bytes / 1024:.1f} KiB",
+            f"{a.gzip_bytes / 1024:.1f} KiB",
             "",
             "",
-            _num(a["accuracy"], ".2f"),
-            _num(a["agreement_with_student"], ".2f"),
-            _num(a.get("estimate_ms"), ".3f"),
-            _num(host.get("p50"), ".3f"),
-            _num(host.get("p99"), ".3f"),
+            *_metric_cells(a, task),
+            _num(a.estimate_ms, ".3f"),
+            _num(host.p50 if host else None, ".3f"),
+            _num(host.p99 if host else None, ".3f"),
         ]
         if on_device:
-            dev = a.get("device_latency_ms") or {}
-            row += [_num(dev.get("p50"), ".3f"), _num(dev.get("p99"), ".3f")]
+            row += [_num(dev.p50 if dev else None, ".3f"), _num(dev.p99 if dev else None, ".3f")]
         rows.append(row)
     return _table(header, rows)
 
 
-def _figures(report: dict[str, Any]) -> list[str]:
-    arts = report["artifacts"]
-    t, s = report["teacher"], report["student"]
-    pruned = bool(report.get("pruning"))
+def _figures(report: Report) -> list[str]:
+    task = get_task(report.task)
+    key = task.primary_metric
+    arts = report.artifacts
+    t, s = report.teacher, report.student
+    pruned = report.pruning is not None
     student = "student (pruned)" if pruned else "student"
     colors = palette(
         [
@@ -120,43 +108,39 @@ def _figures(report: dict[str, Any]) -> list[str]:
             "labels only",
             *(["before pruning"] if pruned else []),
             student,
-            *(a["file"] for a in arts.values()),
+            *(a.file for a in arts.values()),
         ]
     )
-    size_points = [("teacher", t["file_bytes"] / 1024, t["accuracy"])]
-    size_points += [(a["file"], a["size_bytes"] / 1024, a["accuracy"]) for a in arts.values()]
-    figures = [
-        scatter(
-            "test accuracy vs file size", "size, KiB (log)", "test accuracy %", size_points, log_x=True, colors=colors
-        )
-    ]
-    host = [(a["file"], a["host_latency_ms"]["p50"], a["accuracy"]) for a in arts.values() if a.get("host_latency_ms")]
+    axis = f"test {key} %"
+    size_points = [("teacher", t.file_bytes / 1024, t.metric(key))]
+    size_points += [(a.file, a.size_bytes / 1024, a.metric(key)) for a in arts.values()]
+    figures = [scatter(f"test {key} vs file size", "size, KiB (log)", axis, size_points, log_x=True, colors=colors)]
+    host = [(a.file, a.host_latency_ms.p50, a.metric(key)) for a in arts.values() if a.host_latency_ms]
     if host:
         figures.append(
             scatter(
-                "test accuracy vs host latency (p50)",
+                f"test {key} vs host latency (p50)",
                 "host latency p50, ms (log)",
-                "test accuracy %",
-                host,
+                axis,
+                host,  # type: ignore[arg-type]  # p50 is measured whenever the runner ran
                 log_x=True,
                 colors=colors,
             )
         )
-    macs = [("teacher", t["macs"], t["accuracy"])] if t.get("macs") else []
-    if report.get("baseline"):
-        macs.append(("labels only", report["baseline"]["macs"], report["baseline"]["test_accuracy"]))
-    pruning = report.get("pruning")
-    if pruning and pruning.get("before"):
-        macs.append(("before pruning", pruning["before"]["macs"], pruning["before"]["val_accuracy"]))
-    macs.append((student, s["macs"], s["accuracy"]))
+    macs = [("teacher", t.macs, t.metric(key))] if t.macs else []
+    if report.baseline:
+        macs.append(("labels only", report.baseline.macs, report.baseline.test_accuracy))
+    if report.pruning:
+        macs.append(("before pruning", report.pruning.before.macs, report.pruning.before.val_accuracy))
+    macs.append((student, s.macs, s.metric(key)))
     if len(macs) > 1:
-        title = "accuracy vs MACs" + (" (before pruning: validation accuracy)" if pruned else "")
-        figures.append(scatter(title, "MACs (log)", "test accuracy %", macs, log_x=True, colors=colors))
+        title = f"{key} vs MACs" + (" (before pruning: validation accuracy)" if pruned else "")
+        figures.append(scatter(title, "MACs (log)", axis, macs, log_x=True, colors=colors))  # type: ignore[arg-type]
     for where in ("host", "device"):
         samples = [
-            (a["file"], a[f"{where}_benchmark"]["samples_ms"])
+            (a.file, bench.samples_ms)
             for a in arts.values()
-            if (a.get(f"{where}_benchmark") or {}).get("samples_ms")
+            if (bench := a.host_benchmark if where == "host" else a.device_benchmark) and bench.samples_ms
         ]
         if samples:
             short = {f: f.removeprefix("model").strip("_") for f, _ in samples}
@@ -168,151 +152,139 @@ def _figures(report: dict[str, Any]) -> list[str]:
                     colors={short[f]: colors[f] for f, _ in samples},
                 )
             )
-    budget = report.get("budget")
-    trained = [c for c in (budget or {}).get("candidates", []) if c.get("val_accuracy") is not None]
-    if trained and any(c["latency_ms"] > 0 for c in trained):  # a budget without latency costs no latency
-        limit = budget["budget"].get("latency_ms")
+    budget = report.budget
+    trained = [c for c in (budget.candidates if budget else []) if c.val_accuracy is not None]
+    if budget and trained and any(c.latency_ms > 0 for c in trained):  # a budget without latency costs no latency
+        limit = budget.budget.get("latency_ms")
         figures.append(
             scatter(
-                f"budget search: candidates within budget, validation accuracy after {trained[0]['proxy_epochs']} "
+                f"budget search: candidates within budget, validation accuracy after {trained[0].proxy_epochs} "
                 "proxy epoch(s)",
-                f"int8 latency, ms ({trained[0]['latency_source']})",
+                f"int8 latency, ms ({trained[0].latency_source})",
                 "validation accuracy %",
-                [("chosen" if c["chosen"] else "within budget", c["latency_ms"], c["val_accuracy"]) for c in trained],
+                [("chosen" if c.chosen else "within budget", c.latency_ms, c.val_accuracy) for c in trained],  # type: ignore[misc]
                 x_line=(limit, f"budget {limit:g} ms") if limit else None,
             )
         )
     rounds = [
-        (a["file"], a["device_benchmark"]["round_medians_ms"])
+        (a.file, a.device_benchmark.round_medians_ms)
         for a in arts.values()
-        if len((a.get("device_benchmark") or {}).get("round_medians_ms") or []) > 1
+        if a.device_benchmark and len(a.device_benchmark.round_medians_ms) > 1
     ]
     if rounds:
         figures.append(lines("device latency, median of each round", "round", "ms", rounds, colors=colors))
     return figures
 
 
-def _quantization(tensor: dict[str, Any]) -> str:
-    return (
-        f"scale {tensor['scale']:.6g}, zero point {tensor['zero_point']}"
-        if tensor["dtype"] in ("int8", "uint8")
-        else "–"
-    )
+def _quantization(tensor: ModelTensor) -> str:
+    return f"scale {tensor.scale:.6g}, zero point {tensor.zero_point}" if tensor.dtype in ("int8", "uint8") else "–"
 
 
-def _manifest_section(manifest: dict[str, Any]) -> str:
-    pre = manifest["preprocessing"]
-    steps = "".join(f"<li>{_e(step)}</li>" for step in pre.get("steps", []))
+def _manifest_section(manifest: Manifest) -> str:
+    pre = manifest.preprocessing
+    steps = "".join(f"<li>{_e(step)}</li>" for step in pre.steps)
     rows = []
-    for fmt, m in manifest["models"].items():
-        i, o = m["input"], m["output"]
+    for fmt, m in manifest.models.items():
+        i, o = m.input, m.output
         rows.append(
             [
-                f"<code>{_e(m['file'])}</code>"
-                + (" <b>(recommended)</b>" if fmt == manifest.get("recommended_model") else ""),
-                _e(m["layout"]),
-                f"{_e(i['shape'])} {_e(i['dtype'])}",
+                f"<code>{_e(m.file)}</code>" + (" <b>(recommended)</b>" if fmt == manifest.recommended_model else ""),
+                _e(m.layout),
+                f"{_e(i.shape)} {_e(i.dtype)}",
                 _e(_quantization(i)),
-                f"{_e(o['shape'])} {_e(o['dtype'])}",
+                f"{_e(o.shape)} {_e(o.dtype)}",
                 _e(_quantization(o)),
             ]
         )
     files = [
-        [f"<code>{_e(name)}</code>", f"{info['size_bytes']:,}", f"<code>{_e(info['sha256'])}</code>"]
-        for name, info in manifest["files"].items()
+        [f"<code>{_e(name)}</code>", f"{info.size_bytes:,}", f"<code>{_e(info.sha256)}</code>"]
+        for name, info in manifest.files.items()
     ]
     return (
         _table(["model", "layout", "input", "input quantization", "output", "output quantization"], rows)
-        + f"<p>Preprocessing: mean {_e(pre.get('mean'))}, std {_e(pre.get('std'))}, pixel scale {_e(pre.get('scale'))}</p><ol>{steps}</ol>"
-        + f"<p>Labels, in output order: {_e(', '.join(map(str, manifest['labels'])))}</p>"
+        + f"<p>Preprocessing: mean {_e(pre.mean)}, std {_e(pre.std)}, pixel scale {_e(pre.scale)}</p><ol>{steps}</ol>"
+        + f"<p>Labels, in output order: {_e(', '.join(map(str, manifest.labels)))}</p>"
         + _table(["file", "bytes", "sha256"], files)
     )
 
 
-def _layer_errors_section(report: dict[str, Any]) -> str:
-    diag = report.get("int8_layer_errors")
+def _layer_errors_section(report: Report) -> str:
+    diag = report.int8_layer_errors
     if not diag:
         return ""
     rows = [
-        [_e(e["layer"]), _e(e["op"]), _e(e["position"]), _num(e["sqnr_db"], ".1f"), _num(e["cosine"], ".4f")]
-        for e in diag["worst_first"][:20]
+        [_e(e.layer), _e(e.op), _e(e.position), _num(e.sqnr_db, ".1f"), _num(e.cosine, ".4f")]
+        for e in diag.worst_first[:20]
     ]
-    head = f"int8 is {diag['drop_vs_fp32_points']:.2f} points below fp32 (tolerance {diag['tolerance_points']:g}). "
-    return f"<h2>int8 error by layer</h2><p>{_e(head)}{_e(diag['metric'])}; worst first.</p>" + _table(
+    head = f"int8 is {diag.drop_vs_fp32_points:.2f} points below fp32 (tolerance {diag.tolerance_points:g}). "
+    return f"<h2>int8 error by layer</h2><p>{_e(head)}{_e(diag.metric)}; worst first.</p>" + _table(
         ["layer", "op", "position", "SQNR dB", "cosine"], rows
     )
 
 
-def _budget_section(report: dict[str, Any]) -> str:
-    budget = report.get("budget")
+def _budget_section(report: Report) -> str:
+    budget = report.budget
     if not budget:
         return ""
     rows = [
         [
-            _e(c["name"] + (" (chosen)" if c["chosen"] else "")),
-            _num(c["params"], ","),
-            _num(c["latency_ms"], ".3f"),
-            _num(c["size_bytes"] / 1024, ".1f"),
-            _num(c["ram_bytes"] / 1024, ".0f"),
-            "yes" if c["fits"] else _e(", ".join(f"{k} {v:+.0%}" for k, v in c["over"].items())),
-            _num(c["val_accuracy"], ".2f") if c["val_accuracy"] is not None else _e(c["not_trained"] or "not trained"),
+            _e(c.name + (" (chosen)" if c.chosen else "")),
+            _num(c.params, ","),
+            _num(c.latency_ms, ".3f"),
+            _num(c.size_bytes / 1024, ".1f"),
+            _num(c.ram_bytes / 1024, ".0f"),
+            "yes" if c.fits else _e(", ".join(f"{k} {v:+.0%}" for k, v in c.over.items())),
+            _num(c.val_accuracy, ".2f") if c.val_accuracy is not None else _e(c.not_trained or "not trained"),
         ]
-        for c in budget["candidates"]
+        for c in budget.candidates
     ]
-    limits = ", ".join(f"{k} {v:g}" for k, v in budget["budget"].items())
-    return f"<h2>Budget search</h2><p>{_e(limits)}; latency {_e(budget['costed_by'])}.</p>" + _table(
+    limits = ", ".join(f"{k} {v:g}" for k, v in budget.budget.items())
+    return f"<h2>Budget search</h2><p>{_e(limits)}; latency {_e(budget.costed_by)}.</p>" + _table(
         ["candidate", "params", "int8 latency ms", "size KiB", "RAM KiB (est.)", "within budget", "val accuracy %"],
         rows,
     )
 
 
-def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
-    checks = report.get("checks", {})
-    notes = (
-        [f"student keeps {checks['student_retention_of_teacher'] * 100:.1f}% of the teacher's accuracy"]
-        if "student_retention_of_teacher" in checks
-        else []
-    )
-    if "int8_gate" in checks:
-        notes.append(f"int8 gate: {checks['int8_gate']}")
-    drop = report.get("int8_drop")
-    if drop and drop["past_tolerance"]:
+def render_html(report: Report, manifest: Manifest) -> str:
+    checks = report.checks
+    notes = []
+    if checks.student_retention_of_teacher is not None:
+        notes.append(f"student keeps {checks.student_retention_of_teacher * 100:.1f}% of the teacher's accuracy")
+    if checks.int8_gate is not None:
+        notes.append(f"int8 gate: {checks.int8_gate}")
+    drop = report.int8_drop
+    if drop and drop.past_tolerance:
         notes.insert(
             0,
-            f"int8 falls short: tflite_int8 is {drop['points']:.2f} points below {drop['against']} on the test split "
-            f"(tolerance {drop['tolerance_points']:g})",
+            f"int8 falls short: tflite_int8 is {drop.points:.2f} points below {drop.against} on the test split "
+            f"(tolerance {drop.tolerance_points:g})",
         )
-    q = report.get("quantization")
+    q = report.quantization
     if q:
-        notes.append(f"tflite_int8 by {q['shipped'].upper()}: {q['shipped_because']}")
-    if report.get("recommended"):
-        notes.append(f"recommended: {report['recommended']['model']} ({report['recommended']['because']})")
-    estimate = report.get("latency_estimate") or {}
+        notes.append(f"tflite_int8 by {q.shipped.upper()}: {q.shipped_because}")
+    notes.append(f"recommended: {report.recommended.model} ({report.recommended.because})")
+    estimate = report.latency_estimate
     notes.append(
-        f"latency estimate: {estimate['device']} calibration ({estimate['machine']}, {estimate['threads']} threads)"
-        if "calibration" in estimate
-        else f"latency estimate: none ({estimate.get('skipped', 'not made')})"
+        f"latency estimate: {estimate.device} calibration ({estimate.machine}, {estimate.threads} threads)"
+        if estimate.calibration
+        else f"latency estimate: none ({estimate.skipped or 'not made'})"
     )
-    device = report.get("device")
-    notes.append(
-        "device: " + (device if isinstance(device, str) else f"{device.get('device')} ({device.get('runtime')})")
-    )
-    warnings = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in report.get("warnings", []))
+    device = report.device
+    notes.append("device: " + (f"{device.device} ({device.runtime})" if device else "not measured on a device"))
+    warnings = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in report.warnings)
     stages = _table(
         ["stage", "cached", "seconds"],
-        [
-            [_e(st["name"]), "yes" if st["cached"] else "no", _num(st["seconds"], ".1f")]
-            for st in report.get("stages", [])
-        ],
+        [[_e(st.name), "yes" if st.cached else "no", _num(st.seconds, ".1f")] for st in report.stages],
     )
     figures = "".join(_figures(report))
-    config = yaml.safe_dump(report.get("config", {}), sort_keys=False)
+    config = yaml.safe_dump(report.config, sort_keys=False)
+    target = report.target
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>edgedistill: {_e(report["project"])} for {_e(report["target"]["name"])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>edgedistill: {_e(report.project)} for {_e(target.name)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
 <body>
-<h1>{_e(report["project"])} for {_e(report["target"]["name"])}</h1>
-<p class="muted">{_e(report["target"].get("description", ""))} · config {_e(report.get("config_hash", "")[:12])} · {report.get("test_samples", 0)} test samples · built in {_num(report.get("total_seconds"), ".0f")} s</p>
+<h1>{_e(report.project)} for {_e(target.name)}</h1>
+<p class="muted">{_e(target.description)} · config {_e(report.config_hash[:12])} · {report.test_samples} test samples · built in {_num(report.total_seconds, ".0f")} s</p>
 {"".join(f"<p>{_e(n)}</p>" for n in notes)}{warnings}
 <h2>Models</h2>{_models_table(report)}
 <h2>Figures</h2><div class="figures">{figures}</div>
@@ -320,7 +292,7 @@ def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
 <h2>How to feed the model (manifest.json)</h2>{_manifest_section(manifest)}
 <h2>Stages</h2>{stages}
 <h2>Config used</h2><pre>{_e(config)}</pre>
-<h2>Library versions</h2><p>{_e(", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items()))}</p>
+<h2>Library versions</h2><p>{_e(", ".join(f"{k} {v}" for k, v in report.versions.items()))}</p>
 </body></html>
 """
 
@@ -328,20 +300,30 @@ def render_html(report: dict[str, Any], manifest: dict[str, Any]) -> str:
 def render_build_folder(folder: Path) -> Path:
     """Re-render folder/report.html from its report.json and manifest.json."""
     folder = Path(folder)
-    docs = {}
-    for name in ("report.json", "manifest.json"):
-        try:
-            docs[name] = json.loads((folder / name).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise EdgeDistillError(f"{folder / name}: not found (is {folder} a build folder?)") from None
-        except ValueError as exc:
-            raise EdgeDistillError(f"{folder / name}: not valid JSON ({exc})") from None
-    try:
-        page = render_html(docs["report.json"], docs["manifest.json"])
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise EdgeDistillError(
-            f"{folder}: report.json or manifest.json is not an edgedistill build's (missing {exc})"
-        ) from None
+    report = _read(folder / "report.json", Report, folder)
+    manifest = _read(folder / "manifest.json", Manifest, folder)
+    page = render_html(report, manifest)
     dest = folder / REPORT_HTML
     write_text(dest, page)
     return dest
+
+
+def _read(path: Path, model: type[D], folder: Path) -> D:
+    """A build folder's JSON document, checked against its schema; one line on what is wrong."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EdgeDistillError(f"{path}: not found (is {folder} a build folder?)") from None
+    except ValueError as exc:
+        raise EdgeDistillError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        version = raw.get("schema_version", raw.get("schema")) if isinstance(raw, dict) else None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the document"
+        raise EdgeDistillError(
+            f"{path}: not an edgedistill {model.__name__.lower()} of schema version "
+            f"{model.model_fields['schema_version'].default} (found {version}): {where}: {first['msg']}; "
+            "build again to re-render it"
+        ) from None

@@ -1,14 +1,18 @@
-"""What every stage is: named, versioned, keyed by its inputs, producing files plus metadata."""
+"""What every stage is: named, versioned, keyed by its inputs, producing files plus a typed result."""
 
 from __future__ import annotations
 
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.store.cache import StageCache, StageOutput
+
+R = TypeVar("R", bound=BaseModel)
 
 STAGES: dict[str, type[Stage]] = {}
 
@@ -22,8 +26,9 @@ def register_stage(cls: S) -> S:
     return cls
 
 
-class Stage(ABC):
+class Stage(ABC, Generic[R]):
     name: ClassVar[str]
+    output_type: ClassVar[type[BaseModel]]  # the result it returns (edgedistill.contracts), as R
     version: ClassVar[int] = 1  # bump when a change to the stage's code changes its outputs
     distributed: ClassVar[bool] = False  # trains on every rank of a distributed world (else rank 0 alone)
 
@@ -32,11 +37,11 @@ class Stage(ABC):
         """JSON-able identity of everything the output depends on: config slice and input fingerprints."""
 
     @abstractmethod
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        """Write output files into workdir; return ({logical name: file name}, metadata)."""
+    def run(self, workdir: Path) -> tuple[dict[str, str], R]:
+        """Write output files into workdir; return ({logical name: file name}, its result)."""
 
 
-def run_stage(stage: Stage, cache: StageCache) -> StageOutput:
+def run_stage(stage: Stage[R], cache: StageCache) -> StageOutput[R]:
     """The stage's cached output, else run it and cache it.
 
     In a distributed world rank 0 alone reads and writes the cache: it tells the others whether the stage is
@@ -45,9 +50,10 @@ def run_stage(stage: Stage, cache: StageCache) -> StageOutput:
     on rank 0 only."""
     key = StageCache.key(stage.name, stage.version, stage.cache_inputs())
     world = current_world()
+    kind: type[R] = stage.output_type  # type: ignore[assignment]  # a ClassVar cannot name R
     if not world.distributed:
-        return cache.lookup(stage.name, key) or cache.build(stage.name, key, stage.run)
-    found = cache.lookup(stage.name, key) if world.is_main else None
+        return cache.lookup(stage.name, key, kind) or cache.build(stage.name, key, stage.run)
+    found = cache.lookup(stage.name, key, kind) if world.is_main else None
     if not world.broadcast(found is not None):
         if world.is_main:
             found = cache.build(stage.name, key, stage.run)
@@ -63,4 +69,4 @@ def run_stage(stage: Stage, cache: StageCache) -> StageOutput:
         entry = world.broadcast(cache.entry_bytes(stage.name, key) if world.is_main else None)
         if missing[world.rank]:
             cache.receive(stage.name, key, entry)
-    return found if found is not None else cache.read(stage.name, key)
+    return found if found is not None else cache.read(stage.name, key, kind)

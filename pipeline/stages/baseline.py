@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from edgedistill.contracts import BaselineStudent
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle, Split
@@ -17,8 +18,8 @@ from edgedistill.pipeline.distill.losses import labelled_cross_entropy
 from edgedistill.pipeline.distill.training import BatchLoss, accuracy, evaluate, fit
 from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import STUDENT_FILE, fit_settings, fresh_student
 from edgedistill.pipeline.store.cache import RESUME
+from edgedistill.pipeline.student import STUDENT_FILE, fit_settings, fresh_student
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
@@ -31,8 +32,9 @@ def label_batch_loss(train: Split) -> BatchLoss:
 
 @register_stage
 @dataclass
-class BaselineStage(Stage):
+class BaselineStage(Stage[BaselineStudent]):
     name = "baseline"
+    output_type = BaselineStudent
     version = 2
     distributed = True
 
@@ -62,7 +64,7 @@ class BaselineStage(Stage):
             "data": self.data.fingerprint,
         }
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    def run(self, workdir: Path) -> tuple[dict[str, str], BaselineStudent]:
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
         result = fit(
@@ -72,22 +74,21 @@ class BaselineStage(Stage):
             normalize=view,
             epoch_size=len(data.train) + len(data.transfer),  # the steps distillation gets
             progress=self.progress,
-            label=f"baseline: {arch['name']} on {len(data.train)} labels alone",
+            label=f"baseline: {arch.name} on {len(data.train)} labels alone",
             checkpoint=workdir / RESUME / "fit.pt",
             world=current_world(),
             **fit_settings(r, data),
         )
         write_torch(workdir / STUDENT_FILE, result.best_state)
         test_logits = evaluate(model, data.test, view, data.pixel_max)
-        profile = profile_model(model, (arch["in_channels"], *arch["input_hw"]))
-        meta = {
-            "arch": arch,
-            "params": profile.params,
-            "macs": profile.macs,
-            "labelled_samples": len(data.train),
-            "best_epoch": result.best_epoch,
-            "val_accuracy": round(result.best_val_accuracy, 3),
-            "test_accuracy": round(accuracy(test_logits, data.test.y), 3),
-            "history": result.history,
-        }
-        return {"student": STUDENT_FILE}, meta
+        profile = profile_model(model, arch.shape)
+        return {"student": STUDENT_FILE}, BaselineStudent(
+            arch=arch,
+            params=profile.params,
+            macs=profile.macs,
+            labelled_samples=len(data.train),
+            best_epoch=result.best_epoch,
+            val_accuracy=round(result.best_val_accuracy, 3),
+            test_accuracy=round(accuracy(test_logits, data.test.y), 3),
+            history=result.history,
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.benchmarks.harness import run_benchmark
+from edgedistill.contracts import ExportResult, HostBenchmark, RunnerResult
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.devices.transport import LocalTransport
 from edgedistill.fsutil import write_json
@@ -26,11 +27,12 @@ def host_threads(cfg: BenchmarkConfig, target: DeviceProfile) -> int:
 
 @register_stage
 @dataclass
-class HostBenchmarkStage(Stage):
+class HostBenchmarkStage(Stage[HostBenchmark]):
     name = "benchmark"
     version = 1
+    output_type = HostBenchmark
 
-    exported: StageOutput  # from export
+    exported: StageOutput[ExportResult]  # from export
     cfg: BenchmarkConfig
     target: DeviceProfile
     progress: Progress
@@ -43,9 +45,9 @@ class HostBenchmarkStage(Stage):
             "host": machine(),
         }
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    def run(self, workdir: Path) -> tuple[dict[str, str], HostBenchmark]:
         threads = host_threads(self.cfg, self.target)
-        results: dict[str, Any] = {}
+        results: dict[str, RunnerResult] = {}
         with (
             LocalTransport() as transport,
             self.progress.task("benchmarking on the host", total=len(self.exported.files)) as advance,
@@ -55,6 +57,6 @@ class HostBenchmarkStage(Stage):
                     transport, self.exported.path(fmt), threads=threads, runs=self.cfg.runs, warmup=self.cfg.warmup
                 )
                 advance(f"benchmarked {fmt}")
-        meta = {"device": "host", "machine": machine(), "threads": threads, "artifacts": results}
-        write_json(workdir / RESULT_FILE, meta)
-        return {"benchmark": RESULT_FILE}, meta
+        result = HostBenchmark(device="host", machine=machine(), threads=threads, artifacts=results)
+        write_json(workdir / RESULT_FILE, result.model_dump(mode="json"))
+        return {"benchmark": RESULT_FILE}, result

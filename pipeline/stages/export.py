@@ -12,15 +12,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgedistill.export.inspect_tflite import io_details
+from edgedistill.contracts import (
+    ArtifactInfo,
+    CalibrationCandidate,
+    ExportResult,
+    OnnxCalibration,
+    PTQChoice,
+    StudentArch,
+    TensorSpec,
+    TrainedStudent,
+    ValidationScores,
+)
+from edgedistill.export.inspect_onnx import io_details as onnx_io
+from edgedistill.export.inspect_tflite import io_details as tflite_io
 from edgedistill.pipeline.config import EXPORT_FORMATS, ExportConfig, QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.data.transforms import preprocessed_batches
 from edgedistill.pipeline.distill.training import accuracy, agreement, evaluate
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import load_student, student_view
 from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.pipeline.student import load_student, student_view
 from edgedistill.progress import Progress
 
 FILENAMES = {
@@ -38,11 +50,12 @@ CALIBRATED = ("onnx_int8", "tflite_int8")
 
 @register_stage
 @dataclass
-class ExportStage(Stage):
+class ExportStage(Stage[ExportResult]):
     name = "export"
     version = 6
+    output_type = ExportResult
 
-    student: StageOutput  # from distill or prune
+    student: StageOutput[TrainedStudent]  # from distill or prune
     data: DataBundle
     export: ExportConfig
     quantization: QuantizationConfig
@@ -57,23 +70,23 @@ class ExportStage(Stage):
 
     @property
     def _shape(self) -> tuple[int, int, int]:
-        arch = self.student.meta["arch"]
-        return (arch["in_channels"], *arch["input_hw"])
+        return self.student.result.arch.shape
 
     def _calibration(
         self, advance: Callable[..., None] = lambda description=None, steps=1: None, label: str = ""
     ) -> Iterator[torch.Tensor]:
-        for x in calibration_samples(self.data, self.student.meta["arch"], self.quantization.calibration_samples):
+        for x in calibration_samples(self.data, self.student.result.arch, self.quantization.calibration_samples):
             yield x
             advance(f"calibrating {label}")
         advance(f"converting {label}", 0)  # the samples are used up: conversion runs next
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    def run(self, workdir: Path) -> tuple[dict[str, str], ExportResult]:
         wanted = list(self.export.formats)
         needed = set(wanted) | {DERIVED_FROM[f] for f in wanted if f in DERIVED_FROM}
         log = workdir / "convert.log"
         files: dict[str, str] = {}
-        meta: dict[str, Any] = {"artifacts": {}}
+        artifacts: dict[str, ArtifactInfo] = {}
+        calibrated = None
         samples = calibration_count(self.data, self.quantization.calibration_samples)
         for fmt in (f for f in EXPORT_FORMATS if f in needed):  # a base format always comes before what derives from it
             dest = workdir / FILENAMES[fmt]
@@ -83,12 +96,12 @@ class ExportStage(Stage):
             if fmt not in wanted:
                 continue  # made only to derive another format from
             files[fmt] = FILENAMES[fmt]
-            meta["artifacts"][fmt] = {**self._describe(fmt, dest), **extra}
+            artifacts[fmt] = self._describe(fmt, dest).model_copy(update=extra)
             if fmt in CALIBRATED:
-                meta["calibration_samples"] = samples
+                calibrated = samples
         for fmt in needed - set(wanted):
             (workdir / FILENAMES[fmt]).unlink(missing_ok=True)
-        return files, meta
+        return files, ExportResult(artifacts=artifacts, calibration_samples=calibrated)
 
     def _make(self, fmt: str, dest: Path, workdir: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
         """Write one format to dest; returns what the artifact's metadata should add."""
@@ -143,28 +156,26 @@ class ExportStage(Stage):
             advance(f"exporting {dest.name}: {label}", 0)
             export_tflite_int8(model, self._shape, calibration, path, log, ranges)
             set_io_dtype(path, path, q.io_dtype)
-            tried[label] = val_accuracy(path, self.data, self.student.meta["arch"])
+            tried[label] = val_accuracy(path, self.data, self.student.result.arch)
             if fp32 - tried[label] <= q.tolerance_points:
                 break  # within tolerance: what was tried first is kept
         best = max(tried, key=lambda label: (tried[label], -list(tried).index(label)))
         _keep_candidate(dest, list(tried), best)
-        return {
-            "ptq": {
-                "kept": best,
-                "activation_ranges": best.removesuffix("+equalized"),
-                "equalized": best.endswith("+equalized"),
-                "val_accuracy": tried,
-                **({"equalization": equalization} if equalization else {}),
-            },
-            "val": {"accuracy": tried[best], "fp32_accuracy": fp32},
-        }
+        ptq = PTQChoice(
+            kept=best,
+            activation_ranges=best.removesuffix("+equalized"),
+            equalized=best.endswith("+equalized"),
+            val_accuracy=tried,
+            equalization=equalization,
+        )
+        return {"ptq": ptq, "val": ValidationScores(accuracy=tried[best], fp32_accuracy=fp32)}
 
     def _fp32_val_accuracy(self) -> float:
-        arch = self.student.meta["arch"]
+        arch = self.student.result.arch
         logits = evaluate(load_student(self.student), self.data.val, student_view(self.data, arch), self.data.pixel_max)
         return round(accuracy(logits, self.data.val.y), 3)
 
-    def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> dict[str, Any]:
+    def _onnx_int8(self, fp32: Path, dest: Path, log: Path, advance: Callable[..., None]) -> OnnxCalibration:
         """Quantize with the configured calibration method, or with each and keep the best on the validation split;
         with equalization on, from the equalized student's ONNX; on auto, from it too when the best without falls
         past tolerance below fp32 on validation."""
@@ -177,25 +188,25 @@ class ExportStage(Stage):
         if len(methods) == 1 and q.equalization == "off":
             advance(f"exporting {dest.name}: {methods[0]} calibration", 0)
             quantize_onnx(fp32, dest, (x.numpy() for x in self._calibration()), methods[0], log)
-            return {"method": methods[0]}
+            return OnnxCalibration(method=methods[0])
         samples = list(self._calibration())  # preprocessed once, replayed for each method
         calibration = [s.numpy() for s in samples]
         val = self.data.val
-        size = tuple(self.student.meta["arch"]["input_hw"])
+        size = self.student.result.arch.input_hw
 
         def predict(model: Path) -> np.ndarray:
-            return split_logits(model, val, self.data, size)  # type: ignore[arg-type]
+            return split_logits(model, val, self.data, size)
 
         reference = predict(fp32)
         fp32_accuracy = accuracy(reference, val.y)
-        candidates: dict[str, dict[str, float]] = {}
+        candidates: dict[str, CalibrationCandidate] = {}
         equalization = None
         for equalized in _EQUALIZED[q.equalization]:
             source = fp32
             if equalized:
                 if (
                     candidates
-                    and fp32_accuracy - max(c["val_accuracy"] for c in candidates.values()) <= q.tolerance_points
+                    and fp32_accuracy - max(c.val_accuracy for c in candidates.values()) <= q.tolerance_points
                 ):
                     break  # within tolerance without
                 advance(f"exporting {dest.name}: equalizing the student", 0)
@@ -214,29 +225,29 @@ class ExportStage(Stage):
                 advance(f"exporting {dest.name}: trying {label} calibration", 0)
                 quantize_onnx(source, path, calibration, method, log)
                 logits = predict(path)
-                candidates[label] = {
-                    "val_accuracy": round(accuracy(logits, val.y), 3),
-                    "val_agreement_with_fp32": round(agreement(logits, reference), 3),
-                }
+                candidates[label] = CalibrationCandidate(
+                    val_accuracy=round(accuracy(logits, val.y), 3),
+                    val_agreement_with_fp32=round(agreement(logits, reference), 3),
+                )
             if source != fp32:
                 source.unlink()
         # the best accuracy, then the best agreement; on a tie the one tried first wins
         labels = list(candidates)
         best = max(
             labels,
-            key=lambda m: (candidates[m]["val_accuracy"], candidates[m]["val_agreement_with_fp32"], -labels.index(m)),
+            key=lambda m: (candidates[m].val_accuracy, candidates[m].val_agreement_with_fp32, -labels.index(m)),
         )
         _keep_candidate(dest, labels, best)
-        return {
-            "method": best.removesuffix("+equalized"),
-            "equalized": best.endswith("+equalized"),
-            "chosen_by": "validation accuracy, then agreement with the fp32 model",
-            "candidates": candidates,
-            **({"equalization": equalization} if equalization else {}),
-        }
+        return OnnxCalibration(
+            method=best.removesuffix("+equalized"),
+            equalized=best.endswith("+equalized"),
+            chosen_by="validation accuracy, then agreement with the fp32 model",
+            candidates=candidates,
+            equalization=equalization,
+        )
 
-    def _describe(self, fmt: str, dest: Path) -> dict[str, Any]:
-        return describe_artifact(fmt, dest, self._shape, self.student.meta["arch"]["num_classes"])
+    def _describe(self, fmt: str, dest: Path) -> ArtifactInfo:
+        return describe_artifact(fmt, dest)
 
 
 # the equalization choices tried for each setting, in order
@@ -257,31 +268,25 @@ def _keep_candidate(dest: Path, tried: list[str], best: str) -> None:
             path.unlink()
 
 
-def describe_artifact(
-    fmt: str, dest: Path, shape: tuple[int, int, int] | None = None, num_classes: int | None = None
-) -> dict[str, Any]:
-    """What the report and the manifest say of an exported file: layout, sizes, input and output tensors (a
-    .tflite says them itself; an .onnx is described by the student's input shape and class count)."""
-    info: dict[str, Any] = {
-        "format": fmt,
-        "layout": "NCHW" if fmt.startswith("onnx") else "NHWC",
-        "size_bytes": dest.stat().st_size,
-        "gzip_bytes": len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
-    }
-    if fmt.startswith("tflite"):
-        info.update(io_details(dest))
-    else:
-        assert shape is not None and num_classes is not None
-        info.update(
-            inputs=[{"name": "input", "shape": [1, *shape], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
-            outputs=[{"name": "logits", "shape": [1, num_classes], "dtype": "float32", "scale": 0.0, "zero_point": 0}],
-        )
-    return info
+def describe_artifact(fmt: str, dest: Path) -> ArtifactInfo:
+    """What the report and the manifest say of an exported file: layout, sizes, and the input and output tensors
+    the file itself declares (a .tflite its quantization too)."""
+    io = tflite_io(dest) if fmt.startswith("tflite") else onnx_io(dest)
+    inputs = [TensorSpec.model_validate(t) for t in io["inputs"]]
+    outputs = [TensorSpec.model_validate(t) for t in io["outputs"]]
+    return ArtifactInfo(
+        format=fmt,
+        layout="NCHW" if fmt.startswith("onnx") else "NHWC",
+        size_bytes=dest.stat().st_size,
+        gzip_bytes=len(gzip.compress(dest.read_bytes(), mtime=0)),  # what a download or an app bundle stores
+        inputs=inputs,
+        outputs=outputs,
+    )
 
 
-def val_accuracy(model: Path, data: DataBundle, arch: dict[str, Any]) -> float:
+def val_accuracy(model: Path, data: DataBundle, arch: StudentArch) -> float:
     """An exported model's accuracy on the validation split, at the student's input size."""
-    logits = split_logits(model, data.val, data, tuple(arch["input_hw"]))  # type: ignore[arg-type]
+    logits = split_logits(model, data.val, data, arch.input_hw)
     return round(accuracy(logits, data.val.y), 3)
 
 

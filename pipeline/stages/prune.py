@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from edgedistill.contracts import PruneMeasure, PruningSummary, TrainedStudent, UnstructuredPruning
 from edgedistill.fsutil import write_json, write_torch
 from edgedistill.pipeline.config import DistillationConfig, PruneConfig
 from edgedistill.pipeline.data.bundle import DataBundle
@@ -27,8 +28,8 @@ from edgedistill.pipeline.pruning import (
     weight_sparsity,
 )
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import STUDENT_FILE, distill_into, load_student, student_view
 from edgedistill.pipeline.store.cache import SCRATCH, StageOutput
+from edgedistill.pipeline.student import STUDENT_FILE, distill_into, load_student, student_view
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
@@ -37,13 +38,14 @@ PRUNING_FILE = "pruning.json"
 
 @register_stage
 @dataclass
-class PruneStage(Stage):
+class PruneStage(Stage[TrainedStudent]):
     name = "prune"
+    output_type = TrainedStudent
     version = 2
 
     data: DataBundle
     teacher: Teacher
-    student: StageOutput  # from distill
+    student: StageOutput[TrainedStudent]  # from distill
     cfg: PruneConfig
     recipe: DistillationConfig
     progress: Progress
@@ -63,26 +65,30 @@ class PruneStage(Stage):
             update={"epochs": max(1, self.cfg.finetune_epochs), "hints": [], "relation": None}
         )
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        data, cfg, arch = self.data, self.cfg, self.student.meta["arch"]
+    def run(self, workdir: Path) -> tuple[dict[str, str], TrainedStudent]:
+        data, cfg, arch = self.data, self.cfg, self.student.result.arch
         model = load_student(self.student)
         view = student_view(data, arch)
-        shape = (arch["in_channels"], *arch["input_hw"])
+        shape = arch.shape
         example = torch.zeros(1, *shape)
 
         def val_accuracy() -> float:
             return round(accuracy(evaluate(model, data.val, view, data.pixel_max), data.val.y), 3)
 
-        def measure(step: int, touched: list[str] | None = None) -> dict[str, Any]:
+        def measure(step: int, touched: list[str] | None = None) -> PruneMeasure:
             p = profile_model(model, shape)
-            entry = {"step": step, "params": p.params, "macs": p.macs, "val_accuracy": val_accuracy()}
-            if touched is not None:
-                entry["groups_pruned"] = len(touched)
-                entry["touched"] = touched
-            return entry
+            return PruneMeasure(
+                step=step,
+                params=p.params,
+                macs=p.macs,
+                val_accuracy=val_accuracy(),
+                groups_pruned=None if touched is None else len(touched),
+                touched=touched,
+            )
 
         before = measure(0)
-        ratio, steps, pruner = None, [], None
+        ratio, pruner = None, None
+        steps: list[PruneMeasure] = []
         if cfg.structured:
             ratio = search_ratio(model, example, cfg)
             pruner = make_pruner(model, example, cfg, ratio)
@@ -96,7 +102,9 @@ class PruneStage(Stage):
                 pruned = measure(step, touched)
                 self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}", workdir)
                 steps.append(
-                    {**pruned, "val_accuracy_before_finetune": pruned["val_accuracy"], "val_accuracy": val_accuracy()}
+                    pruned.model_copy(
+                        update={"val_accuracy_before_finetune": pruned.val_accuracy, "val_accuracy": val_accuracy()}
+                    )
                 )
         unstructured = None
         if cfg.unstructured is not None:
@@ -104,34 +112,33 @@ class PruneStage(Stage):
             before_ft = val_accuracy()
             self._finetune(model, view, "KD fine-tune with the smallest weights held at zero", workdir)
             make_masks_permanent(model)
-            unstructured = {
-                "share": cfg.unstructured,
-                "weight_sparsity": round(weight_sparsity(model), 4),
-                "val_accuracy_before_finetune": before_ft,
-                "val_accuracy": val_accuracy(),
-                "note": UNSTRUCTURED_NOTE,
-            }
+            unstructured = UnstructuredPruning(
+                share=cfg.unstructured,
+                weight_sparsity=round(weight_sparsity(model), 4),
+                val_accuracy_before_finetune=before_ft,
+                val_accuracy=val_accuracy(),
+                note=UNSTRUCTURED_NOTE,
+            )
         write_torch(workdir / STUDENT_FILE, model.state_dict())
         files = {"student": STUDENT_FILE}
         if pruner is not None:
-            write_json(workdir / PRUNING_FILE, {"history": history(pruner), "arch": arch, "ratio": ratio})
+            write_json(
+                workdir / PRUNING_FILE,
+                {"history": history(pruner), "arch": arch.model_dump(mode="json"), "ratio": ratio},
+            )
             files["pruning"] = PRUNING_FILE
         after = measure(len(steps))
-        meta = {
-            **{k: v for k, v in self.student.meta.items() if k not in ("params", "macs", "val_accuracy")},
-            "params": after["params"],
-            "macs": after["macs"],
-            "val_accuracy": after["val_accuracy"],
-            "pruning": {
-                "ratio": ratio,
-                "importance": cfg.importance if ratio is not None else None,
-                "round_to": cfg.round_to,
-                "before": before,
-                "steps": steps,
-                "unstructured": unstructured,
-            },
-        }
-        return files, meta
+        pruning = PruningSummary(
+            ratio=ratio,
+            importance=cfg.importance if ratio is not None else None,
+            round_to=cfg.round_to,
+            before=before,
+            steps=steps,
+            unstructured=unstructured,
+        )
+        return files, self.student.result.model_copy(
+            update={"params": after.params, "macs": after.macs, "val_accuracy": after.val_accuracy, "pruning": pruning}
+        )
 
     def _finetune(self, model, view, label: str, workdir: Path) -> None:
         """KD fine-tuning after a pruning step; not resumed mid-way (the pruned structure is rebuilt by rerunning)."""

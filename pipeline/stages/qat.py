@@ -11,47 +11,55 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from edgedistill.contracts import ExportResult, Int8Choice, QATResult, QATSummary, QATVerdict, TrainedStudent
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import distill_into, load_student, student_view, teacher_from_distilled
 from edgedistill.pipeline.stages.export import FILENAMES, describe_artifact, val_accuracy
 from edgedistill.pipeline.store.cache import StageOutput
+from edgedistill.pipeline.student import distill_into, load_student, student_view, teacher_from_distilled
 from edgedistill.progress import Progress
 
 QAT_MODEL = "model_int8_qat.tflite"
 QAT_STATE = "student_qat.pt"  # the fake-quantized student's state: with student.pt it re-exports the same model
 
 
-def ptq_verdict(exported: StageOutput, q: QuantizationConfig) -> dict[str, Any] | None:
+def ptq_verdict(exported: StageOutput[ExportResult], q: QuantizationConfig) -> QATVerdict | None:
     """Whether QAT should run after export's PTQ model, and why (None: no tflite_int8 is made)."""
-    int8 = exported.meta["artifacts"].get("tflite_int8")
+    int8 = exported.result.artifacts.get("tflite_int8")
     if int8 is None:
         return None
     if q.mode == "ptq":
-        return {"mode": "ptq", "run_qat": False, "why": "quantization.mode is ptq"}
-    val = int8["val"]
-    drop = round(val["fp32_accuracy"] - val["accuracy"], 3)
-    verdict = {"mode": q.mode, "ptq_val_accuracy": val["accuracy"], "fp32_val_accuracy": val["fp32_accuracy"]}
+        return QATVerdict(mode="ptq", run_qat=False, why="quantization.mode is ptq")
+    assert int8.val is not None  # export scores every PTQ model on validation
+    val = int8.val
+    drop = round(val.fp32_accuracy - val.accuracy, 3)
+    scores = {"mode": q.mode, "ptq_val_accuracy": val.accuracy, "fp32_val_accuracy": val.fp32_accuracy}
     if q.mode == "qat":
-        return {**verdict, "run_qat": True, "why": "quantization.mode is qat"}
+        return QATVerdict(**scores, run_qat=True, why="quantization.mode is qat")
     where = f"{abs(drop):.2f} points {'below' if drop >= 0 else 'above'} fp32 on validation"
     if drop > q.tolerance_points:
-        return {**verdict, "run_qat": True, "why": f"PTQ is {where} (tolerance {q.tolerance_points:g})"}
-    return {**verdict, "run_qat": False, "why": f"PTQ is {where}, within the tolerance of {q.tolerance_points:g}"}
+        return QATVerdict(**scores, run_qat=True, why=f"PTQ is {where} (tolerance {q.tolerance_points:g})")
+    return QATVerdict(**scores, run_qat=False, why=f"PTQ is {where}, within the tolerance of {q.tolerance_points:g}")
+
+
+def ptq_shipped(verdict: QATVerdict) -> Int8Choice:
+    """The choice when QAT does not run: export's PTQ model ships, for the verdict's reason."""
+    return Int8Choice(**verdict.model_dump(exclude={"run_qat"}), shipped="ptq", shipped_because=verdict.why)
 
 
 @register_stage
 @dataclass
-class QATStage(Stage):
+class QATStage(Stage[QATResult]):
     name = "qat"
     version = 2
+    output_type = QATResult
 
-    student: StageOutput  # from distill or prune
+    student: StageOutput[TrainedStudent]  # from distill or prune
     data: DataBundle
     teacher: Teacher
     recipe: DistillationConfig
@@ -93,12 +101,12 @@ class QATStage(Stage):
             ),
         }
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    def run(self, workdir: Path) -> tuple[dict[str, str], QATResult]:
         from edgedistill.export.io_types import set_io_dtype
         from edgedistill.export.qat import QATStudent, export_qat_tflite
 
-        arch, q = self.student.meta["arch"], self.quantization
-        shape = (arch["in_channels"], *arch["input_hw"])
+        arch, q = self.student.result.arch, self.quantization
+        shape = arch.shape
         recipe = self.qat_recipe()
         with self.progress.task("preparing quantization-aware training"):
             qat = QATStudent(load_student(self.student), shape)
@@ -124,37 +132,40 @@ class QATStage(Stage):
             export_qat_tflite(qat, workdir / QAT_MODEL, workdir / "convert.log")
             set_io_dtype(workdir / QAT_MODEL, workdir / QAT_MODEL, q.io_dtype)
         write_torch(workdir / QAT_STATE, result.best_state)
-        meta = {
-            "val_accuracy": val_accuracy(workdir / QAT_MODEL, self.data, arch),
-            "fake_quant_val_accuracy": round(result.best_val_accuracy, 3),
-            "epochs": recipe.epochs,
-            "lr": recipe.lr,
-            "teacher": q.qat_teacher,
-            "observers_fixed_from_epoch": freeze_from if freeze_from <= recipe.epochs else None,
-            "best_epoch": result.best_epoch,
-            "history": result.history,
-        }
-        return {"tflite_int8": QAT_MODEL, "state": QAT_STATE}, meta
+        return {"tflite_int8": QAT_MODEL, "state": QAT_STATE}, QATResult(
+            val_accuracy=val_accuracy(workdir / QAT_MODEL, self.data, arch),
+            fake_quant_val_accuracy=round(result.best_val_accuracy, 3),
+            epochs=recipe.epochs,
+            lr=recipe.lr,
+            teacher=q.qat_teacher,
+            observers_fixed_from_epoch=freeze_from if freeze_from <= recipe.epochs else None,
+            best_epoch=result.best_epoch,
+            history=result.history,
+        )
 
 
 @register_stage
 @dataclass
-class Int8ChoiceStage(Stage):
+class Int8ChoiceStage(Stage[ExportResult]):
     """export's files with tflite_int8 the better of PTQ and QAT on validation (QAT when mode is qat)."""
 
     name = "int8_choice"
     version = 1
+    output_type = ExportResult
 
-    exported: StageOutput
-    qat: StageOutput
-    verdict: dict[str, Any]
+    exported: StageOutput[ExportResult]
+    qat: StageOutput[QATResult]
+    verdict: QATVerdict
 
     def cache_inputs(self) -> dict[str, Any]:
-        return {"exported": self.exported.fingerprint(), "qat": self.qat.fingerprint(), "verdict": self.verdict}
+        verdict = self.verdict.model_dump(mode="json")
+        return {"exported": self.exported.fingerprint(), "qat": self.qat.fingerprint(), "verdict": verdict}
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        ptq, qat = self.verdict["ptq_val_accuracy"], self.qat.meta["val_accuracy"]
-        if self.verdict["mode"] == "qat":
+    def run(self, workdir: Path) -> tuple[dict[str, str], ExportResult]:
+        ptq, qat = self.verdict.ptq_val_accuracy, self.qat.result.val_accuracy
+        assert ptq is not None  # QAT runs only after a PTQ model scored on validation
+        shipped: Literal["ptq", "qat"]
+        if self.verdict.mode == "qat":
             shipped, why = "qat", "quantization.mode is qat"
         elif qat > ptq:
             shipped, why = "qat", f"QAT {qat:.2f}% beats PTQ {ptq:.2f}% on validation"
@@ -165,22 +176,19 @@ class Int8ChoiceStage(Stage):
                 self.qat.path("tflite_int8") if fmt == "tflite_int8" and shipped == "qat" else self.exported.path(fmt)
             )
             shutil.copyfile(source, workdir / filename)
-        meta = {**self.exported.meta, "artifacts": dict(self.exported.meta["artifacts"])}
+        artifacts = dict(self.exported.result.artifacts)
         if shipped == "qat":
-            before = meta["artifacts"]["tflite_int8"]
-            meta["artifacts"]["tflite_int8"] = {
-                **describe_artifact("tflite_int8", workdir / FILENAMES["tflite_int8"]),
-                "io_dtype": before["io_dtype"],
-                "method": "qat",
-            }
-        meta["int8_choice"] = {
-            **{k: v for k, v in self.verdict.items() if k != "run_qat"},
-            "qat": {
-                k: self.qat.meta[k]
-                for k in ("val_accuracy", "fake_quant_val_accuracy", "epochs", "lr", "teacher", "history")
-            },
-            "qat_seconds": self.qat.seconds,
-            "shipped": shipped,
-            "shipped_because": why,
-        }
-        return dict(self.exported.files), meta
+            before = artifacts["tflite_int8"]
+            artifacts["tflite_int8"] = describe_artifact("tflite_int8", workdir / FILENAMES["tflite_int8"]).model_copy(
+                update={"io_dtype": before.io_dtype, "method": "qat"}
+            )
+        choice = Int8Choice(
+            **self.verdict.model_dump(exclude={"run_qat"}),
+            qat=QATSummary.model_validate(self.qat.result.model_dump(include=set(QATSummary.model_fields))),
+            qat_seconds=self.qat.seconds,
+            shipped=shipped,
+            shipped_because=why,
+        )
+        return dict(self.exported.files), self.exported.result.model_copy(
+            update={"artifacts": artifacts, "int8_choice": choice}
+        )

@@ -9,6 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgedistill.contracts import (
+    ExportResult,
+    Int8Drop,
+    LayerError,
+    LayerErrors,
+    TrainedStudent,
+    VerifiedArtifact,
+    VerifyResult,
+)
 from edgedistill.errors import GateError
 from edgedistill.export.inspect_tflite import float_ops
 from edgedistill.export.native_logs import native_logs_to
@@ -19,10 +28,11 @@ from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.data.transforms import preprocessed_batches
 from edgedistill.pipeline.distill.teacher import Teacher
-from edgedistill.pipeline.distill.training import accuracy, agreement, predict_logits
+from edgedistill.pipeline.distill.training import predict_logits
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.stages.distill import load_student
 from edgedistill.pipeline.store.cache import SCRATCH, StageOutput
+from edgedistill.pipeline.student import load_student
+from edgedistill.pipeline.tasks import Task
 from edgedistill.progress import Progress
 
 RESULT_FILE = "verify.json"
@@ -38,19 +48,22 @@ def int8_gate(path: Path) -> None:
 
 @register_stage
 @dataclass
-class VerifyStage(Stage):
+class VerifyStage(Stage[VerifyResult]):
     name = "verify"
     version = 4
+    output_type = VerifyResult
 
     data: DataBundle
     teacher: Teacher
-    student: StageOutput  # from distill or prune
-    exported: StageOutput  # from export
+    student: StageOutput[TrainedStudent]  # from distill or prune
+    exported: StageOutput[ExportResult]  # from export
     quantization: QuantizationConfig
+    task: Task
     progress: Progress
 
     def cache_inputs(self) -> dict[str, Any]:
         return {
+            "task": self.task.name,
             "data": self.data.fingerprint,
             "teacher": self.teacher.fingerprint,
             "student": self.student.fingerprint(),
@@ -58,67 +71,67 @@ class VerifyStage(Stage):
             "quantization": self.quantization.ptq_key(),
         }
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        data, test = self.data, self.data.test
-        arch = self.student.meta["arch"]
-        size = tuple(arch["input_hw"])
+    def run(self, workdir: Path) -> tuple[dict[str, str], VerifyResult]:
+        data, test, task = self.data, self.data.test, self.task
+        size = self.student.result.arch.input_hw
         with self.progress.task("verifying on the test split"), native_logs_to(workdir / "verify.log"):
             teacher_logits = self.teacher.split_logits(test, data.pixel_max)
             student = load_student(self.student)
             runtimes = {fmt: load_runtime(self.exported.path(fmt)) for fmt in self.exported.files}
             parts: dict[str, list[np.ndarray]] = {fmt: [] for fmt in ["student", *runtimes]}
-            for x in preprocessed_batches(test, data, size):  # type: ignore[arg-type]
+            for x in preprocessed_batches(test, data, size):
                 parts["student"].append(predict_logits(student, torch.from_numpy(x)).numpy())
                 for fmt, runtime in runtimes.items():
                     parts[fmt].append(runtime.predict(x))
             student_logits = np.concatenate(parts["student"])
-            result: dict[str, Any] = {
-                "test_samples": len(test),
-                "teacher": {"accuracy": round(accuracy(teacher_logits, test.y), 3)},
-                "student": {"accuracy": round(accuracy(student_logits, test.y), 3)},
-                "artifacts": {},
-            }
+            student_metrics = task.metrics(student_logits, test.y)
+            artifacts: dict[str, VerifiedArtifact] = {}
             for fmt in self.exported.files:
                 path = self.exported.path(fmt)
                 logits = np.concatenate(parts[fmt])
-                entry = {
-                    "accuracy": round(accuracy(logits, test.y), 3),
-                    "agreement_with_student": round(agreement(logits, student_logits), 3),
-                    "max_abs_logit_diff": round(float(np.abs(logits - student_logits).max()), 6),
-                }
+                gate = None
                 if fmt == "tflite_int8":
                     int8_gate(path)
-                    entry["int8_gate"] = "passed: every op between the int8 input and output computes in integer"
-                result["artifacts"][fmt] = entry
-            if "tflite_int8" in result["artifacts"]:
-                result["int8_drop"] = self._int8_drop(result["artifacts"], result["student"]["accuracy"])
-                diagnosis = self._int8_layer_errors(result["int8_drop"], workdir)
-                if diagnosis is not None:
-                    result["int8_layer_errors"] = diagnosis
-        write_json(workdir / RESULT_FILE, result)
+                    gate = "passed: every op between the int8 input and output computes in integer"
+                artifacts[fmt] = VerifiedArtifact(
+                    **task.metrics(logits, test.y), **task.agreement(logits, student_logits), int8_gate=gate
+                )
+            drop, diagnosis = None, None
+            if "tflite_int8" in artifacts:
+                drop = self._int8_drop(artifacts, student_metrics)
+                diagnosis = self._int8_layer_errors(drop, workdir)
+            result = VerifyResult(
+                test_samples=len(test),
+                teacher=task.metrics(np.asarray(teacher_logits), test.y),
+                student=student_metrics,
+                artifacts=artifacts,
+                int8_drop=drop,
+                int8_layer_errors=diagnosis,
+            )
+        write_json(workdir / RESULT_FILE, result.model_dump(mode="json"))
         return {"verify": RESULT_FILE}, result
 
-    def _int8_drop(self, artifacts: dict[str, Any], student_accuracy: float) -> dict[str, Any]:
+    def _int8_drop(self, artifacts: dict[str, VerifiedArtifact], student: dict[str, float]) -> Int8Drop:
         """How far tflite_int8 falls below fp32 on the test split: against the fp32 .tflite when it is shipped,
         else against the PyTorch student (which the fp32 .tflite equals)."""
         fp32 = artifacts.get("tflite_fp32")
-        reference = fp32["accuracy"] if fp32 else student_accuracy
-        points = round(reference - artifacts["tflite_int8"]["accuracy"], 3)
+        reference = fp32.metrics() if fp32 else student
+        points = self.task.points_below(reference, artifacts["tflite_int8"].metrics())
         tolerance = self.quantization.tolerance_points
-        return {
-            "points": points,
-            "against": "tflite_fp32" if fp32 else "the fp32 student (PyTorch)",
-            "tolerance_points": tolerance,
-            "past_tolerance": points > tolerance,
-        }
+        return Int8Drop(
+            points=points,
+            against="tflite_fp32" if fp32 else "the fp32 student (PyTorch)",
+            tolerance_points=tolerance,
+            past_tolerance=points > tolerance,
+        )
 
-    def _int8_layer_errors(self, drop: dict[str, Any], workdir: Path) -> dict[str, Any] | None:
+    def _int8_layer_errors(self, drop: Int8Drop, workdir: Path) -> LayerErrors | None:
         """Per-layer int8 error against fp32 on calibration samples, when int8 drops past the tolerance (or always).
         Without a shipped tflite_fp32 the fp32 reference is converted here, for this table only."""
         from edgedistill.export.layer_errors import layer_errors
 
         q = self.quantization
-        if q.layer_errors == "never" or (q.layer_errors == "on_drop" and not drop["past_tolerance"]):
+        if q.layer_errors == "never" or (q.layer_errors == "on_drop" and not drop.past_tolerance):
             return None
         shipped_fp32 = "tflite_fp32" in self.exported.files
         if shipped_fp32:
@@ -126,26 +139,25 @@ class VerifyStage(Stage):
         else:
             from edgedistill.export.tflite_export import export_tflite_fp32
 
-            arch = self.student.meta["arch"]
             reference = workdir / SCRATCH / "reference_fp32.tflite"
             reference.parent.mkdir(parents=True, exist_ok=True)
             with self.progress.task("converting an fp32 reference for the per-layer int8 errors"):
                 export_tflite_fp32(
                     load_student(self.student),
-                    (arch["in_channels"], *arch["input_hw"]),
+                    self.student.result.arch.shape,
                     reference,
                     workdir / "convert.log",
                 )
         with self.progress.task("locating the int8 error layer by layer"):
             samples = (
-                x.numpy() for x in calibration_samples(self.data, self.student.meta["arch"], q.calibration_samples)
+                x.numpy() for x in calibration_samples(self.data, self.student.result.arch, q.calibration_samples)
             )
             errors = layer_errors(reference, self.exported.path("tflite_int8"), samples)
-        return {
-            "drop_vs_fp32_points": drop["points"],
-            "tolerance_points": drop["tolerance_points"],
-            "reference": "tflite_fp32" if shipped_fp32 else "fp32 .tflite converted for this table",
-            "samples": calibration_count(self.data, q.calibration_samples),
-            "metric": "SQNR in dB (higher is better) and cosine of each layer's int8 output against fp32, on calibration samples",
-            "worst_first": [e.to_dict() for e in errors],
-        }
+        return LayerErrors(
+            drop_vs_fp32_points=drop.points,
+            tolerance_points=drop.tolerance_points,
+            reference="tflite_fp32" if shipped_fp32 else "fp32 .tflite converted for this table",
+            samples=calibration_count(self.data, q.calibration_samples),
+            metric="SQNR in dB (higher is better) and cosine of each layer's int8 output against fp32, on calibration samples",
+            worst_first=[LayerError.model_validate(e.to_dict()) for e in errors],
+        )

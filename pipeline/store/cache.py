@@ -1,7 +1,7 @@
 """Content-addressed stage cache: outputs are stored under a hash of (stage, its config, its inputs).
 
 An entry is a folder <root>/<stage>/<key>/ holding the stage's files and record.json (file sha256s
-and the stage's metadata). It is built in a work folder beside it (.<key>.work) and renamed into place,
+and the stage's typed result, `edgedistill.contracts`). It is built in a work folder beside it (.<key>.work) and renamed into place,
 so a killed build leaves no entry behind; training checkpoints in the work folder's resume/ survive
 the kill, and the next run picks up from them. An entry whose files no longer match their hashes is
 rebuilt.
@@ -20,8 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
+
+from edgedistill.contracts import RECORD_FORMAT
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import sha256_file, sha256_json
 from edgedistill.pipeline.store.lock import build_lock
@@ -32,14 +35,18 @@ SCRATCH = "scratch"  # inside a stage's work folder: large intermediate files (t
 WORK_SUFFIX = ".work"
 
 
+R = TypeVar("R", bound=BaseModel)
+R_co = TypeVar("R_co", bound=BaseModel, covariant=True)
+
+
 @dataclass(frozen=True)
-class StageOutput:
+class StageOutput(Generic[R_co]):
     stage: str
     key: str
     folder: Path
     files: dict[str, str]  # logical name -> file name in folder
     sha256: dict[str, str]  # logical name -> sha256 of the file
-    meta: dict[str, Any]
+    result: R_co  # the stage's numbers, typed by the stage (edgedistill.contracts)
     cached: bool
     seconds: float
 
@@ -48,7 +55,7 @@ class StageOutput:
 
     def fingerprint(self) -> str:
         """Identity of this output's content, for the cache keys of stages downstream."""
-        return sha256_json({"files": self.sha256, "meta": self.meta})
+        return sha256_json({"files": self.sha256, "result": self.result.model_dump(mode="json")})
 
 
 class StageCache:
@@ -57,9 +64,10 @@ class StageCache:
 
     @staticmethod
     def key(stage: str, version: int, inputs: dict[str, Any]) -> str:
-        return sha256_json({"stage": stage, "version": version, "inputs": inputs})[:24]
+        """The entry's key; it changes with the record format, so entries written in an older one are rebuilt."""
+        return sha256_json({"stage": stage, "version": version, "record": RECORD_FORMAT, "inputs": inputs})[:24]
 
-    def lookup(self, stage: str, key: str) -> StageOutput | None:
+    def lookup(self, stage: str, key: str, result_type: type[R]) -> StageOutput[R] | None:
         folder = self.root / stage / key
         try:
             record = json.loads((folder / RECORD).read_text())
@@ -70,17 +78,12 @@ class StageCache:
             if not path.is_file() or sha256_file(path) != record["sha256"][name]:
                 shutil.rmtree(folder, ignore_errors=True)  # corrupted entry: rebuild it
                 return None
-        return StageOutput(
-            stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"]
-        )
+        return _output(stage, key, folder, record, result_type)
 
-    def read(self, stage: str, key: str) -> StageOutput:
+    def read(self, stage: str, key: str, result_type: type[R]) -> StageOutput[R]:
         """An entry another process just wrote (a distributed world's rank 0), read without checking or repair."""
         folder = self.root / stage / key
-        record = json.loads((folder / RECORD).read_text())
-        return StageOutput(
-            stage, key, folder, record["files"], record["sha256"], record["meta"], True, record["seconds"]
-        )
+        return _output(stage, key, folder, json.loads((folder / RECORD).read_text()), result_type)
 
     def has(self, stage: str, key: str) -> bool:
         """Whether this machine's cache holds the entry (an entry is only ever there complete)."""
@@ -129,10 +132,8 @@ class StageCache:
             done.append(f"removed the unfinished {tmp.parent.name} stage's {tmp.name}")
         return done
 
-    def build(
-        self, stage: str, key: str, produce: Callable[[Path], tuple[dict[str, str], dict[str, Any]]]
-    ) -> StageOutput:
-        """Run produce(workdir) -> (files, meta) in the entry's work folder and move the result into the cache.
+    def build(self, stage: str, key: str, produce: Callable[[Path], tuple[dict[str, str], R]]) -> StageOutput[R]:
+        """Run produce(workdir) -> (files, result) in the entry's work folder and move them into the cache.
 
         The work folder is the same for every run of this (stage, key): what a killed or failed run kept in
         its RESUME subfolder (training checkpoints) is there for the next run; the rest starts empty."""
@@ -144,11 +145,19 @@ class StageCache:
         workdir.mkdir(exist_ok=True)
         try:
             start = time.perf_counter()
-            files, meta = produce(workdir)
+            files, result = produce(workdir)
             seconds = round(time.perf_counter() - start, 3)
             sha = {name: sha256_file(workdir / filename) for name, filename in files.items()}
-            record = {"stage": stage, "key": key, "files": files, "sha256": sha, "meta": meta, "seconds": seconds}
-            (workdir / RECORD).write_text(json.dumps(record, indent=2, default=str))
+            record = {
+                "format": RECORD_FORMAT,
+                "stage": stage,
+                "key": key,
+                "files": files,
+                "sha256": sha,
+                "result": result.model_dump(mode="json"),
+                "seconds": seconds,
+            }
+            (workdir / RECORD).write_text(json.dumps(record, indent=2))
             _drop_scratch(workdir)
             final = parent / key
             if final.exists():
@@ -165,7 +174,12 @@ class StageCache:
                 _clear_all_but_resume(workdir)
                 if not any(workdir.iterdir()):
                     workdir.rmdir()
-        return StageOutput(stage, key, final, files, sha, json.loads(json.dumps(meta, default=str)), False, seconds)
+        return StageOutput(stage, key, final, files, sha, result, False, seconds)
+
+
+def _output(stage: str, key: str, folder: Path, record: dict[str, Any], result_type: type[R]) -> StageOutput[R]:
+    result = result_type.model_validate(record["result"])
+    return StageOutput(stage, key, folder, record["files"], record["sha256"], result, True, record["seconds"])
 
 
 def _clear_all_but_resume(workdir: Path) -> bool:

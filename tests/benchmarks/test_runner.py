@@ -49,12 +49,12 @@ def test_summarize_matches_numpy():
 def test_runner_reports_the_full_schema(built_project, artifact, runtime):
     with LocalTransport() as t:
         r = run_benchmark(t, built_project.out / artifact, threads=1, runs=12, warmup=2)
-    assert KEYS <= set(r)
-    assert r["runtime"] == runtime and r["runs"] == 12 and len(r["samples_ms"]) == 12 and r["threads"] == 1
-    assert r["latency_ms"]["p50"] == pytest.approx(summarize(r["samples_ms"])["p50"])
-    assert r["peak_rss_kb"] > 1000 and r["init_ms"] > 0
+    assert KEYS <= set(r.model_dump(mode="json"))  # the runner printed them: RunnerResult refuses JSON without them
+    assert r.runtime == runtime and r.runs == 12 and len(r.samples_ms) == 12 and r.threads == 1
+    assert r.latency_ms.p50 == pytest.approx(summarize(r.samples_ms)["p50"])
+    assert r.peak_rss_kb is not None and r.peak_rss_kb > 1000 and r.init_ms is not None and r.init_ms > 0
     if runtime == "ai_edge_litert":
-        assert r["xnnpack"] is True
+        assert r.xnnpack is True
 
 
 def test_runner_returns_outputs_for_a_given_input(built_project, tmp_path):
@@ -97,8 +97,8 @@ def test_several_models_in_one_call_print_one_result_each_in_order(tmp_path):
     paths = build_suite(specs, tmp_path / "kernels")
     with LocalTransport() as transport:
         results = run_benchmarks(transport, paths, threads=1, runs=3, warmup=1)
-    assert [r["model"] for r in results] == [p.name for p in paths]
-    assert all(r["runs"] == 3 and r["latency_ms"]["p50"] > 0 and r["cpu"] for r in results)
+    assert [r.model for r in results] == [p.name for p in paths]
+    assert all(r.runs == 3 and (r.latency_ms.p50 or 0) > 0 and r.cpu for r in results)
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,7 @@ def test_benchmark_model_pinned_with_taskset(adb_env, built_project):
         r = run_benchmark_model(
             t, built_project.out / "model_int8.tflite", STANDIN, threads=1, runs=3, warmup=1, cpu_mask="1", timeout=300
         )
-        assert r["runs"] == 3
+        assert r.runs == 3
         with pytest.raises(EdgeDistillError, match="benchmark_model failed on the device"):
             run_benchmark_model(t, built_project.out / "model.onnx", STANDIN, threads=1, runs=1, warmup=1, timeout=300)
 

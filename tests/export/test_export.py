@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from edgedistill.contracts import StudentArch
 from edgedistill.errors import GateError
 from edgedistill.export.inspect_tflite import float_ops, io_details, op_counts
 from edgedistill.export.onnx_export import export_onnx
@@ -39,9 +40,9 @@ def test_runtimes_agree_with_pytorch(built_project, digits_npz):
     from edgedistill.pipeline.config import DataConfig
     from edgedistill.pipeline.data.bundle import load_data
     from edgedistill.pipeline.data.transforms import preprocess
-    from edgedistill.pipeline.stages.distill import build_from_arch
+    from edgedistill.pipeline.student import build_from_arch
 
-    model = build_from_arch(built_project.report["student"]["arch"])
+    model = build_from_arch(StudentArch.model_validate(built_project.report["student"]["arch"]))
     model.load_state_dict(torch.load(built_project.out / "student.pt", weights_only=True))
     data = load_data(DataConfig(npz=digits_npz))
     x = preprocess(data.test.x[:16], data)  # real images, in the calibration distribution

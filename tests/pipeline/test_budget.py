@@ -40,7 +40,16 @@ def test_a_bad_budget_is_one_line(text, message):
 
 def _candidate(width: float, side: int, ms: float, over: dict | None = None) -> Candidate:
     return Candidate(
-        f"s_w{width:g}_{side}", width, side, 0.0, int(width * 1000), ms, 1000, 1000, "estimate", over or {}
+        name=f"s_w{width:g}_{side}",
+        width=width,
+        input_size=side,
+        prune_ratio=0.0,
+        params=int(width * 1000),
+        latency_ms=ms,
+        size_bytes=1000,
+        ram_bytes=1000,
+        latency_source="estimate",
+        over=over or {},
     )
 
 
@@ -129,7 +138,7 @@ def interleaved_p50_ms(models: list[Path], rounds: int = 5) -> list[float]:
     with LocalTransport() as transport:
         for _ in range(rounds):
             for m in models:
-                p50s[m].append(run_benchmark(transport, m, threads=1, runs=200, warmup=20)["latency_ms"]["p50"])
+                p50s[m].append(run_benchmark(transport, m, threads=1, runs=200, warmup=20).latency_ms.p50)
     return [statistics.median(p50s[m]) for m in models]
 
 

@@ -10,6 +10,7 @@ from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.stages import run_stage
 from edgedistill.pipeline.store.cache import StageCache
+from edgedistill.pipeline.tasks import get_task
 from edgedistill.progress import quiet
 from edgedistill.students.resnet import resnet8
 from tests.conftest import TEACHER_KWARGS, tiny_config
@@ -30,18 +31,16 @@ def test_teacher_assistant_then_born_again_each_link_taught_by_the_previous(tmp_
     data = load_data(config.data)
     teacher = load_teacher(config.teacher, data, quiet())
     names: list = []
-    result = distill(config, data, teacher, quiet(), _run(StageCache(tmp_path), names))
+    result = distill(config, data, teacher, get_task("classification"), quiet(), _run(StageCache(tmp_path), names))
     assert names == ["baseline", "distill (assistant)", "distill (student)", "distill (born-again generation 1)"]
-    roles = [(link["role"], link["arch"]["name"]) for link in result.links]
+    roles = [(link.role, link.arch.name) for link in result.links]
     assert roles == [("assistant", "resnet8"), ("student", "dscnn"), ("born-again generation 1", "dscnn")]
-    assert result.links[0]["teacher"] == teacher.description
-    assert result.links[1]["teacher"].startswith("distilled resnet8") and result.links[2]["teacher"].startswith(
+    assert result.links[0].teacher == teacher.description
+    assert result.links[1].teacher.startswith("distilled resnet8") and result.links[2].teacher.startswith(
         "distilled dscnn"
     )
-    assert (
-        result.student.meta["arch"]["name"] == "dscnn" and result.student.meta["teacher"] == result.links[2]["teacher"]
-    )
-    assert result.teacher_check["teacher_better_than_baseline"] and not result.warnings
+    assert result.student.result.arch.name == "dscnn" and result.student.result.teacher == result.links[2].teacher
+    assert result.teacher_check.teacher_better_than_baseline and not result.warnings
 
 
 def test_a_teacher_no_better_than_labels_alone_is_flagged_before_distilling(tmp_path, digits_npz):
@@ -54,12 +53,16 @@ def test_a_teacher_no_better_than_labels_alone_is_flagged_before_distilling(tmp_
     data = load_data(config.data)
     names: list = []
     result = distill(
-        config, data, load_teacher(config.teacher, data, quiet()), quiet(), _run(StageCache(tmp_path), names)
+        config,
+        data,
+        load_teacher(config.teacher, data, quiet()),
+        get_task("classification"),
+        quiet(),
+        _run(StageCache(tmp_path), names),
     )
     check = result.teacher_check
     assert (
-        check["teacher_val_accuracy"] < 30 < check["baseline_val_accuracy"]
-        and not check["teacher_better_than_baseline"]
+        check.teacher_val_accuracy < 30 < (check.baseline_val_accuracy or 0) and not check.teacher_better_than_baseline
     )
     assert (
         len(result.warnings) == 1

@@ -11,7 +11,7 @@ from edgedistill.pipeline.data.loader import to_unit
 from edgedistill.pipeline.distill.kd_objective import KDObjective
 from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill.world import SINGLE, World
-from edgedistill.pipeline.stages.distill import fresh_student
+from edgedistill.pipeline.student import fresh_student
 from edgedistill.progress import quiet
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS, run_ranks
 

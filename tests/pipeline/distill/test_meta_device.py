@@ -21,7 +21,7 @@ from edgedistill.pipeline.distill.runtime import TrainRuntime
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.distill.training import TrainStep
 from edgedistill.pipeline.stages.baseline import label_batch_loss
-from edgedistill.pipeline.stages.distill import kd_batch_loss
+from edgedistill.pipeline.student import kd_batch_loss
 from edgedistill.students import build_student
 from tests.conftest import split_in_store
 

@@ -5,12 +5,13 @@ import io
 
 from rich.console import Console
 
+from edgedistill.contracts import Report
 from edgedistill.pipeline.report.console import print_summary
 
 
-def _summary(report) -> list[str]:
+def _summary(report: dict) -> list[str]:
     console = Console(file=io.StringIO(), width=400)
-    print_summary(report, console)
+    print_summary(Report.model_validate(report), console)
     return console.file.getvalue().splitlines()
 
 

@@ -41,6 +41,10 @@ def test_report_command_on_a_folder_without_a_build_is_one_line(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     proc = run_cli("report", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 1 and "report.json: not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "report.json").write_text('{"schema": 1, "project": "made by edgedistill 0.1"}')
+    proc = run_cli("report", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "not an edgedistill report of schema version 2 (found 1)" in proc.stderr and "build again" in proc.stderr
 
 
 def _hex(color: str) -> np.ndarray:

@@ -5,26 +5,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from edgedistill.pipeline.distill.world import World
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.store.cache import StageCache
 from tests.conftest import run_ranks
 
 
+class Made(BaseModel):
+    made_by: int
+
+
 @dataclass
-class RankStage(Stage):
+class RankStage(Stage[Made]):
     """A training-like stage: it runs on every rank; the entry is rank 0's output."""
 
     name = "ranked"
+    output_type = Made
     distributed = True
     world: World
 
     def cache_inputs(self) -> dict[str, Any]:
         return {"what": "ranked"}
 
-    def run(self, workdir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    def run(self, workdir: Path) -> tuple[dict[str, str], Made]:
         (workdir / "out.txt").write_text(f"made by rank {self.world.rank}")
-        return {"out": "out.txt"}, {"made_by": self.world.rank}
+        return {"out": "out.txt"}, Made(made_by=self.world.rank)
 
 
 def _build_as_rank(world: World, roots: list[str], report: Path) -> None:
@@ -33,7 +40,7 @@ def _build_as_rank(world: World, roots: list[str], report: Path) -> None:
     again = run_stage(RankStage(world), cache)  # cached on rank 0 now
     seen = {
         "text": first.path("out").read_text(),
-        "meta": first.meta,
+        "result": first.result.model_dump(),
         "again": again.path("out").read_text(),
         "leftovers": sorted(p.name for p in (cache.root / "ranked").iterdir()),
     }
@@ -48,7 +55,7 @@ def test_ranks_on_one_machine_read_rank_0s_entry(tmp_path):
     root = str(tmp_path / "cache")
     run_ranks(_build_as_rank, [root, root], tmp_path)
     for view in _views(tmp_path):
-        assert view["text"] == view["again"] == "made by rank 0" and view["meta"] == {"made_by": 0}
+        assert view["text"] == view["again"] == "made by rank 0" and view["result"] == {"made_by": 0}
         assert len(view["leftovers"]) == 1  # one entry, no work or incoming folders
 
 
@@ -57,7 +64,7 @@ def test_a_rank_on_another_machine_receives_rank_0s_entry_into_its_own_cache(tmp
     roots = [str(tmp_path / "machine0"), str(tmp_path / "machine1")]
     run_ranks(_build_as_rank, roots, tmp_path)
     for view in _views(tmp_path):
-        assert view["text"] == view["again"] == "made by rank 0" and view["meta"] == {"made_by": 0}
+        assert view["text"] == view["again"] == "made by rank 0" and view["result"] == {"made_by": 0}
         assert len(view["leftovers"]) == 1
     entry = next((tmp_path / "machine1" / "ranked").iterdir())
-    assert StageCache(tmp_path / "machine1").lookup("ranked", entry.name) is not None  # hashes match its record
+    assert StageCache(tmp_path / "machine1").lookup("ranked", entry.name, Made) is not None  # hashes match its record

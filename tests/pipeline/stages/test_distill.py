@@ -8,8 +8,9 @@ from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.stages import STAGES, run_stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
-from edgedistill.pipeline.stages.distill import DistillStage, build_from_arch, load_student
+from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.store.cache import StageCache
+from edgedistill.pipeline.student import build_from_arch, load_student
 from edgedistill.progress import quiet
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS
 
@@ -32,9 +33,9 @@ def test_student_at_its_own_input_size_learns_from_the_teacher(tmp_path, digits_
         quiet(),
     )
     out = run_stage(stage, StageCache(tmp_path))
-    assert out.meta["arch"]["input_hw"] == [12, 12] and out.meta["params"] > 0 and out.meta["macs"] > 0
-    assert out.meta["val_accuracy"] > 60 and len(out.meta["history"]) == 8
-    assert out.meta["val_accuracy"] == max(h["val_accuracy"] for h in out.meta["history"])
+    assert out.result.arch.input_hw == (12, 12) and out.result.params > 0 and out.result.macs > 0
+    assert out.result.val_accuracy > 60 and len(out.result.history) == 8
+    assert out.result.val_accuracy == max(h["val_accuracy"] for h in out.result.history)
     student = load_student(out)
     assert student(torch.zeros(1, 1, 12, 12)).shape == (1, 10)
     again = run_stage(stage, StageCache(tmp_path))
@@ -62,12 +63,10 @@ def test_hints_and_relations_train_with_the_teacher_live_or_precomputed(augment,
     out = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), StageCache(tmp_path))
     # measured over seeds 0-3 at 15 epochs: 96-97% plain, 79-85% with 1-pixel shifts of the 8x8 digits
     # (6 epochs gave 17-43% with shifts: too close to any threshold to test)
-    assert out.meta["val_accuracy"] > (60 if augment else 85)
-    assert out.meta["teacher_outputs"] == ("live on each batch" if augment else "precomputed once")
+    assert out.result.val_accuracy > (60 if augment else 85)
+    assert out.result.teacher_outputs == ("live on each batch" if augment else "precomputed once")
     # the adapters trained alongside are not part of the shipped student
-    assert set(torch.load(out.path("student"), weights_only=True)) == set(
-        build_from_arch(out.meta["arch"]).state_dict()
-    )
+    assert set(torch.load(out.path("student"), weights_only=True)) == set(build_from_arch(out.result.arch).state_dict())
 
 
 def test_with_few_labels_the_teacher_lifts_the_student_far_above_labels_alone(tmp_path, digits_npz, digits_teacher):
@@ -77,9 +76,9 @@ def test_with_few_labels_the_teacher_lifts_the_student_far_above_labels_alone(tm
     cache = StageCache(tmp_path)
     baseline = run_stage(BaselineStage(data, SMALL, recipe, quiet()), cache)
     distilled = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), cache)
-    assert distilled.meta["samples"] == {"labelled": len(data.train), "transfer": len(data.transfer)}
-    assert baseline.meta["labelled_samples"] == len(data.train)
-    assert distilled.meta["val_accuracy"] > baseline.meta["val_accuracy"] + 10, (
-        distilled.meta["val_accuracy"],
-        baseline.meta["val_accuracy"],
+    assert distilled.result.samples.model_dump() == {"labelled": len(data.train), "transfer": len(data.transfer)}
+    assert baseline.result.labelled_samples == len(data.train)
+    assert distilled.result.val_accuracy > baseline.result.val_accuracy + 10, (
+        distilled.result.val_accuracy,
+        baseline.result.val_accuracy,
     )

@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch import nn
 
+from edgedistill.contracts import StudentArch
 from edgedistill.errors import ConfigError
 from edgedistill.pipeline.config import DataConfig, PruneConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.data.transforms import preprocess
 from edgedistill.pipeline.stages import run_stage
-from edgedistill.pipeline.stages.distill import load_student, load_student_files
 from edgedistill.pipeline.stages.prune import PruneStage
+from edgedistill.pipeline.student import load_student, load_student_files
 from edgedistill.progress import quiet
 from edgedistill.students.profile import profile_model
 from tests.conftest import run_cli, tiny_config, write_config
@@ -31,17 +32,17 @@ def test_half_the_channels_go_and_kd_fine_tuning_recovers(distilled):
     out = run_stage(
         PruneStage(data, teacher, student, PruneConfig(ratio=0.5, finetune_epochs=4, steps=2), RECIPE, quiet()), cache
     )
-    p = out.meta["pruning"]
-    assert [s["step"] for s in p["steps"]] == [1, 2] and all(s["touched"] for s in p["steps"])
-    assert out.meta["macs"] <= 0.6 * p["before"]["macs"] and out.meta["params"] < p["before"]["params"]
+    p = out.result.pruning
+    assert p is not None and [s.step for s in p.steps] == [1, 2] and all(s.touched for s in p.steps)
+    assert out.result.macs <= 0.6 * p.before.macs and out.result.params < p.before.params
     pruned = load_student(out)
     assert all(
         c.out_channels % 8 == 0 and c.out_channels <= 16 for c in _convs(pruned)
     )  # 32 -> 16, multiples of round_to
     assert pruned.classifier.out_features == 10  # the classifier keeps every class
-    assert profile_model(pruned, (1, 8, 8)).macs == out.meta["macs"]
-    assert p["steps"][-1]["val_accuracy"] >= p["steps"][-1]["val_accuracy_before_finetune"]
-    assert out.meta["val_accuracy"] > p["before"]["val_accuracy"] - 6  # tiny model on 8x8 digits, 4 epochs a step
+    assert profile_model(pruned, (1, 8, 8)).macs == out.result.macs
+    assert p.steps[-1].val_accuracy >= (p.steps[-1].val_accuracy_before_finetune or 0)
+    assert out.result.val_accuracy > p.before.val_accuracy - 6  # tiny model on 8x8 digits, 4 epochs a step
 
 
 def test_budget_in_macs_is_met_by_searching_the_ratio(distilled):
@@ -49,8 +50,8 @@ def test_budget_in_macs_is_met_by_searching_the_ratio(distilled):
     out = run_stage(
         PruneStage(data, teacher, student, PruneConfig(keep_macs=0.5, finetune_epochs=0), RECIPE, quiet()), cache
     )
-    before = out.meta["pruning"]["before"]["macs"]
-    assert out.meta["macs"] <= 0.5 * before and 0 < out.meta["pruning"]["ratio"] < 0.95
+    before = out.result.pruning.before.macs
+    assert out.result.macs <= 0.5 * before and 0 < out.result.pruning.ratio < 0.95
 
 
 def test_a_kept_layer_that_does_not_exist_is_named(distilled):
@@ -80,7 +81,9 @@ def test_pruned_build_reloads_from_its_saved_form_and_re_exports_the_same_model(
     assert report["artifacts"]["tflite_int8"]["int8_gate"].startswith("passed")
     assert "pruning.json" in json.loads((out / "manifest.json").read_text())["files"]
     # a fresh process knows only the files: arch from the report, weights, pruning history
-    model = load_student_files(report["student"]["arch"], out / "student.pt", out / "pruning.json")
+    model = load_student_files(
+        StudentArch.model_validate(report["student"]["arch"]), out / "student.pt", out / "pruning.json"
+    )
     export_tflite_fp32(model, (1, 8, 8), tmp_path / "again.tflite", tmp_path / "log")
     x = preprocess(load_data(DataConfig(npz=digits_npz)).test.x[:32], load_data(DataConfig(npz=digits_npz)))
     first, again = TFLiteModel(out / "model_fp32.tflite").predict(x), TFLiteModel(tmp_path / "again.tflite").predict(x)
@@ -94,11 +97,11 @@ def test_unstructured_pruning_zeros_weights_keeps_them_zero_through_fine_tuning_
     out = run_stage(
         PruneStage(data, teacher, student, PruneConfig(unstructured=0.6, finetune_epochs=2), RECIPE, quiet()), cache
     )
-    u = out.meta["pruning"]["unstructured"]
-    assert "pruning" not in out.files and out.meta["pruning"]["steps"] == []
-    assert out.meta["macs"] == out.meta["pruning"]["before"]["macs"]  # dense shapes: same MACs
-    assert u["weight_sparsity"] == pytest.approx(0.6, abs=0.01) and "no faster on a CPU" in u["note"]
+    u = out.result.pruning.unstructured
+    assert "pruning" not in out.files and out.result.pruning.steps == []
+    assert out.result.macs == out.result.pruning.before.macs  # dense shapes: same MACs
+    assert u is not None and u.weight_sparsity == pytest.approx(0.6, abs=0.01) and "no faster on a CPU" in u.note
     model = load_student(out)
     weights = torch.cat([m.weight.flatten() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
-    assert float((weights == 0).float().mean()) == pytest.approx(u["weight_sparsity"], abs=1e-4)
-    assert u["val_accuracy"] > 50
+    assert float((weights == 0).float().mean()) == pytest.approx(u.weight_sparsity, abs=1e-4)
+    assert u.val_accuracy > 50

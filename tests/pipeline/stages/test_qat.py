@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from edgedistill.contracts import QATVerdict
 from edgedistill.export.inspect_tflite import float_ops
 from edgedistill.export.qat import QATStudent, export_qat_tflite
 from edgedistill.export.runtimes import TFLiteModel
 from edgedistill.pipeline.config import ExportConfig, QuantizationConfig
 from edgedistill.pipeline.data.transforms import preprocess
 from edgedistill.pipeline.stages import run_stage
-from edgedistill.pipeline.stages.distill import load_student
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.qat import Int8ChoiceStage, QATStage, ptq_verdict
+from edgedistill.pipeline.student import load_student
 from edgedistill.progress import quiet
 from tests.pipeline.stages.conftest import RECIPE
 
@@ -31,49 +32,58 @@ def quantized(distilled):
 
 def test_export_measures_ptq_against_fp32_on_validation_and_the_verdict_follows_the_mode(quantized):
     exported, _ = quantized
-    val = exported.meta["artifacts"]["tflite_int8"]["val"]
-    assert 80 < val["accuracy"] <= 100 and 80 < val["fp32_accuracy"] <= 100
-    drop = val["fp32_accuracy"] - val["accuracy"]
-    assert ptq_verdict(exported, QuantizationConfig(mode="ptq"))["run_qat"] is False
-    assert ptq_verdict(exported, QuantizationConfig(mode="qat"))["run_qat"] is True
+    val = exported.result.artifacts["tflite_int8"].val
+    assert val is not None and 80 < val.accuracy <= 100 and 80 < val.fp32_accuracy <= 100
+    drop = val.fp32_accuracy - val.accuracy
+    ptq, qat = (
+        ptq_verdict(exported, QuantizationConfig(mode="ptq")),
+        ptq_verdict(exported, QuantizationConfig(mode="qat")),
+    )
+    assert ptq is not None and ptq.run_qat is False and qat is not None and qat.run_qat is True
     within = ptq_verdict(exported, QuantizationConfig(mode="auto", tolerance_points=max(drop, 0) + 0.5))
     past = ptq_verdict(exported, QuantizationConfig(mode="auto", tolerance_points=max(drop - 0.5, 0)))
-    assert within["run_qat"] is False and "within" in within["why"]
-    assert past["run_qat"] is (drop > 0) and (drop <= 0 or "below fp32 on validation" in past["why"])
+    assert within is not None and within.run_qat is False and "within" in within.why
+    assert past is not None and past.run_qat is (drop > 0) and (drop <= 0 or "below fp32 on validation" in past.why)
 
 
 def test_qat_distils_into_the_fake_quantized_student_and_ships_a_fully_integer_model(distilled, quantized):
     data, *_ = distilled
     _, qat = quantized
     assert float_ops(qat.path("tflite_int8")) == []
-    assert qat.meta["val_accuracy"] > 85 and len(qat.meta["history"]) == 2
-    assert qat.meta["observers_fixed_from_epoch"] == 2  # the last epoch trains with fixed ranges
-    assert qat.meta["lr"] == pytest.approx(RECIPE.lr / 10)
+    assert qat.result.val_accuracy > 85 and len(qat.result.history) == 2
+    assert qat.result.observers_fixed_from_epoch == 2  # the last epoch trains with fixed ranges
+    assert qat.result.lr == pytest.approx(RECIPE.lr / 10)
 
 
 def test_mode_qat_ships_the_qat_model_and_says_so(distilled, quantized):
     *_, cache, _ = distilled
     exported, qat = quantized
     verdict = ptq_verdict(exported, QAT)
-    verdict.pop("run_qat")
+    assert verdict is not None and verdict.run_qat
     chosen = run_stage(Int8ChoiceStage(exported, qat, verdict), cache)
     assert chosen.path("tflite_int8").read_bytes() == qat.path("tflite_int8").read_bytes()
-    assert chosen.meta["artifacts"]["tflite_int8"]["method"] == "qat"
-    choice = chosen.meta["int8_choice"]
-    assert choice["shipped"] == "qat" and choice["qat"]["val_accuracy"] == qat.meta["val_accuracy"]
+    assert chosen.result.artifacts["tflite_int8"].method == "qat"
+    choice = chosen.result.int8_choice
+    assert (
+        choice is not None
+        and choice.shipped == "qat"
+        and choice.qat is not None
+        and choice.qat.val_accuracy == qat.result.val_accuracy
+    )
 
 
 def test_auto_keeps_ptq_when_qat_does_not_beat_it_on_validation(distilled, quantized):
     *_, cache, _ = distilled
     exported, qat = quantized
-    verdict = {"mode": "auto", "ptq_val_accuracy": 100.0, "fp32_val_accuracy": 100.0, "why": "forced"}
+    verdict = QATVerdict(mode="auto", run_qat=True, ptq_val_accuracy=100.0, fp32_val_accuracy=100.0, why="forced")
     chosen = run_stage(Int8ChoiceStage(exported, qat, verdict), cache)
     assert chosen.path("tflite_int8").read_bytes() == exported.path("tflite_int8").read_bytes()
     assert (
-        chosen.meta["int8_choice"]["shipped"] == "ptq"
-        and "does not beat" in chosen.meta["int8_choice"]["shipped_because"]
+        chosen.result.int8_choice is not None
+        and chosen.result.int8_choice.shipped == "ptq"
+        and "does not beat" in chosen.result.int8_choice.shipped_because
     )
-    assert chosen.meta["artifacts"]["tflite_int8"] == exported.meta["artifacts"]["tflite_int8"]
+    assert chosen.result.artifacts["tflite_int8"] == exported.result.artifacts["tflite_int8"]
 
 
 def test_the_shipped_qat_state_re_exports_the_same_model_from_the_fp32_student(distilled, quantized, tmp_path):
@@ -106,5 +116,5 @@ def test_qat_learns_the_fp32_students_own_soft_targets_or_the_teachers(distilled
     assert via_teacher.qat_teacher() is teacher
     other = run_stage(via_teacher, cache)
     assert other.fingerprint() != own.fingerprint()  # its own cache entry
-    assert own.meta["teacher"] == "student" and other.meta["teacher"] == "teacher"
-    assert float_ops(other.path("tflite_int8")) == [] and other.meta["val_accuracy"] > 85
+    assert own.result.teacher == "student" and other.result.teacher == "teacher"
+    assert float_ops(other.path("tflite_int8")) == [] and other.result.val_accuracy > 85

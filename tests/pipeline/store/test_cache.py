@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
+from edgedistill.pipeline.store import cache as cache_module
 from edgedistill.pipeline.store.cache import StageCache
+
+
+class Length(BaseModel):
+    length: int
 
 
 def _produce(text: str, calls: list):
     def produce(workdir):
         calls.append(text)
         (workdir / "out.txt").write_text(text)
-        return {"out": "out.txt"}, {"length": len(text)}
+        return {"out": "out.txt"}, Length(length=len(text))
 
     return produce
 
@@ -17,10 +23,10 @@ def _produce(text: str, calls: list):
 def test_second_lookup_hits_and_returns_the_same_output(tmp_path):
     cache, calls = StageCache(tmp_path), []
     key = StageCache.key("s", 1, {"cfg": 1})
-    first = cache.lookup("s", key) or cache.build("s", key, _produce("hello", calls))
-    second = cache.lookup("s", key)
+    first = cache.lookup("s", key, Length) or cache.build("s", key, _produce("hello", calls))
+    second = cache.lookup("s", key, Length)
     assert calls == ["hello"] and not first.cached and second is not None and second.cached
-    assert second.path("out").read_text() == "hello" and second.meta == {"length": 5}
+    assert second.path("out").read_text() == "hello" and second.result == Length(length=5)
     assert second.fingerprint() == first.fingerprint()
 
 
@@ -35,12 +41,19 @@ def test_key_depends_on_stage_version_and_inputs():
     assert StageCache.key("s", 1, {"a": 1, "b": 2}) == StageCache.key("s", 1, {"b": 2, "a": 1})
 
 
+def test_a_new_record_format_keys_every_entry_anew(monkeypatch):
+    """Entries written in an older record format are never looked up, so never misread: they are rebuilt."""
+    old = StageCache.key("s", 1, {"a": 1})
+    monkeypatch.setattr(cache_module, "RECORD_FORMAT", cache_module.RECORD_FORMAT + 1)
+    assert StageCache.key("s", 1, {"a": 1}) != old
+
+
 def test_corrupted_entry_is_detected_and_rebuilt(tmp_path):
     cache, calls = StageCache(tmp_path), []
     key = StageCache.key("s", 1, {})
     out = cache.build("s", key, _produce("good", calls))
     out.path("out").write_text("tampered")
-    assert cache.lookup("s", key) is None
+    assert cache.lookup("s", key, Length) is None
     rebuilt = cache.build("s", key, _produce("good", calls))
     assert rebuilt.path("out").read_text() == "good" and len(calls) == 2
 
@@ -55,5 +68,5 @@ def test_failed_stage_leaves_no_entry(tmp_path):
 
     with pytest.raises(RuntimeError):
         cache.build("s", key, boom)
-    assert cache.lookup("s", key) is None
+    assert cache.lookup("s", key, Length) is None
     assert list((tmp_path / "s").iterdir()) == []

@@ -9,10 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.pipeline.store.cache import StageCache
 from edgedistill.pipeline.store.publish import publish, recover
+
+
+class Empty(BaseModel):
+    pass
 
 
 def dead_pid() -> int:
@@ -85,9 +90,9 @@ def test_recover_without_a_build_folder_does_nothing(tmp_path):
 def test_cache_leftovers_of_a_killed_stage_are_removed(tmp_path):
     cache = StageCache(tmp_path / "cache")
     entry = cache.build(
-        "distill", "k1", lambda workdir: ((workdir / "w.pt").write_text("w"), ({"student": "w.pt"}, {}))[1]
+        "distill", "k1", lambda workdir: ((workdir / "w.pt").write_text("w"), ({"student": "w.pt"}, Empty()))[1]
     )
     write_folder(tmp_path / "cache" / "export" / ".k2.ab12", {"model.tflite": "half"})
     assert cache.remove_leftovers() == ["removed the unfinished export stage's .k2.ab12"]
     assert not (tmp_path / "cache" / "export" / ".k2.ab12").exists()
-    assert cache.lookup("distill", "k1") == dataclasses.replace(entry, cached=True)  # finished entries stay
+    assert cache.lookup("distill", "k1", Empty) == dataclasses.replace(entry, cached=True)  # finished entries stay

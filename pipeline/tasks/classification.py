@@ -1,0 +1,33 @@
+"""Classification: one label per image; top-1 accuracy, top-1 agreement, logits out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgedistill.contracts import Metrics, TensorSpec
+from edgedistill.pipeline.distill.training import accuracy, agreement
+from edgedistill.pipeline.tasks.base import Column, Task, register_task
+
+
+@register_task
+class Classification(Task):
+    name = "classification"
+    primary_metric = "accuracy"
+    columns = (Column("test acc %", "accuracy"), Column("agree %", "agreement_with_student"))
+
+    def metrics(self, outputs: np.ndarray, labels: np.ndarray) -> Metrics:
+        return {"accuracy": round(accuracy(outputs, labels), 3)}
+
+    def agreement(self, outputs: np.ndarray, reference: np.ndarray) -> Metrics:
+        return {
+            "agreement_with_student": round(agreement(outputs, reference), 3),
+            "max_abs_logit_diff": round(float(np.abs(outputs - reference).max()), 6),
+        }
+
+    def teacher_output_problem(self, shape: tuple[int, ...], num_classes: int) -> str | None:
+        if shape == (2, num_classes):
+            return None
+        return f"teacher outputs {shape} for 2 inputs; expected (2, {num_classes}) logits"
+
+    def output_meaning(self, output: TensorSpec) -> str:
+        return "class logits in label order; argmax is the prediction"
