@@ -12,6 +12,13 @@ from edgedistill.errors import EdgeDistillError
 RUNNER = Path(__file__).with_name("runner.py")
 
 
+def median_ms(result: RunnerResult) -> float:
+    """A measured model's p50 latency; one line naming the model when the measurement has none."""
+    if result.latency_ms.p50 is None:
+        raise EdgeDistillError(f"{result.model}: the benchmark reported no median latency ({result.runs} timed runs)")
+    return result.latency_ms.p50
+
+
 def run_benchmark(transport: Transport, model: Path, **options) -> RunnerResult:
     """Run benchmarks/runner.py on the device for one model (options as run_benchmarks); return its result (with
     outputs when input_npy is given)."""

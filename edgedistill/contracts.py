@@ -1,9 +1,10 @@
 """The typed contracts between the house's rooms: the student's architecture, what each stage outputs, the
 runner's JSON, report.json and manifest.json.
 
-Every model here is a frozen pydantic model that refuses unknown fields, so a typo or a renamed field fails
+Every model here refuses unknown fields and, but for the budget search's candidates (which the search fills
+in as it goes), is frozen; change one with `updated`, which validates, so a typo or a renamed field fails
 where the value is made, not as a KeyError at the end of a long build. This module imports nothing from the
-house (it is the ground floor) and is type-checked strictly (`mypy --strict`, run by the tests).
+house (it is the ground floor) and is type-checked strictly (`mypy --strict`, run by `make test`).
 
 Metric values that depend on the task (classification: `accuracy`, `agreement_with_student`; detection:
 `map`, ...) are named by the task (`pipeline/tasks/`): the entries that carry them accept extra fields, every
@@ -12,25 +13,32 @@ one a number.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic.dataclasses import dataclass
 
 # report.json and manifest.json: bump when a field is renamed, removed or changes meaning
-REPORT_SCHEMA_VERSION = 2
-MANIFEST_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION: Literal[2] = 2
+MANIFEST_SCHEMA_VERSION: Literal[2] = 2
 # a stage cache entry's record (record.json): bump when the stage outputs below change shape, so that old
 # entries are rebuilt rather than misread
 RECORD_FORMAT = 2
 
 Metrics = dict[str, float]  # a task's metrics, by the names the task gives them
-History = list[dict[str, float]]  # one entry per epoch: epoch, loss, the validation metric
+M = TypeVar("M", bound=BaseModel)
+
+# every field is written, defaults included: the published schemas require them all
+STRICT = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class Contract(BaseModel):
-    # every field is written, defaults included: the published schemas require them all
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
+    model_config = STRICT
+
+
+def updated(model: M, **changes: Any) -> M:
+    """A copy of `model` with `changes`, validated like a new one (pydantic's model_copy checks nothing)."""
+    return type(model).model_validate({**model.model_dump(), **changes})
 
 
 class WithMetrics(BaseModel):
@@ -48,6 +56,17 @@ class WithMetrics(BaseModel):
 
 
 # ---- the student ---------------------------------------------------------------------------------------------
+
+
+class EpochRecord(Contract):
+    """One epoch of training: its mean loss and the validation score it reached."""
+
+    epoch: int
+    loss: float
+    val_accuracy: float
+
+
+History = list[EpochRecord]
 
 
 class StudentArch(Contract):
@@ -340,7 +359,7 @@ class DeviceMeasurement(Contract):
 # ---- report.json -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True))
 class DeviceProfile:
     """A target device: what a build is optimised and measured for (the registry is devices/profiles.py)."""
 
@@ -355,9 +374,6 @@ class DeviceProfile:
     transport: str = "ssh"  # how it is usually reached: "ssh" or "adb"
     runtime: str = "python"  # "python": benchmarks/runner.py; "benchmark_model": TFLite's native binary
     cpu_mask: str | None = None  # taskset mask of the big cores to pin the benchmark to (hex, e.g. "f0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class DataSummary(Contract):
@@ -532,10 +548,10 @@ class BudgetSearch(Contract):
 
 
 class Report(Contract):
-    """report.json: every number of the build. The console summary, report.html and the manifest's
-    recommendation are rendered from it."""
+    """report.json: every number of the build. The console summary and report.html are rendered from it;
+    the manifest shares its recommendation and its artifacts' export descriptions."""
 
-    schema_version: int = REPORT_SCHEMA_VERSION
+    schema_version: Literal[2] = REPORT_SCHEMA_VERSION
     task: str
     project: str
     target: DeviceProfile
@@ -610,7 +626,7 @@ class ShippedFile(Contract):
 class Manifest(Contract):
     """manifest.json: everything an app team needs to call the shipped model, and nothing else."""
 
-    schema_version: int = MANIFEST_SCHEMA_VERSION
+    schema_version: Literal[2] = MANIFEST_SCHEMA_VERSION
     task: str
     project: str
     target: DeviceProfile

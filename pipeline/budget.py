@@ -301,13 +301,13 @@ def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_p
     from edgedistill.pipeline.latency_estimates import build_calibration
 
     if device is not None:
-        from edgedistill.benchmarks.harness import run_benchmarks
+        from edgedistill.benchmarks.harness import median_ms, run_benchmarks
         from edgedistill.devices.connect import open_transport
 
         def measured(paths: list[Path]) -> tuple[list[float], str]:
             with open_transport(device.device, ssh_config=device.ssh_config, python=device.python) as transport:
                 results = run_benchmarks(transport, paths, threads=target.threads, runs=30, warmup=5)
-            return [r.latency_ms.p50 or 0.0 for r in results], "device"
+            return [median_ms(r) for r in results], "device"
 
         return measured, f"measured on {device.device} ({target.threads} threads)"
     if budget.latency_ms is None:

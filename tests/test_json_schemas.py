@@ -33,9 +33,12 @@ def test_a_built_manifest_validates_and_a_broken_one_does_not(built_project):
     broken = copy.deepcopy(built_project.manifest)
     broken["models"]["tflite_int8"]["input"]["zero_point"] = "0"  # a string where an app reads an integer
     del broken["labels"]
+    broken["schema_version"] = 7  # a manifest of another schema version is not this schema's
+    broken["target"]["gpu"] = "none"  # nor is a target with a field the schema does not know
     errors = _errors("manifest.schema.json", broken)
     assert any(e.startswith("models.tflite_int8.input.zero_point:") for e in errors)
     assert any("'labels' is a required property" in e for e in errors)
+    assert any(e.startswith("schema_version:") for e in errors) and any(e.startswith("target:") for e in errors)
 
 
 def test_a_built_report_validates_and_metrics_must_be_numbers(built_project):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgedistill.benchmarks.harness import run_benchmarks
+from edgedistill.benchmarks.harness import median_ms, run_benchmarks
 from edgedistill.benchmarks.latency.kernels import model_kernels
 from edgedistill.benchmarks.latency.predictor import Calibration, fit_calibration, load_calibration, save_calibration
 from edgedistill.benchmarks.latency.suite import build_suite, draw_suite
@@ -57,7 +57,7 @@ def calibrate(
     first = results[0]
     calibration = fit_calibration(
         [model_kernels(p) for p in paths],
-        [r.latency_ms.p50 or 0.0 for r in results],
+        [median_ms(r) for r in results],
         device=device,
         reached_by=reached_by,
         machine=f"{first.machine}, {first.cpu or 'unknown cpu'}",

@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from edgedistill.benchmarks.harness import run_benchmarks
+from edgedistill.benchmarks.harness import median_ms, run_benchmarks
 from edgedistill.benchmarks.latency.calibrate import calibrate
 from edgedistill.benchmarks.latency.estimate import estimate
 from edgedistill.benchmarks.suites.provenance import write_results
@@ -87,7 +87,7 @@ def main() -> None:
     rows = []
     for path, result in zip(models, measured):
         predicted = estimate(path, calibration).total_ms
-        p50 = result.latency_ms.p50 or 0.0
+        p50 = median_ms(result)
         rows.append({"model": path.stem, "predicted_ms": predicted, "measured_ms": p50, "error": predicted / p50 - 1})
     within = sum(abs(r["error"]) <= TOLERANCE for r in rows)
     table = Table(

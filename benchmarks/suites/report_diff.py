@@ -16,19 +16,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# fields that measure time or memory (or the machine that measured them): they differ from run to run
+# the fields that measure time or memory: they differ from run to run (a benchmark's other fields, its runs,
+# threads, runtime and machine, are compared)
 MEASURED = (
     "total_seconds",
     "stages.*.seconds",
     "stages.*.built_seconds",
     "artifacts.*.host_latency_ms.*",
     "artifacts.*.host_peak_rss_kb",
-    "artifacts.*.host_benchmark.*",
     "artifacts.*.device_latency_ms.*",
     "artifacts.*.device_peak_rss_kb",
-    "artifacts.*.device_benchmark.*",
+    *(f"artifacts.*.{where}_benchmark.{field}" for where in ("host", "device") for field in ("*_ms", "*_ms.*")),
+    *(f"artifacts.*.{where}_benchmark.{f}" for where in ("host", "device") for f in ("peak_rss_kb", "memory_*")),
 )
-# fields whose change is the point of issue 22 (report schema version 2), compared against what they became
+# the fields issue 22 changed on purpose (report schema version 2): listed with what they became, not compared.
+# Each pattern names leaves exactly (`*` stands for any part of a path).
 CHANGED_ON_PURPOSE = {
     "schema": "renamed schema_version and bumped 1 -> 2: the report is a typed model now",
     "device": "'not measured on a device' (a string where a measured build has an object) is null now",
@@ -49,7 +51,12 @@ def leaves(doc: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _matches(path: str, patterns: tuple[str, ...] | list[str]) -> str | None:
-    return next((p for p in patterns if fnmatch.fnmatchcase(path, p) or path.startswith(p + ".")), None)
+    return next((p for p in patterns if fnmatch.fnmatchcase(path, p)), None)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal and of the same JSON type (1 and 1.0, or true and 1, are not the same value in a document)."""
+    return type(a) is type(b) and a == b
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             result["on_purpose"][path] = {"before": value, "after": new.get(path), "why": CHANGED_ON_PURPOSE[reason]}
             continue
         result["compared"] += 1
-        if path in new and new[path] == value:
+        if path in new and same(new[path], value):
             result["same"] += 1
         else:
             result["differ"][path] = {"before": value, "after": new.get(path, "<missing>")}

@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from edgedistill.benchmarks.harness import run_benchmark
+from edgedistill.benchmarks.harness import median_ms, run_benchmark
 from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.devices.transport import LocalTransport
 
@@ -83,9 +83,7 @@ def main() -> None:
             for model in models:
                 ours, theirs = [], []
                 for _ in range(args.trials):  # alternate, so drifting load on a shared host hits both tools alike
-                    ours.append(
-                        run_benchmark(transport, model, threads=threads, runs=args.runs, warmup=20).latency_ms.p50
-                    )
+                    ours.append(median_ms(run_benchmark(transport, model, threads=threads, runs=args.runs, warmup=20)))
                     theirs.append(litert_median_ms(model, threads, args.runs, folder / f"{model.stem}.json"))
                 ours_ms, theirs_ms = statistics.median(ours), statistics.median(theirs)
                 ratio = ours_ms / theirs_ms

@@ -27,7 +27,7 @@ EXAMPLE_PROJECT: dict[str, Any] = {
 }
 
 HEADER = (
-    "edgedistill project config, generated from the schema (edgedistill/pipeline/config/schema.py). Relative "
+    "edgedistill project config, generated from the schema (pipeline/config/schema.py in edgedistill). Relative "
     "paths are resolved against this file's folder. A commented-out key is off or at its default; uncomment it "
     "to set it."
 )

@@ -273,8 +273,6 @@ def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tup
         raise CheckpointError(
             f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}); set teacher.input_size?"
         ) from None
-    if not isinstance(out, torch.Tensor):
-        raise CheckpointError(f"{path}: teacher outputs a {type(out).__name__} for 2 inputs, not a tensor")
-    problem = task.teacher_output_problem(tuple(out.shape), data.num_classes)
+    problem = task.teacher_output_problem(out, data.num_classes)
     if problem is not None:
         raise CheckpointError(f"{path}: {problem}")

@@ -30,6 +30,7 @@ from edgedistill.contracts import (
     TrainedStudent,
     VerifiedArtifact,
     VerifyResult,
+    updated,
 )
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.fsutil import sha256_json
@@ -150,9 +151,7 @@ def assemble_report(
     trained, v = student.result, verified.result
     host = bench.result if bench is not None else None
     artifacts = {
-        fmt: _artifact(fmt, exported, v.artifacts[fmt], host, on_device).model_copy(
-            update={"estimate_ms": estimates_ms.get(fmt)}
-        )
+        fmt: updated(_artifact(fmt, exported, v.artifacts[fmt], host, on_device), estimate_ms=estimates_ms.get(fmt))
         for fmt in exported.result.artifacts
     }
     return Report(

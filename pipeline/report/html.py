@@ -50,9 +50,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _metric_cells(entry: WithMetrics, task: Task) -> list[str]:
-    values = entry.metrics()
-    return [_num(values.get(col.metric), col.spec) for col in task.columns]
+def _metric_cells(entry: WithMetrics, task: Task, reference: bool = False) -> list[str]:
+    values = {**entry.metrics(), **(task.reference_metrics if reference else {})}
+    return [_num(values.get(col.metric), col.spec) if col.metric in values else "" for col in task.columns]
 
 
 def _models_table(report: Report) -> str:
@@ -69,11 +69,11 @@ def _models_table(report: Report) -> str:
         labels_only = {task.primary_metric: b.test_accuracy}
         rows.append(
             ["student, labels only", "", "", _num(b.params, ","), _num(b.macs, ",")]
-            + [_num(labels_only.get(col.metric), col.spec) for col in task.columns]
+            + [_num(labels_only[col.metric], col.spec) if col.metric in labels_only else "" for col in task.columns]
         )
     rows.append(
         ["student (PyTorch)" + (", pruned" if report.pruning else ""), "", "", _num(s.params, ","), _num(s.macs, ",")]
-        + _metric_cells(s, task)
+        + _metric_cells(s, task, reference=True)
     )
     rows = [row + [""] * (len(header) - len(row)) for row in rows]
     for a in report.artifacts.values():

@@ -48,9 +48,9 @@ def run_stage(stage: Stage[R], cache: StageCache) -> StageOutput[R]:
     cached; a training stage (`distributed`) runs on every rank, each in a scratch folder but rank 0's, and the
     others then read rank 0's entry (sent to them when their machine's cache is not rank 0's). Other stages run
     on rank 0 only."""
-    key = StageCache.key(stage.name, stage.version, stage.cache_inputs())
-    world = current_world()
     kind: type[R] = stage.output_type  # type: ignore[assignment]  # a ClassVar cannot name R
+    key = StageCache.key(stage.name, stage.version, stage.cache_inputs(), kind)
+    world = current_world()
     if not world.distributed:
         return cache.lookup(stage.name, key, kind) or cache.build(stage.name, key, stage.run)
     found = cache.lookup(stage.name, key, kind) if world.is_main else None

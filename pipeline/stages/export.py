@@ -22,6 +22,7 @@ from edgedistill.contracts import (
     TensorSpec,
     TrainedStudent,
     ValidationScores,
+    updated,
 )
 from edgedistill.export.inspect_onnx import io_details as onnx_io
 from edgedistill.export.inspect_tflite import io_details as tflite_io
@@ -96,7 +97,7 @@ class ExportStage(Stage[ExportResult]):
             if fmt not in wanted:
                 continue  # made only to derive another format from
             files[fmt] = FILENAMES[fmt]
-            artifacts[fmt] = self._describe(fmt, dest).model_copy(update=extra)
+            artifacts[fmt] = updated(self._describe(fmt, dest), **extra)
             if fmt in CALIBRATED:
                 calibrated = samples
         for fmt in needed - set(wanted):

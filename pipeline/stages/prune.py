@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from edgedistill.contracts import PruneMeasure, PruningSummary, TrainedStudent, UnstructuredPruning
+from edgedistill.contracts import PruneMeasure, PruningSummary, TrainedStudent, UnstructuredPruning, updated
 from edgedistill.fsutil import write_json, write_torch
 from edgedistill.pipeline.config import DistillationConfig, PruneConfig
 from edgedistill.pipeline.data.bundle import DataBundle
@@ -102,9 +102,7 @@ class PruneStage(Stage[TrainedStudent]):
                 pruned = measure(step, touched)
                 self._finetune(model, view, f"KD fine-tune after prune step {step}/{cfg.steps}", workdir)
                 steps.append(
-                    pruned.model_copy(
-                        update={"val_accuracy_before_finetune": pruned.val_accuracy, "val_accuracy": val_accuracy()}
-                    )
+                    updated(pruned, val_accuracy_before_finetune=pruned.val_accuracy, val_accuracy=val_accuracy())
                 )
         unstructured = None
         if cfg.unstructured is not None:
@@ -136,8 +134,8 @@ class PruneStage(Stage[TrainedStudent]):
             steps=steps,
             unstructured=unstructured,
         )
-        return files, self.student.result.model_copy(
-            update={"params": after.params, "macs": after.macs, "val_accuracy": after.val_accuracy, "pruning": pruning}
+        return files, updated(
+            self.student.result, params=after.params, macs=after.macs, val_accuracy=after.val_accuracy, pruning=pruning
         )
 
     def _finetune(self, model, view, label: str, workdir: Path) -> None:

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from edgedistill.contracts import ExportResult, Int8Choice, QATResult, QATSummary, QATVerdict, TrainedStudent
+from edgedistill.contracts import (
+    ExportResult,
+    Int8Choice,
+    QATResult,
+    QATSummary,
+    QATVerdict,
+    TrainedStudent,
+    updated,
+)
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, QuantizationConfig
 from edgedistill.pipeline.data.bundle import DataBundle
@@ -179,9 +187,8 @@ class Int8ChoiceStage(Stage[ExportResult]):
         artifacts = dict(self.exported.result.artifacts)
         if shipped == "qat":
             before = artifacts["tflite_int8"]
-            artifacts["tflite_int8"] = describe_artifact("tflite_int8", workdir / FILENAMES["tflite_int8"]).model_copy(
-                update={"io_dtype": before.io_dtype, "method": "qat"}
-            )
+            made = describe_artifact("tflite_int8", workdir / FILENAMES["tflite_int8"])
+            artifacts["tflite_int8"] = updated(made, io_dtype=before.io_dtype, method="qat")
         choice = Int8Choice(
             **self.verdict.model_dump(exclude={"run_qat"}),
             qat=QATSummary.model_validate(self.qat.result.model_dump(include=set(QATSummary.model_fields))),
@@ -189,6 +196,4 @@ class Int8ChoiceStage(Stage[ExportResult]):
             shipped=shipped,
             shipped_because=why,
         )
-        return dict(self.exported.files), self.exported.result.model_copy(
-            update={"artifacts": artifacts, "int8_choice": choice}
-        )
+        return dict(self.exported.files), updated(self.exported.result, artifacts=artifacts, int8_choice=choice)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from edgedistill.contracts import RECORD_FORMAT
 from edgedistill.errors import EdgeDistillError
@@ -63,22 +63,33 @@ class StageCache:
         self.root = Path(root)
 
     @staticmethod
-    def key(stage: str, version: int, inputs: dict[str, Any]) -> str:
-        """The entry's key; it changes with the record format, so entries written in an older one are rebuilt."""
-        return sha256_json({"stage": stage, "version": version, "record": RECORD_FORMAT, "inputs": inputs})[:24]
+    def key(stage: str, version: int, inputs: dict[str, Any], result_type: type[BaseModel] | None = None) -> str:
+        """The entry's key. It changes with the record format and with the shape of the stage's result type,
+        so an entry written in an older one is never looked up: it is rebuilt, not misread."""
+        shape = sha256_json(result_type.model_json_schema()) if result_type is not None else None
+        return sha256_json(
+            {"stage": stage, "version": version, "record": RECORD_FORMAT, "result": shape, "inputs": inputs}
+        )[:24]
 
     def lookup(self, stage: str, key: str, result_type: type[R]) -> StageOutput[R] | None:
+        """The entry, checked: its files against their hashes and its result against its type; an entry that
+        fails either is removed (the stage runs again)."""
         folder = self.root / stage / key
         try:
             record = json.loads((folder / RECORD).read_text())
         except (OSError, ValueError):
             return None
-        for name, filename in record["files"].items():
-            path = folder / filename
-            if not path.is_file() or sha256_file(path) != record["sha256"][name]:
-                shutil.rmtree(folder, ignore_errors=True)  # corrupted entry: rebuild it
-                return None
-        return _output(stage, key, folder, record, result_type)
+        try:
+            intact = record["format"] == RECORD_FORMAT and all(
+                (folder / filename).is_file() and sha256_file(folder / filename) == record["sha256"][name]
+                for name, filename in record["files"].items()
+            )
+            found = _output(stage, key, folder, record, result_type) if intact else None
+        except (KeyError, TypeError, ValidationError):
+            found = None
+        if found is None:
+            shutil.rmtree(folder, ignore_errors=True)  # corrupted or of another format: rebuild it
+        return found
 
     def read(self, stage: str, key: str, result_type: type[R]) -> StageOutput[R]:
         """An entry another process just wrote (a distributed world's rank 0), read without checking or repair."""

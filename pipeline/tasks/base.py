@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class Task(ABC):
     name: ClassVar[str]
     primary_metric: ClassVar[str]  # the metric models are judged by (the int8 drop, retention, the gain)
     columns: ClassVar[tuple[Column, ...]]  # what the console's models table shows of each model
+    reference_metrics: ClassVar[Metrics] = {}  # the agreement metrics of the reference (the student) with itself
 
     @abstractmethod
     def metrics(self, outputs: np.ndarray, labels: np.ndarray) -> Metrics:
@@ -53,8 +54,9 @@ class Task(ABC):
         """How closely a model's outputs follow the reference model's (an exported file against the student)."""
 
     @abstractmethod
-    def teacher_output_problem(self, shape: tuple[int, ...], num_classes: int) -> str | None:
-        """What is wrong with the teacher's output for a batch of two (its shape), or None when it fits the task."""
+    def teacher_output_problem(self, output: Any, num_classes: int) -> str | None:
+        """What is wrong with the teacher's raw output for a batch of two (a tensor, a tuple, a dict: whatever
+        the teacher returns), or None when it fits the task."""
 
     @abstractmethod
     def output_meaning(self, output: TensorSpec) -> str:

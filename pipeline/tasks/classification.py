@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgedistill.contracts import Metrics, TensorSpec
@@ -14,6 +16,7 @@ class Classification(Task):
     name = "classification"
     primary_metric = "accuracy"
     columns = (Column("test acc %", "accuracy"), Column("agree %", "agreement_with_student"))
+    reference_metrics = {"agreement_with_student": 100.0, "max_abs_logit_diff": 0.0}
 
     def metrics(self, outputs: np.ndarray, labels: np.ndarray) -> Metrics:
         return {"accuracy": round(accuracy(outputs, labels), 3)}
@@ -24,10 +27,13 @@ class Classification(Task):
             "max_abs_logit_diff": round(float(np.abs(outputs - reference).max()), 6),
         }
 
-    def teacher_output_problem(self, shape: tuple[int, ...], num_classes: int) -> str | None:
-        if shape == (2, num_classes):
+    def teacher_output_problem(self, output: Any, num_classes: int) -> str | None:
+        shape = getattr(output, "shape", None)
+        if shape is None:
+            return f"teacher outputs a {type(output).__name__} for 2 inputs; expected (2, {num_classes}) logits"
+        if tuple(shape) == (2, num_classes):
             return None
-        return f"teacher outputs {shape} for 2 inputs; expected (2, {num_classes}) logits"
+        return f"teacher outputs {tuple(shape)} for 2 inputs; expected (2, {num_classes}) logits"
 
     def output_meaning(self, output: TensorSpec) -> str:
         return "class logits in label order; argmax is the prediction"

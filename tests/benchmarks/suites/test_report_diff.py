@@ -35,6 +35,11 @@ def test_time_is_skipped_purposeful_changes_are_listed_and_any_other_change_is_c
     assert set(result["on_purpose"]) == {"schema", "stages.0.key"} and result["added"] == ["schema_version"]
     after["artifacts"]["tflite_int8"]["accuracy"] = 98.0
     assert compare(BEFORE, after)["differ"] == {"artifacts.tflite_int8.accuracy": {"before": 98.1, "after": 98.0}}
+    after["artifacts"]["tflite_int8"]["accuracy"] = 98.1
+    after["stages"][0]["epoch"] = 1.0  # an int written as a float is a change to the document
+    before = {**BEFORE, "stages": [{**BEFORE["stages"][0], "epoch": 1}]}
+    assert list(compare(before, after)["differ"]) == ["stages.0.epoch"]
+    after["artifacts"]["tflite_int8"]["accuracy"] = 98.0
     (tmp_path / "a.json").write_text(json.dumps(BEFORE))
     (tmp_path / "b.json").write_text(json.dumps(after))
     assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1

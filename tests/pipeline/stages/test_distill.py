@@ -35,7 +35,7 @@ def test_student_at_its_own_input_size_learns_from_the_teacher(tmp_path, digits_
     out = run_stage(stage, StageCache(tmp_path))
     assert out.result.arch.input_hw == (12, 12) and out.result.params > 0 and out.result.macs > 0
     assert out.result.val_accuracy > 60 and len(out.result.history) == 8
-    assert out.result.val_accuracy == max(h["val_accuracy"] for h in out.result.history)
+    assert out.result.val_accuracy == max(h.val_accuracy for h in out.result.history)
     student = load_student(out)
     assert student(torch.zeros(1, 1, 12, 12)).shape == (1, 10)
     again = run_stage(stage, StageCache(tmp_path))

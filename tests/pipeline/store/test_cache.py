@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pydantic import BaseModel
 
@@ -41,11 +43,28 @@ def test_key_depends_on_stage_version_and_inputs():
     assert StageCache.key("s", 1, {"a": 1, "b": 2}) == StageCache.key("s", 1, {"b": 2, "a": 1})
 
 
-def test_a_new_record_format_keys_every_entry_anew(monkeypatch):
-    """Entries written in an older record format are never looked up, so never misread: they are rebuilt."""
-    old = StageCache.key("s", 1, {"a": 1})
+class Words(BaseModel):
+    length: int
+    words: int
+
+
+def test_a_new_record_format_or_result_shape_keys_every_entry_anew(monkeypatch):
+    """Entries written in an older record format, or for an older shape of the stage's result, are never looked
+    up, so never misread: they are rebuilt."""
+    old = StageCache.key("s", 1, {"a": 1}, Length)
+    assert StageCache.key("s", 1, {"a": 1}, Words) != old
     monkeypatch.setattr(cache_module, "RECORD_FORMAT", cache_module.RECORD_FORMAT + 1)
-    assert StageCache.key("s", 1, {"a": 1}) != old
+    assert StageCache.key("s", 1, {"a": 1}, Length) != old
+
+
+def test_an_entry_whose_record_does_not_fit_its_type_is_rebuilt_not_a_traceback(tmp_path):
+    cache, calls = StageCache(tmp_path), []
+    key = StageCache.key("s", 1, {})
+    cache.build("s", key, _produce("hello", calls))
+    assert cache.lookup("s", key, Words) is None  # a result without `words`: removed
+    assert not (tmp_path / "s" / key).exists()
+    rebuilt = cache.build("s", key, _produce("hello", calls))
+    assert cache.lookup("s", key, Length) == dataclasses.replace(rebuilt, cached=True) and len(calls) == 2
 
 
 def test_corrupted_entry_is_detected_and_rebuilt(tmp_path):

@@ -30,9 +30,13 @@ def test_metrics_agreement_and_the_drop_on_the_primary_metric():
 
 def test_the_teacher_output_check_names_the_shape_it_expected():
     task = get_task("classification")
-    assert task.teacher_output_problem((2, 10), 10) is None
+    assert task.teacher_output_problem(np.zeros((2, 10)), 10) is None
     assert (
-        task.teacher_output_problem((2, 1000), 10) == "teacher outputs (2, 1000) for 2 inputs; expected (2, 10) logits"
+        task.teacher_output_problem(np.zeros((2, 1000)), 10)
+        == "teacher outputs (2, 1000) for 2 inputs; expected (2, 10) logits"
+    )
+    assert task.teacher_output_problem((np.zeros((2, 10)),), 10) == (
+        "teacher outputs a tuple for 2 inputs; expected (2, 10) logits"
     )
 
 
