@@ -66,7 +66,7 @@ class StageCache:
     def key(stage: str, version: int, inputs: dict[str, Any], result_type: type[BaseModel] | None = None) -> str:
         """The entry's key. It changes with the record format and with the shape of the stage's result type,
         so an entry written in an older one is never looked up: it is rebuilt, not misread."""
-        shape = sha256_json(result_type.model_json_schema()) if result_type is not None else None
+        shape = sha256_json(_shape(result_type.model_json_schema())) if result_type is not None else None
         return sha256_json(
             {"stage": stage, "version": version, "record": RECORD_FORMAT, "result": shape, "inputs": inputs}
         )[:24]
@@ -186,6 +186,15 @@ class StageCache:
                 if not any(workdir.iterdir()):
                     workdir.rmdir()
         return StageOutput(stage, key, final, files, sha, result, False, seconds)
+
+
+def _shape(schema: Any) -> Any:
+    """A JSON schema without its prose (titles, descriptions): a docstring edit does not rebuild the cache."""
+    if isinstance(schema, dict):
+        return {k: _shape(v) for k, v in schema.items() if k not in ("title", "description")}
+    if isinstance(schema, list):
+        return [_shape(v) for v in schema]
+    return schema
 
 
 def _output(stage: str, key: str, folder: Path, record: dict[str, Any], result_type: type[R]) -> StageOutput[R]:

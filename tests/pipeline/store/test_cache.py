@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edgedistill.pipeline.store import cache as cache_module
 from edgedistill.pipeline.store.cache import StageCache
@@ -53,6 +53,13 @@ def test_a_new_record_format_or_result_shape_keys_every_entry_anew(monkeypatch):
     up, so never misread: they are rebuilt."""
     old = StageCache.key("s", 1, {"a": 1}, Length)
     assert StageCache.key("s", 1, {"a": 1}, Words) != old
+
+    class Described(BaseModel):
+        """The same shape as Length, told in other words: its entries are the same entries."""
+
+        length: int = Field(description="characters")
+
+    assert StageCache.key("s", 1, {"a": 1}, Described) == old
     monkeypatch.setattr(cache_module, "RECORD_FORMAT", cache_module.RECORD_FORMAT + 1)
     assert StageCache.key("s", 1, {"a": 1}, Length) != old
 
