@@ -73,6 +73,15 @@ class TeacherConfig(_Strict):
     onnx: Path | None = Field(
         None, description="an ONNX model from any framework, run by onnxruntime", examples=["teacher.onnx"]
     )
+    layout: Literal["auto", "NCHW", "NHWC"] = Field(
+        "auto",
+        description="an ONNX teacher's input layout; auto reads it from the graph's input shape (channels last: NHWC)",
+    )
+    output: str | None = Field(
+        None,
+        description="the output of an ONNX teacher with several outputs that holds its class scores; default: the first",
+        examples=["logits"],
+    )
     logits: Path | None = Field(
         None,
         description="a .npy of shape (N, classes): one row per data sample in source order, then one per data.unlabeled sample",

@@ -120,9 +120,12 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress, task:
     norm = cfg.normalize or data
     if len(norm.mean) != c or len(norm.std) != c:
         raise ConfigError(f"teacher.normalize: needs {c} mean/std values (one per channel of the data)")
-    view = make_normalizer(list(norm.mean), list(norm.std), input_hw)  # type: ignore[arg-type]
+    mean, std = list(norm.mean), list(norm.std)
+    if isinstance(module, OnnxTeacher) and module.uint8 and cfg.normalize is None:
+        mean, std = [0.0] * c, [1 / 255] * c  # a uint8 input takes raw pixels: the graph normalises them itself
+    view = make_normalizer(mean, std, input_hw)  # type: ignore[arg-type]
     _check_output(module, data, path, input_hw, task or get_task("classification"))
-    view_id = json.dumps([input_hw, list(norm.mean), list(norm.std)])
+    view_id = json.dumps([input_hw, mean, std])
     fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}|{view_id}".encode()).hexdigest()
     return Teacher(description, path, fingerprint, module, view, input_hw)  # type: ignore[arg-type]
 
@@ -142,7 +145,13 @@ def _load_module(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> tu
             json.dumps(ARCH, sort_keys=True),
         )
     if cfg.onnx is not None:
-        return OnnxTeacher(cfg.onnx), cfg.onnx, f"ONNX {cfg.onnx.name} (onnxruntime)", "onnx"
+        module = OnnxTeacher(cfg.onnx, cfg.layout, cfg.output)
+        return (
+            module,
+            cfg.onnx,
+            f"ONNX {cfg.onnx.name} (onnxruntime{module.notes()})",
+            f"onnx|{module.layout}|{module.output}",
+        )
     if cfg.exported is not None:
         path = cfg.exported
         module = _load_file(
@@ -247,20 +256,72 @@ def onnx_providers() -> list[str]:
 
 
 class OnnxTeacher(nn.Module):
-    """An ONNX model (any framework's teacher) behind the nn.Module interface; inference only."""
+    """An ONNX model (any framework's teacher) behind the nn.Module interface; inference only.
 
-    def __init__(self, path: Path) -> None:
+    It takes NCHW float batches of any size, as every teacher does, and feeds the graph what it declares: a fixed
+    batch in slices of that size (the last one padded), channels last when the graph's input is NHWC, raw 0-255
+    pixels when its input is uint8 (the teacher's view then scales to 0-255 instead of normalising). With several
+    outputs, `output` names the one with the class scores (default: the first)."""
+
+    def __init__(self, path: Path, layout: str = "auto", output: str | None = None) -> None:
         super().__init__()
         import onnxruntime as ort
 
         self.session = _load_file(
             path, "ONNX", "ONNX model", lambda p: ort.InferenceSession(str(p), providers=onnx_providers())
         )
-        self.input_name = self.session.get_inputs()[0].name
+        graph_input = self.session.get_inputs()[0]
+        self.input_name, self.wants = graph_input.name, graph_input
+        dims = list(graph_input.shape)
+        self.batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
+        self.uint8 = graph_input.type == "tensor(uint8)"
+        if graph_input.type not in ("tensor(float)", "tensor(uint8)"):
+            raise CheckpointError(
+                f"{path}: the teacher's input {graph_input.name!r} is {graph_input.type}; "
+                "edgedistill feeds float32 or uint8"
+            )
+        channels_last = len(dims) == 4 and dims[3] in (1, 3, 4) and dims[1] not in (1, 3, 4)
+        self.layout = ("NHWC" if channels_last else "NCHW") if layout == "auto" else layout
+        names = [o.name for o in self.session.get_outputs()]
+        if output is not None and output not in names:
+            raise CheckpointError(
+                f"{path}: teacher.output {output!r} is not an output of the graph ({', '.join(names)})"
+            )
+        self.output = output or names[0]
+        self.outputs = names
+
+    def notes(self) -> str:
+        """What was adapted, for the teacher's description."""
+        notes = [f"batch {self.batch} in slices"] if self.batch else []
+        notes += ["NHWC"] if self.layout == "NHWC" else []
+        notes += ["uint8 input"] if self.uint8 else []
+        notes += [f"output {self.output!r}"] if len(self.outputs) > 1 else []
+        return "; " + ", ".join(notes) if notes else ""
+
+    def describe_input(self) -> str:
+        return f"input {self.wants.name!r} of shape {list(self.wants.shape)} {self.wants.type}"
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output], {self.input_name: x})[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(None, {self.input_name: x.detach().float().cpu().numpy()})[0]
-        return torch.from_numpy(out).to(x.device)
+        batch = x.detach().float().cpu()
+        if self.layout == "NHWC":
+            batch = batch.permute(0, 2, 3, 1)
+        arr = batch.contiguous().numpy()
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8) if self.uint8 else arr
+        if self.batch is None:
+            out = self._run(arr)
+        else:  # a graph exported with a fixed batch: slices of that size, the last one padded with zeros
+            parts = []
+            for start in range(0, len(arr), self.batch):
+                part = arr[start : start + self.batch]
+                pad = self.batch - len(part)
+                if pad:
+                    part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), dtype=part.dtype)])
+                parts.append(self._run(part)[: self.batch - pad])
+            out = np.concatenate(parts)
+        return torch.from_numpy(np.ascontiguousarray(out)).to(x.device)
 
 
 def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int], task: Task) -> None:
@@ -270,8 +331,9 @@ def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tup
             out = module(torch.zeros(2, c, h, w))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        wants = f"; the graph wants {module.describe_input()}" if isinstance(module, OnnxTeacher) else ""
         raise CheckpointError(
-            f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}); set teacher.input_size?"
+            f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}){wants}; set teacher.input_size?"
         ) from None
     problem = task.teacher_output_problem(out, data.num_classes)
     if problem is not None:
