@@ -44,20 +44,18 @@ def check_teacher(
     """The teacher's validation score, against the student trained without it; a warning when it is not better."""
     val = data.val
     teacher_val = task.metrics(np.asarray(teacher.split_logits(val, data.pixel_max)), val.y)[task.primary_metric]
-    check = TeacherCheck(teacher_val_accuracy=teacher_val)
+    base_val = baseline.result.val_accuracy if baseline is not None else None
+    check = TeacherCheck(
+        teacher_val_accuracy=teacher_val,
+        baseline_val_accuracy=base_val,
+        teacher_better_than_baseline=None if base_val is None else teacher_val > base_val,
+    )
     warnings = []
-    if baseline is not None:
-        base_val = baseline.result.val_accuracy
-        check = TeacherCheck(
-            teacher_val_accuracy=teacher_val,
-            baseline_val_accuracy=base_val,
-            teacher_better_than_baseline=teacher_val > base_val,
+    if base_val is not None and teacher_val <= base_val:
+        warnings.append(
+            f"weak teacher: {teacher_val:.2f}% on the validation split, no better than the student trained on labels alone "
+            f"({base_val:.2f}%); distilling from it is likely to drag the student down"
         )
-        if teacher_val <= base_val:
-            warnings.append(
-                f"weak teacher: {teacher_val:.2f}% on the validation split, no better than the student trained on labels alone "
-                f"({base_val:.2f}%); distilling from it is likely to drag the student down"
-            )
     return check, warnings
 
 

@@ -271,7 +271,7 @@ class OnnxTeacher(nn.Module):
             path, "ONNX", "ONNX model", lambda p: ort.InferenceSession(str(p), providers=onnx_providers())
         )
         graph_input = self.session.get_inputs()[0]
-        self.input_name, self.wants = graph_input.name, graph_input
+        self.wants = graph_input
         dims = list(graph_input.shape)
         self.batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
         self.uint8 = graph_input.type == "tensor(uint8)"
@@ -302,7 +302,7 @@ class OnnxTeacher(nn.Module):
         return f"input {self.wants.name!r} of shape {list(self.wants.shape)} {self.wants.type}"
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output], {self.input_name: x})[0]
+        return self.session.run([self.output], {self.wants.name: x})[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.detach().float().cpu()

@@ -30,7 +30,6 @@ from edgedistill.contracts import (
     TrainedStudent,
     VerifiedArtifact,
     VerifyResult,
-    updated,
 )
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.fsutil import sha256_json
@@ -97,6 +96,7 @@ def _artifact(
     verified: VerifiedArtifact,
     bench: HostBenchmark | None,
     on_device: DeviceMeasurement | None,
+    estimate_ms: float | None,
 ) -> ArtifactReport:
     info = exported.result.artifacts[fmt]
     host = bench.artifacts[fmt] if bench is not None else None
@@ -117,6 +117,7 @@ def _artifact(
         device_latency_ms=device.latency_ms if device else None,
         device_peak_rss_kb=device.peak_rss_kb if device else None,
         device_benchmark=device,
+        estimate_ms=estimate_ms,
         **verified.metrics(),
     )
 
@@ -151,7 +152,7 @@ def assemble_report(
     trained, v = student.result, verified.result
     host = bench.result if bench is not None else None
     artifacts = {
-        fmt: updated(_artifact(fmt, exported, v.artifacts[fmt], host, on_device), estimate_ms=estimates_ms.get(fmt))
+        fmt: _artifact(fmt, exported, v.artifacts[fmt], host, on_device, estimates_ms.get(fmt))
         for fmt in exported.result.artifacts
     }
     return Report(
