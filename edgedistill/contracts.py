@@ -47,9 +47,9 @@ class WithMetrics(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow", json_schema_serialization_defaults_required=True)
     __pydantic_extra__: dict[str, float] = Field(init=False)
 
-    def metric(self, name: str) -> float:
-        extra = self.__pydantic_extra__ or {}
-        return extra[name]
+    def metric(self, name: str) -> float | None:
+        """The metric, or None where it was not measured (a split without labels): renderers show it as missing."""
+        return (self.__pydantic_extra__ or {}).get(name)
 
     def metrics(self) -> Metrics:
         return dict(self.__pydantic_extra__ or {})
@@ -376,6 +376,19 @@ class DeviceProfile:
     cpu_mask: str | None = None  # taskset mask of the big cores to pin the benchmark to (hex, e.g. "f0")
 
 
+class SkippedFiles(Contract):
+    """What an image folder holds that the build does not read (hidden files aside): files of a type it does not
+    decode (.heic, .avif, .txt, ...) or outside a class folder, and folders nested inside a class folder (only
+    the class folder's own files are read)."""
+
+    folder: str
+    files: int
+    by_extension: dict[str, int]  # lower-case extension ("" for none) -> files; the 10 most common, "other" the rest
+    outside_class_folders: int  # of `files`: directly in the image folder, in no class folder
+    nested_folders: int
+    nested_folder_examples: list[str]  # the first few, relative to `folder`
+
+
 class DataSummary(Contract):
     source: str
     classes: list[str]
@@ -385,6 +398,8 @@ class DataSummary(Contract):
     val: int
     test: int
     skipped_images: list[str] | None = None
+    skipped_files: list[SkippedFiles] | None = None  # per image folder (labelled, data.unlabeled); null: none skipped
+    warnings: list[str] | None = None  # about the data (files skipped, classes too small for the split); null: none
 
 
 class TeacherReport(WithMetrics):

@@ -7,6 +7,7 @@ Relative paths are resolved against the folder of the config file.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from edgedistill.pipeline.config.schema import ProjectConfig
 
 # the fields that name files, per section: relative ones are taken from the config's folder
 PATH_FIELDS: dict[str, tuple[str, ...]] = {
-    "teacher": ("checkpoint", "torchscript", "exported", "onnx", "logits"),
+    "teacher": ("checkpoint", "torchscript", "exported", "onnx", "logits", "labels"),
     "data": ("npz", "image_folder", "unlabeled"),
 }
 
@@ -71,9 +72,12 @@ def config_from_dict(raw: Any, source: str = "<config>", base: Path | None = Non
     if base is not None:
         raw = _resolve_paths(dict(raw), base, source)
     try:
-        return ProjectConfig.model_validate(raw)
+        config = ProjectConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(format_validation_error(source, err)) from None
+    if base is not None and config.teacher.factory is not None and str(base) not in sys.path:
+        sys.path.insert(0, str(base))  # a factory module beside the config imports however the CLI was started
+    return config
 
 
 def load_config(path: Path) -> ProjectConfig:

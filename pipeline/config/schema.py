@@ -92,8 +92,29 @@ class TeacherConfig(_Strict):
     )
     normalize: NormalizeConfig | None = Field(
         None,
-        description="the teacher's own mean/std; default: the data's",
+        description="the teacher's own mean/std on pixels scaled to 0..1 (ImageNet models: mean [0.485, 0.456, 0.406], "
+        "std [0.229, 0.224, 0.225]); default: the data's, and the build stops when a common convention scores "
+        "far better than the one in use",
         examples=[{"mean": [0.5], "std": [0.25]}],
+    )
+    color_order: Literal["RGB", "BGR"] = Field(
+        "RGB", description="the channel order the teacher was trained on (BGR: models trained with OpenCV or Caffe)"
+    )
+    output_kind: Literal["auto", "logits", "probs", "log_probs"] = Field(
+        "auto",
+        description="what the teacher outputs; auto: probabilities when its rows are non-negative and sum to 1 "
+        "(a softmax-ended model), log-probabilities when their exponentials do, else logits",
+    )
+    labels: list[str] | Path | None = Field(
+        None,
+        description="the teacher's class names in its output order, a list or a file (one per line, or a JSON list), "
+        "matched by name to the data's classes; default: an ONNX teacher's metadata 'labels', else the data's own order",
+        examples=["imagenet_labels.txt"],
+    )
+    checks: bool = Field(
+        True,
+        description="before training, check on up to 512 validation images that the teacher's class order and "
+        "preprocessing fit the data, and stop when they do not",
     )
 
     @field_validator("input_size")
@@ -161,6 +182,20 @@ class DataConfig(_Strict):
         None, description="(height, width) images are resized to", examples=[(28, 28)]
     )
     grayscale: bool | None = Field(None, description="image folders: read as 1 channel (default: 3)", examples=[True])
+    background: tuple[
+        Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)]
+    ] = Field(
+        (255, 255, 255),
+        description="image folders: the (R, G, B) colour, 0..255, transparent pixels (PNG, WebP, GIF) are "
+        "composited over, as a page shows them; default white",
+    )
+    max_image_pixels: int | None = Field(
+        178_956_970,
+        gt=0,
+        description="image folders: an image with more pixels (width x height) is refused in one line naming it, "
+        "or skipped with skip_bad_images, before it is decoded; default: where Pillow refuses one (a 108 MP photo "
+        "passes); null: no limit",
+    )
     normalize: NormalizeConfig | None = Field(
         None,
         description="default: per-channel mean/std of the training split",

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rich.markup import escape
 
+from edgedistill.contracts import SkippedFiles
 from edgedistill.errors import DataError
 from edgedistill.fsutil import write_json
 from edgedistill.pipeline.config import DataConfig
+from edgedistill.pipeline.data.scan import skipped_line
 from edgedistill.pipeline.data.sources import UNLABELED, labelled_store, unlabeled_store
 from edgedistill.pipeline.data.stats import channel_mean_std
 from edgedistill.pipeline.data.store import StoredImages, open_store
@@ -134,6 +137,10 @@ class DataBundle:
     fingerprint: str = field(repr=False)
     skipped_images: list[str] = field(default_factory=list, repr=False)  # unreadable, left out (skip_bad_images)
     loader_workers: int | None = None  # data.workers
+    # per image folder: the files and folders it holds but the build does not read
+    skipped_files: list[SkippedFiles] = field(default_factory=list, repr=False)
+    # one line each, shown as the data is loaded: files skipped, classes too small for the split
+    warnings: list[str] = field(default_factory=list, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -188,8 +195,11 @@ def load_data(cfg: DataConfig, store_root: Path | None = None, progress: Progres
     and kept beside the stores."""
     progress = progress or quiet()
     root = Path(store_root) if store_root is not None else _process_store_root()
-    labelled, source = labelled_store(cfg, root, progress)
-    unlabeled = unlabeled_store(cfg, root, labelled, progress)
+    labelled_source = labelled_store(cfg, root, progress)
+    labelled, source = labelled_source.store, labelled_source.description
+    unlabeled_source = unlabeled_store(cfg, root, labelled, progress)
+    unlabeled = unlabeled_source.store if unlabeled_source is not None else None
+    skipped_files = [s.skipped_files for s in (labelled_source, unlabeled_source) if s and s.skipped_files]
     y = labelled.labels
     where = source if cfg.bundled is None else "data"
     if len(y) == 0:
@@ -207,6 +217,11 @@ def load_data(cfg: DataConfig, store_root: Path | None = None, progress: Progres
     for part, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
         if len(idx) == 0:
             raise DataError(f"{where}: too few samples ({len(y)}) for a non-empty {part} split")
+    warnings = [skipped_line(s) for s in skipped_files]
+    small = too_small_for_split(y, class_names, val_idx, test_idx)
+    warnings += [small] if small else []
+    for warning in warnings:
+        progress.console.print(f"[yellow]warning:[/] {escape(warning)}")
     train_idx, dropped_idx = keep_labels(y, train_idx, cfg.labeled_fraction, cfg.split.seed)
     stores = [labelled] + ([unlabeled] if unlabeled is not None else [])
     images = SourceImages([s.folder for s in stores])
@@ -243,7 +258,31 @@ def load_data(cfg: DataConfig, store_root: Path | None = None, progress: Progres
         fingerprint=digest.hexdigest(),
         skipped_images=[s for part in stores for s in part.skipped],
         loader_workers=cfg.workers,
+        skipped_files=skipped_files,
+        warnings=warnings,
     )
+
+
+def too_small_for_split(
+    y: np.ndarray, class_names: list[str], val_idx: np.ndarray, test_idx: np.ndarray, named: int = 8
+) -> str | None:
+    """One line naming the classes with no sample in the validation or the test split (too few samples for
+    data.split: their accuracy is never measured there); None when every class reaches both."""
+    counts = np.bincount(y, minlength=len(class_names))
+    in_val = np.bincount(y[val_idx], minlength=len(class_names))
+    in_test = np.bincount(y[test_idx], minlength=len(class_names))
+    short = [c for c in range(len(class_names)) if counts[c] and (not in_val[c] or not in_test[c])]
+    if not short:
+        return None
+
+    def entry(c: int) -> str:
+        missing = ", ".join(f"no {part}" for part, n in (("val", in_val[c]), ("test", in_test[c])) if not n)
+        return f"{class_names[c]!r} ({counts[c]:,} image{'' if counts[c] == 1 else 's'}: {missing})"
+
+    listed = ", ".join(entry(c) for c in short[:named])
+    more = f" and {len(short) - named:,} more" if len(short) > named else ""
+    what = "class" if len(short) == 1 else f"{len(short):,} classes"
+    return f"{what} too small for data.split, never scored there: {listed}{more}; add images or merge classes"
 
 
 def _pixel_stats(

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from edgedistill.errors import DataError
+from edgedistill.fsutil import fsync_dir, fsync_tree
+from edgedistill.pipeline.data.images import DecodeOptions, ImageTooLarge, read_image
 from edgedistill.portable import process_context, usable_cpus
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: images turned upright by EXIF, alpha composited, 16-bit scaled (images.py)
 IMAGES, LABELS, META = "images.bin", "labels.npy", "meta.json"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 DECODE_CHUNK = 64  # images per task sent to a decoding worker
 
 # (images done, images in all) -> None
@@ -98,11 +99,6 @@ def file_identity(path: Path) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
-def image_files(folder: Path, recursive: bool) -> list[Path]:
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
 def cached_store(root: Path, key: str, make: Callable[[Path], None]) -> StoredImages:
     """The store under root/key, made by make(temp folder) when missing; atomic, and one line on a full disk.
     Processes that make the same store at once (ranks of several machines on one shared folder) keep the
@@ -116,11 +112,13 @@ def cached_store(root: Path, key: str, make: Callable[[Path], None]) -> StoredIm
         make(tmp)
         if final.exists() and not (final / META).is_file():  # a damaged leftover, not another process's store
             shutil.rmtree(final)
+        fsync_tree(tmp)  # on disk before it counts: a power cut leaves the whole store or none
         try:
             os.rename(tmp, final)
         except OSError:
             if not (final / META).is_file():
                 raise  # else another process placed the same store while this one decoded: keep theirs
+        fsync_dir(root)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             raise DataError(
@@ -133,13 +131,28 @@ def cached_store(root: Path, key: str, make: Callable[[Path], None]) -> StoredIm
 
 
 def write_arrays(folder: Path, x: np.ndarray, y: np.ndarray, class_names: list[str] | None) -> None:
-    """A store from arrays already in memory (bundled data, an .npz), written in chunks."""
-    writer = RowWriter(folder / IMAGES, x.shape[1:], x.dtype)
-    digest = _content_digest(x.shape[1:], x.dtype)
-    for start in range(0, len(x), 4096):
-        chunk = np.ascontiguousarray(x[start : start + 4096])
-        writer.write(chunk)
-        digest.update(chunk.tobytes())
+    """A store from arrays already in memory (bundled data), written in chunks."""
+    chunks = (x[start : start + 4096] for start in range(0, len(x), 4096))
+    write_chunks(folder, x.shape[1:], x.dtype, chunks, y, class_names)
+
+
+def write_chunks(
+    folder: Path,
+    item_shape: tuple[int, ...],
+    dtype,
+    chunks: Iterable[np.ndarray],
+    y: np.ndarray,
+    class_names: list[str] | None,
+) -> None:
+    """A store from chunks of rows read one at a time (an .npz streamed from its file): memory holds one chunk."""
+    writer = RowWriter(folder / IMAGES, tuple(item_shape), dtype)
+    digest = _content_digest(tuple(item_shape), dtype)
+    for chunk in chunks:
+        if len(chunk):
+            chunk = np.ascontiguousarray(chunk, writer.dtype)
+            writer.write(chunk)
+            digest.update(memoryview(chunk).cast("B"))
+    assert writer.rows == len(y), (writer.rows, len(y))
     _finish(folder, writer, y, class_names, digest.hexdigest(), [])
 
 
@@ -148,8 +161,7 @@ def decode_files(
     files: Sequence[Path],
     labels: np.ndarray,
     class_names: list[str] | None,
-    image_size: tuple[int, int] | None,
-    grayscale: bool,
+    options: DecodeOptions,
     skip_bad: bool,
     workers: int,
     advance: Advance,
@@ -158,7 +170,7 @@ def decode_files(
     the memmap in file order, so the store and its hash do not depend on the number of workers."""
     if not files:
         raise DataError("no images to decode")
-    first = _first_readable(files, image_size, grayscale, skip_bad)
+    first = _first_readable(files, options, skip_bad)
     writer = RowWriter(folder / IMAGES, first.shape, np.uint8)
     keep = np.ones(len(files), bool)
     skipped: list[str] = []
@@ -168,16 +180,14 @@ def decode_files(
     with _pool(workers) as run:
         for start, results in zip(
             range(0, len(files), DECODE_CHUNK),
-            run(_decode_chunk, chunks, [image_size] * len(chunks), [grayscale] * len(chunks)),
+            run(_decode_chunk, chunks, [options] * len(chunks)),
             strict=True,
         ):
             decoded = []
             for offset, (file, result) in enumerate(zip(files[start : start + DECODE_CHUNK], results, strict=True)):
                 if isinstance(result, str):  # the reason it could not be read
                     if not skip_bad:
-                        raise DataError(
-                            f"{file}: cannot read image ({result}); fix or remove it, or set data.skip_bad_images"
-                        )
+                        raise DataError(_unreadable(file, result))
                     keep[start + offset] = False
                     skipped.append(f"{file}: {result}")
                     continue
@@ -219,37 +229,33 @@ def _finish(
     (folder / META).write_text(json.dumps(meta, indent=1))
 
 
-def read_image(file: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
-    """One image as uint8 (H, W, C), resized (bilinear) when image_size is given; OSError-like failures raise."""
-    from PIL import Image
-
-    with Image.open(file) as img:
-        img = img.convert("L" if grayscale else "RGB")
-        if image_size is not None and img.size != (image_size[1], image_size[0]):
-            img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
-        arr = np.asarray(img, dtype=np.uint8)
-    return arr[..., None] if grayscale else arr
-
-
-def _decode_chunk(files: Sequence[Path], image_size: tuple[int, int] | None, grayscale: bool) -> list:
+def _decode_chunk(files: Sequence[Path], options: DecodeOptions) -> list:
     """Worker: each file decoded, or the reason it could not be."""
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     out: list = []
     for file in files:
         try:
-            out.append(read_image(file, image_size, grayscale))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            out.append(read_image(file, options))
+        except ImageTooLarge as exc:
+            out.append(f"too large: {exc}")
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             out.append(exc.__class__.__name__)
     return out
 
 
-def _first_readable(files: Sequence[Path], image_size, grayscale: bool, skip_bad: bool) -> np.ndarray:
-    for result, file in zip(_decode_chunk(files[:DECODE_CHUNK], image_size, grayscale), files, strict=False):
+def _unreadable(file: Path, reason: str) -> str:
+    if reason.startswith("too large"):
+        return f"{file}: image {reason}; shrink or remove it, raise data.max_image_pixels, or set data.skip_bad_images"
+    return f"{file}: cannot read image ({reason}); fix or remove it, or set data.skip_bad_images"
+
+
+def _first_readable(files: Sequence[Path], options: DecodeOptions, skip_bad: bool) -> np.ndarray:
+    for result, file in zip(_decode_chunk(files[:DECODE_CHUNK], options), files, strict=False):
         if not isinstance(result, str):
             return result
         if not skip_bad:
-            raise DataError(f"{file}: cannot read image ({result}); fix or remove it, or set data.skip_bad_images")
+            raise DataError(_unreadable(file, result))
     raise DataError(f"{files[0].parent}: none of the first {min(len(files), DECODE_CHUNK)} images can be read")
 
 

@@ -140,7 +140,7 @@ class KDObjective(nn.Module):
     def _run_teacher(self, unit_batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         assert self.teacher.module is not None
         with torch.no_grad(), self.runtime.autocast():
-            logits = self.teacher.module(self.teacher.view(unit_batch))
+            logits = self.teacher.run(unit_batch)
         feats = {k: v.detach().float() for k, v in self.teacher_tap.take().items()} if self.teacher_tap else {}
         return logits.float(), feats
 

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -20,26 +20,55 @@ from edgedistill.errors import CheckpointError, ConfigError
 from edgedistill.fsutil import sha256_file
 from edgedistill.pipeline.config import TeacherConfig
 from edgedistill.pipeline.data.bundle import DataBundle, Split
-from edgedistill.pipeline.data.transforms import make_normalizer
+from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
-from edgedistill.pipeline.distill.training import evaluate, predict_logits
+from edgedistill.pipeline.distill.training import evaluate
 from edgedistill.pipeline.tasks import Task, get_task
+from edgedistill.pipeline.tasks.class_scores import (
+    ClassMap,
+    OutputKind,
+    detect_output_kind,
+    match_classes,
+    parse_label_list,
+    read_label_file,
+)
 from edgedistill.progress import Progress
 
 T = TypeVar("T")
+
+
+class TeacherView:
+    """Images in [0, 1] (NCHW) -> the teacher's input: its channel order, its resize and its mean/std."""
+
+    def __init__(self, mean: list[float], std: list[float], size: tuple[int, int], bgr: bool = False) -> None:
+        self.normalize = make_normalizer(mean, std, size)
+        self.mean, self.std, self.size, self.bgr = list(mean), list(std), tuple(size), bgr
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x.flip(1) if self.bgr else x)
+
+    def identity(self) -> str:
+        return json.dumps([list(self.size), self.mean, self.std] + (["BGR"] if self.bgr else []))
+
+
+def _float_scores(output: Any) -> torch.Tensor:
+    return output.float()
 
 
 @dataclass(frozen=True)
 class Teacher:
     description: str
     checkpoint: Path  # the file it came from
-    fingerprint: str  # identifies weights + architecture + view, for cache keys
+    fingerprint: str  # identifies weights + architecture + view + output handling, for cache keys
     module: nn.Module | None  # None for precomputed logits
     view: Callable[
         [torch.Tensor], torch.Tensor
     ]  # images in [0, 1], NCHW -> the teacher's input (its resize and mean/std)
     input_hw: tuple[int, int]
     table: np.ndarray | None = None  # precomputed logits, one row per source row of the data
+    # the raw output -> scores whose softmax is the teacher's distribution over the data's classes (the task's head)
+    head: Callable[[Any], torch.Tensor] = _float_scores
+    takes_raw_pixels: bool = False  # a uint8-input graph that normalises inside itself
 
     @property
     def file_size(self) -> int:
@@ -55,16 +84,31 @@ class Teacher:
 
         Precomputed logits ignore the images: an augmented view gets its sample's logits."""
         if self.table is not None:
-            return torch.from_numpy(np.asarray(self.table[np.asarray(rows)], np.float32))
+            return self.head(torch.from_numpy(np.asarray(self.table[np.asarray(rows)], np.float32)))
+        return self.run(unit_x)
+
+    def run(self, unit_x: torch.Tensor) -> torch.Tensor:
+        """The live teacher's scores for images in [0, 1] (NCHW), through its view and its head."""
         assert self.module is not None
-        return predict_logits(self.module, self.view(unit_x))
+        return self.head(self.module(self.view(unit_x)))
 
     def split_logits(self, split: Split, pixel_max: float, runtime: TrainRuntime = CPU) -> torch.Tensor:
         """Logits for every sample of a split (float32, CPU), streamed from the stores in batches."""
         if self.table is not None:
-            return torch.from_numpy(np.asarray(self.table[split.rows], np.float32))
+            return self.head(torch.from_numpy(np.asarray(self.table[split.rows], np.float32)))
         assert self.module is not None
-        return evaluate(self.module, split, self.view, pixel_max, runtime)
+        return evaluate(_Headed(self.module, self.head), split, self.view, pixel_max, runtime)
+
+
+class _Headed(nn.Module):
+    """A teacher module followed by its head, batch by batch (a 1000-class output never piles up whole)."""
+
+    def __init__(self, module: nn.Module, head: Callable[[Any], torch.Tensor]) -> None:
+        super().__init__()
+        self.module, self.head = module, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.module(x))
 
 
 def _load_state_dict(path: Path) -> dict:
@@ -97,6 +141,7 @@ def load_state_dict_into(module: nn.Module, path: Path) -> None:
 
 
 def _import_factory(spec: str):
+    """The factory callable (a module beside the config is on the import path: `load_config` put it there)."""
     module_name, attr = spec.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -109,10 +154,23 @@ def _import_factory(spec: str):
 
 
 def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress, task: Task | None = None) -> Teacher:
-    """The teacher, checked on a batch of two against what the project's task expects of its output
-    (classification when no task is given)."""
-    if cfg.logits is not None:
-        return _logits_teacher(cfg.logits, data)
+    """The teacher, checked on two validation images against what the project's task expects of its output
+    (classification when no task is given): its output kind found, its classes mapped to the data's by name, then
+    (teacher.checks) its class order and preprocessing checked on up to 512 validation images."""
+    from edgedistill.pipeline.distill.teacher_checks import check_teacher_fit
+
+    task = task or get_task("classification")
+    teacher = (
+        _logits_teacher(cfg, data, task, progress)
+        if cfg.logits is not None
+        else _live_teacher(cfg, data, task, progress)
+    )
+    if cfg.checks:
+        check_teacher_fit(teacher, data, task, progress)
+    return teacher
+
+
+def _live_teacher(cfg: TeacherConfig, data: DataBundle, task: Task, progress: Progress) -> Teacher:
     module, path, description, arch_id = _load_module(cfg, data, progress)
     module.eval()
     h, w, c = data.image_shape
@@ -120,14 +178,69 @@ def load_teacher(cfg: TeacherConfig, data: DataBundle, progress: Progress, task:
     norm = cfg.normalize or data
     if len(norm.mean) != c or len(norm.std) != c:
         raise ConfigError(f"teacher.normalize: needs {c} mean/std values (one per channel of the data)")
+    if cfg.color_order == "BGR" and c != 3:
+        raise ConfigError(f"teacher.color_order: BGR needs 3-channel images; the data has {c}")
     mean, std = list(norm.mean), list(norm.std)
-    if isinstance(module, OnnxTeacher) and module.uint8 and cfg.normalize is None:
+    raw_pixels = isinstance(module, OnnxTeacher) and module.uint8 and cfg.normalize is None
+    if raw_pixels:
         mean, std = [0.0] * c, [1 / 255] * c  # a uint8 input takes raw pixels: the graph normalises them itself
-    view = make_normalizer(mean, std, input_hw)  # type: ignore[arg-type]
-    _check_output(module, data, path, input_hw, task or get_task("classification"))
-    view_id = json.dumps([input_hw, mean, std])
-    fingerprint = hashlib.sha256(f"{arch_id}|{sha256_file(path)}|{view_id}".encode()).hexdigest()
-    return Teacher(description, path, fingerprint, module, view, input_hw)  # type: ignore[arg-type]
+    view = TeacherView(mean, std, input_hw, bgr=cfg.color_order == "BGR")  # type: ignore[arg-type]
+    labels = _teacher_labels(cfg, module)
+    class_map = _class_map(labels, data, path)
+    width = len(labels) if labels else data.num_classes
+    output = _probe(module, view, data, path, input_hw, task, width, labels is not None)
+    kind = _output_kind(cfg, task.teacher_class_scores(output), path, progress)
+    notes = _notes(kind, class_map)
+    fingerprint = hashlib.sha256(
+        f"{arch_id}|{sha256_file(path)}|{view.identity()}|{kind}|{class_map}".encode()
+    ).hexdigest()
+    return Teacher(
+        description + notes,
+        path,
+        fingerprint,
+        module,
+        view,
+        input_hw,  # type: ignore[arg-type]
+        head=task.teacher_head(kind, class_map),
+        takes_raw_pixels=raw_pixels,
+    )
+
+
+def _teacher_labels(cfg: TeacherConfig, module: nn.Module | None) -> list[str] | None:
+    """The teacher's class names in output order: teacher.labels (a list or a file), else an ONNX model's metadata."""
+    if isinstance(cfg.labels, list):
+        return parse_label_list(json.dumps(cfg.labels), "teacher.labels")
+    if cfg.labels is not None:
+        return read_label_file(cfg.labels)
+    if isinstance(module, OnnxTeacher) and module.metadata_labels is not None:
+        return parse_label_list(module.metadata_labels, f"{module.path}: metadata 'labels'")
+    return None
+
+
+def _class_map(labels: list[str] | None, data: DataBundle, path: Path) -> ClassMap | None:
+    """The map from the teacher's classes to the data's; None when the teacher names none (same order assumed)."""
+    if labels is None:
+        return None
+    class_map = match_classes(labels, data.class_names, f"{path}: teacher.labels")
+    return None if class_map.identity else class_map
+
+
+def _output_kind(cfg: TeacherConfig, scores: np.ndarray, path: Path, progress: Progress) -> OutputKind:
+    if cfg.output_kind != "auto":
+        return cfg.output_kind
+    kind = detect_output_kind(scores)
+    if kind == "probs":
+        progress.console.print(
+            f"teacher {path.name} outputs probabilities (rows sum to 1): distilling from their logarithms "
+            "(set teacher.output_kind to say so)"
+        )
+    return kind
+
+
+def _notes(kind: OutputKind, class_map: ClassMap | None) -> str:
+    notes = ["probabilities -> log-probabilities"] if kind == "probs" else []
+    notes += [class_map.describe()] if class_map is not None else []
+    return f" [{'; '.join(notes)}]" if notes else ""
 
 
 def _load_module(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> tuple[nn.Module, Path, str, str]:
@@ -182,8 +295,11 @@ def _load_module(cfg: TeacherConfig, data: DataBundle, progress: Progress) -> tu
     return module, cfg.checkpoint, f"{cfg.factory} + {cfg.checkpoint.name}", arch_id
 
 
-def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
-    """A teacher behind an API: its logits for every sample, one row per source row (labelled data, then data.unlabeled)."""
+def _logits_teacher(cfg: TeacherConfig, data: DataBundle, task: Task, progress: Progress) -> Teacher:
+    """A teacher behind an API: its logits (or probabilities) for every sample, one row per source row (labelled
+    data, then data.unlabeled)."""
+    assert cfg.logits is not None
+    path = cfg.logits
     table = _load_file(path, "logits", ".npy array", lambda p: np.load(p, allow_pickle=False, mmap_mode="r"))
     if table.ndim != 2 or not np.issubdtype(table.dtype, np.floating):
         raise CheckpointError(
@@ -195,21 +311,25 @@ def _logits_teacher(path: Path, data: DataBundle) -> Teacher:
             f"{path}: teacher logits have {len(table)} rows but the data has {data.labelled_rows} samples{extra}; "
             "give one row per sample, in source order"
         )
-    if table.shape[1] != data.num_classes:
-        raise CheckpointError(
-            f"{path}: teacher logits have {table.shape[1]} columns; expected {data.num_classes} (one per class)"
-        )
+    labels = _teacher_labels(cfg, None)
+    class_map = _class_map(labels, data, path)
+    width = len(labels) if labels else data.num_classes
+    if table.shape[1] != width:
+        named = f"the {width} classes of teacher.labels" if labels else "one per class"
+        raise CheckpointError(f"{path}: teacher logits have {table.shape[1]} columns; expected {width} ({named})")
     if not all(np.isfinite(table[i : i + 65536]).all() for i in range(0, len(table), 65536)):
         raise CheckpointError(f"{path}: teacher logits hold NaN or infinite values")
+    kind = _output_kind(cfg, np.asarray(table[:1024]), path, progress)
     h, w, _ = data.image_shape
     return Teacher(
-        description=f"precomputed logits {path.name}",
+        description=f"precomputed logits {path.name}{_notes(kind, class_map)}",
         checkpoint=path,
-        fingerprint=hashlib.sha256(f"logits|{sha256_file(path)}".encode()).hexdigest(),
+        fingerprint=hashlib.sha256(f"logits|{sha256_file(path)}|{kind}|{class_map}".encode()).hexdigest(),
         module=None,
         view=lambda x: x,
         input_hw=(h, w),
         table=table,  # memory-mapped: rows are read as batches ask for them
+        head=task.teacher_head(kind, class_map),
     )
 
 
@@ -289,6 +409,9 @@ class OnnxTeacher(nn.Module):
             )
         self.output = output or names[0]
         self.outputs = names
+        self.path = path
+        # class names a converter or vendor stored with the model (a JSON list or one per line)
+        self.metadata_labels = self.session.get_modelmeta().custom_metadata_map.get("labels")
 
     def notes(self) -> str:
         """What was adapted, for the teacher's description."""
@@ -324,17 +447,36 @@ class OnnxTeacher(nn.Module):
         return torch.from_numpy(np.ascontiguousarray(out)).to(x.device)
 
 
-def _check_output(module: nn.Module, data: DataBundle, path: Path, input_hw: tuple[int, int], task: Task) -> None:
+def _probe(
+    module: nn.Module,
+    view: TeacherView,
+    data: DataBundle,
+    path: Path,
+    input_hw: tuple[int, int],
+    task: Task,
+    width: int,
+    named: bool,
+) -> Any:
+    """The teacher's raw output for two validation images, checked against what the task expects of it."""
     (h, w), c = input_hw, data.image_shape[2]
+    _, raw = next(data.val.subset(np.arange(min(2, len(data.val)))).batches())
     try:
         with torch.no_grad():
-            out = module(torch.zeros(2, c, h, w))
+            out = module(view(to_unit_tensor(raw, data.pixel_max)))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         wants = f"; the graph wants {module.describe_input()}" if isinstance(module, OnnxTeacher) else ""
         raise CheckpointError(
             f"{path}: teacher fails on a batch of two {c}x{h}x{w} inputs ({first}){wants}; set teacher.input_size?"
         ) from None
-    problem = task.teacher_output_problem(out, data.num_classes)
+    problem = task.teacher_output_problem(out, width)
     if problem is not None:
-        raise CheckpointError(f"{path}: {problem}")
+        shape = tuple(getattr(out, "shape", ()))
+        other_classes = not named and len(shape) == 2 and shape[1] != width
+        hint = (
+            "; a teacher with other classes than the data's needs teacher.labels (its class names)"
+            if other_classes
+            else ""
+        )
+        raise CheckpointError(f"{path}: {problem}{hint}")
+    return out

@@ -171,6 +171,8 @@ def assemble_report(
             val=len(data.val),
             test=len(data.test),
             skipped_images=data.skipped_images or None,
+            skipped_files=data.skipped_files or None,
+            warnings=data.warnings or None,
         ),
         teacher=TeacherReport(
             description=teacher.description,

@@ -173,7 +173,7 @@ def _figures(report: Report) -> list[str]:
     ]
     if rounds:
         figures.append(lines("device latency, median of each round", "round", "ms", rounds, colors=colors))
-    return figures
+    return [figure for figure in figures if figure]  # a chart with no point left to show is left out
 
 
 def _quantization(tensor: ModelTensor) -> str:

@@ -133,7 +133,13 @@ def scatter(
     x_line: tuple[float, str] | None = None,
 ) -> str:
     """Points (label, x, y), one colour per label, named in a legend below the axes; x_line: (x, label) drawn
-    as a dashed vertical line (a budget)."""
+    as a dashed vertical line (a budget). Points with a missing figure (None), or one a log axis cannot show (0 or
+    less), are left out; with none left there is no chart ("")."""
+    points = [p for p in points if p[1] is not None and p[2] is not None and (p[1] > 0 or not log_x)]
+    if x_line is not None and log_x and x_line[0] <= 0:
+        x_line = None
+    if not points:
+        return ""
     xs = [p[1] for p in points] + ([x_line[0]] if x_line else [])
     if log_x:
         lo, hi = min(xs), max(xs)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import torch
 
 from edgedistill.contracts import Metrics, TensorSpec, TrainedStudent
 from edgedistill.errors import ConfigError
+from edgedistill.pipeline.tasks.class_scores import ClassMap, OutputKind
 
 TASKS: dict[str, type[Task]] = {}
 
@@ -56,7 +59,21 @@ class Task(ABC):
     @abstractmethod
     def teacher_output_problem(self, output: Any, num_classes: int) -> str | None:
         """What is wrong with the teacher's raw output for a batch of two (a tensor, a tuple, a dict: whatever
-        the teacher returns), or None when it fits the task."""
+        the teacher returns), or None when it fits the task; num_classes counts the teacher's classes."""
+
+    @abstractmethod
+    def teacher_class_scores(self, output: Any) -> np.ndarray:
+        """The class scores in the teacher's raw output (rows of classes), to tell logits from probabilities."""
+
+    @abstractmethod
+    def teacher_head(self, kind: OutputKind, class_map: ClassMap | None) -> Callable[[Any], torch.Tensor]:
+        """From the teacher's raw output to what the task learns from: scores whose softmax is the teacher's
+        distribution over the data's classes (probabilities turned into log-probabilities, the class map applied)."""
+
+    @abstractmethod
+    def class_predictions(self, outputs: np.ndarray) -> np.ndarray | None:
+        """One predicted class per sample from a model's outputs over a split, for the class-order check;
+        None where the task has no single class per sample."""
 
     @abstractmethod
     def output_meaning(self, output: TensorSpec) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 
 from edgedistill.contracts import Metrics, TensorSpec
 from edgedistill.pipeline.distill.training import accuracy, agreement
 from edgedistill.pipeline.tasks.base import Column, Task, register_task
+from edgedistill.pipeline.tasks.class_scores import ClassMap, OutputKind, as_log_scores
 
 
 @register_task
@@ -35,5 +38,25 @@ class Classification(Task):
             return None
         return f"teacher outputs {tuple(shape)} for 2 inputs; expected (2, {num_classes}) logits"
 
+    def teacher_class_scores(self, output: Any) -> np.ndarray:
+        return np.asarray(torch.as_tensor(output).detach().float().cpu())
+
+    def teacher_head(self, kind: OutputKind, class_map: ClassMap | None) -> Callable[[Any], torch.Tensor]:
+        if kind != "probs" and class_map is None:
+            return _float_scores
+
+        def head(output: Any) -> torch.Tensor:
+            scores = as_log_scores(_float_scores(output), kind)
+            return class_map.select(scores) if class_map is not None else scores
+
+        return head
+
+    def class_predictions(self, outputs: np.ndarray) -> np.ndarray | None:
+        return np.asarray(outputs).argmax(axis=1)
+
     def output_meaning(self, output: TensorSpec) -> str:
         return "class logits in label order; argmax is the prediction"
+
+
+def _float_scores(output: Any) -> torch.Tensor:
+    return output.float() if isinstance(output, torch.Tensor) else torch.as_tensor(output).float()
