@@ -31,6 +31,8 @@ class Stage(ABC, Generic[R]):
     output_type: ClassVar[type[BaseModel]]  # the result it returns (edgedistill.contracts), as R
     version: ClassVar[int] = 1  # bump when a change to the stage's code changes its outputs
     distributed: ClassVar[bool] = False  # trains on every rank of a distributed world (else rank 0 alone)
+    # the distributions (importlib.metadata names) whose code makes the output: their versions are in the key
+    tools: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def cache_inputs(self) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def run_stage(stage: Stage[R], cache: StageCache) -> StageOutput[R]:
     others then read rank 0's entry (sent to them when their machine's cache is not rank 0's). Other stages run
     on rank 0 only."""
     kind: type[R] = stage.output_type  # type: ignore[assignment]  # a ClassVar cannot name R
-    key = StageCache.key(stage.name, stage.version, stage.cache_inputs(), kind)
+    key = StageCache.key(stage.name, stage.version, stage.cache_inputs(), kind, stage.tools)
     world = current_world()
     if not world.distributed:
         return cache.lookup(stage.name, key, kind) or cache.build(stage.name, key, stage.run)

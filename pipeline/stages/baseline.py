@@ -37,6 +37,7 @@ class BaselineStage(Stage[BaselineStudent]):
     output_type = BaselineStudent
     version = 2
     distributed = True
+    tools = ("torch",)
 
     data: DataBundle
     student: StudentConfig

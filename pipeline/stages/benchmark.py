@@ -31,6 +31,7 @@ class HostBenchmarkStage(Stage[HostBenchmark]):
     name = "benchmark"
     version = 1
     output_type = HostBenchmark
+    tools = ("ai-edge-litert", "onnxruntime")
 
     exported: StageOutput[ExportResult]  # from export
     cfg: BenchmarkConfig

@@ -26,6 +26,7 @@ class DistillStage(Stage[TrainedStudent]):
     output_type = TrainedStudent
     version = 2
     distributed = True
+    tools = ("torch",)
 
     data: DataBundle
     teacher: Teacher

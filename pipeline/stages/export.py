@@ -55,6 +55,16 @@ class ExportStage(Stage[ExportResult]):
     name = "export"
     version = 6
     output_type = ExportResult
+    tools = (
+        "torch",
+        "torchao",
+        "litert-torch",
+        "ai-edge-quantizer",
+        "ai-edge-litert",
+        "flatbuffers",
+        "onnx",
+        "onnxruntime",
+    )
 
     student: StageOutput[TrainedStudent]  # from distill or prune
     data: DataBundle

@@ -42,6 +42,7 @@ class PruneStage(Stage[TrainedStudent]):
     name = "prune"
     output_type = TrainedStudent
     version = 2
+    tools = ("torch", "torch-pruning")
 
     data: DataBundle
     teacher: Teacher

@@ -66,6 +66,7 @@ class QATStage(Stage[QATResult]):
     name = "qat"
     version = 2
     output_type = QATResult
+    tools = ("torch", "torchao", "litert-torch", "ai-edge-litert", "flatbuffers")
 
     student: StageOutput[TrainedStudent]  # from distill or prune
     data: DataBundle
@@ -160,6 +161,7 @@ class Int8ChoiceStage(Stage[ExportResult]):
     name = "int8_choice"
     version = 1
     output_type = ExportResult
+    tools = ("ai-edge-litert",)  # reads the chosen file's tensors
 
     exported: StageOutput[ExportResult]
     qat: StageOutput[QATResult]

@@ -4,7 +4,8 @@ An entry is a folder <root>/<stage>/<key>/ holding the stage's files and record.
 and the stage's typed result, `edgedistill.contracts`). It is built in a work folder beside it (.<key>.work) and renamed into place,
 so a killed build leaves no entry behind; training checkpoints in the work folder's resume/ survive
 the kill, and the next run picks up from them. An entry whose files no longer match their hashes is
-rebuilt.
+rebuilt. Its files and folder are fsynced before that rename and the stage's folder after it: a power cut
+leaves the whole entry or none, never an empty file under a valid record.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from pydantic import BaseModel, ValidationError
 
 from edgedistill.contracts import RECORD_FORMAT
 from edgedistill.errors import EdgeDistillError
-from edgedistill.fsutil import sha256_file, sha256_json
+from edgedistill.fsutil import fsync_dir, fsync_tree, sha256_file, sha256_json
 from edgedistill.pipeline.store.lock import build_lock
+from edgedistill.pipeline.store.versions import tool_versions
 
 RECORD = "record.json"
 RESUME = "resume"  # inside a stage's work folder: checkpoints that survive a killed or failed run
@@ -63,12 +65,26 @@ class StageCache:
         self.root = Path(root)
 
     @staticmethod
-    def key(stage: str, version: int, inputs: dict[str, Any], result_type: type[BaseModel] | None = None) -> str:
+    def key(
+        stage: str,
+        version: int,
+        inputs: dict[str, Any],
+        result_type: type[BaseModel] | None = None,
+        tools: tuple[str, ...] = (),
+    ) -> str:
         """The entry's key. It changes with the record format and with the shape of the stage's result type,
-        so an entry written in an older one is never looked up: it is rebuilt, not misread."""
+        so an entry written in an older one is never looked up: it is rebuilt, not misread; and with the
+        installed version of each of `tools` (distribution names), so an upgraded converter or runtime rebuilds."""
         shape = sha256_json(_shape(result_type.model_json_schema())) if result_type is not None else None
         return sha256_json(
-            {"stage": stage, "version": version, "record": RECORD_FORMAT, "result": shape, "inputs": inputs}
+            {
+                "stage": stage,
+                "version": version,
+                "record": RECORD_FORMAT,
+                "result": shape,
+                "tools": tool_versions(tools),
+                "inputs": inputs,
+            }
         )[:24]
 
     def lookup(self, stage: str, key: str, result_type: type[R]) -> StageOutput[R] | None:
@@ -122,8 +138,10 @@ class StageCache:
         try:
             for filename, content in entry.items():
                 (incoming / filename).write_bytes(content)
+            fsync_tree(incoming)
             with contextlib.suppress(OSError):  # the entry is there already: keep it
                 os.rename(incoming, parent / key)
+            fsync_dir(parent)
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
 
@@ -173,7 +191,9 @@ class StageCache:
             final = parent / key
             if final.exists():
                 shutil.rmtree(final)
+            fsync_tree(workdir)
             os.replace(workdir, final)
+            fsync_dir(parent)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the disk, not the input: say so in one line
                 raise EdgeDistillError(

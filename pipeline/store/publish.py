@@ -1,6 +1,7 @@
 """Shipping build/<target>/: assembled in a hidden staging folder beside it, then swapped into place.
 
-A reader of build/<target>/ sees the previous build or the new one, never a mix or a partial file.
+A reader of build/<target>/ sees the previous build or the new one, never a mix or a partial file; every
+shipped file and the staging folder are fsynced before the swap and build/ after it, so a power cut does too.
 A build killed mid-swap leaves hidden folders named after its pid: `recover` (run by the next build)
 puts the previous build back if the kill came between the two renames, and removes what the dead
 process left behind.
@@ -14,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
-from edgedistill.fsutil import copy_file, write_json, write_text
+from edgedistill.fsutil import copy_file, fsync_dir, write_json, write_text
 
 STAGING = "staging"
 OLD = "old"
@@ -45,11 +46,13 @@ def _swap_in(out_dir: Path, files: dict[str, Path], documents: dict[str, dict], 
         for name, text in pages.items():
             write_text(staging / name, text)
         os.chmod(staging, 0o755)
+        fsync_dir(staging)  # its files were each synced as written; its mode was set since
         old = None
         if out_dir.exists():
             old = out_dir.with_name(_leftover(out_dir, OLD) + "0")
             os.replace(out_dir, old)
         os.replace(staging, out_dir)
+        fsync_dir(out_dir.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
@@ -80,6 +83,7 @@ def recover(out_dir: Path) -> list[str]:
             continue  # not ours, or its build is still running
         if kind == OLD and not out_dir.exists():
             os.replace(path, out_dir)  # killed between the two renames: the previous build comes back
+            fsync_dir(out_dir.parent)
             done.append(f"restored the previous build from {path.name}")
         else:
             shutil.rmtree(path, ignore_errors=True)

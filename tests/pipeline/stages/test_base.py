@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from edgedistill.pipeline.distill.world import World
-from edgedistill.pipeline.stages.base import Stage, run_stage
+from edgedistill.pipeline.stages.base import STAGES, Stage, run_stage
+from edgedistill.pipeline.store import versions
 from edgedistill.pipeline.store.cache import StageCache
 from tests.conftest import run_ranks
 
@@ -68,3 +69,38 @@ def test_a_rank_on_another_machine_receives_rank_0s_entry_into_its_own_cache(tmp
         assert len(view["leftovers"]) == 1
     entry = next((tmp_path / "machine1" / "ranked").iterdir())
     assert StageCache(tmp_path / "machine1").lookup("ranked", entry.name, Made) is not None  # hashes match its record
+
+
+@dataclass
+class ToolStage(Stage[Made]):
+    name = "tooled"
+    output_type = Made
+    tools = ("onnxruntime",)
+    runs: list[str]
+
+    def cache_inputs(self) -> dict[str, Any]:
+        return {}
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], Made]:
+        self.runs.append(versions.installed_version("onnxruntime"))
+        (workdir / "out.txt").write_text("made")
+        return {"out": "out.txt"}, Made(made_by=0)
+
+
+def test_a_stage_runs_again_when_a_tool_it_declares_is_upgraded_not_another_package(tmp_path, monkeypatch):
+    installed = {"onnxruntime": "1.32.0", "torch": "2.13.0"}
+    monkeypatch.setattr(versions, "installed_version", installed.__getitem__)
+    cache, runs = StageCache(tmp_path), []
+    run_stage(ToolStage(runs), cache)
+    installed["torch"] = "2.14.0"
+    assert run_stage(ToolStage(runs), cache).cached
+    installed["onnxruntime"] = "1.33.0"
+    assert not run_stage(ToolStage(runs), cache).cached and runs == ["1.32.0", "1.33.0"]
+
+
+def test_every_stage_names_installed_distributions_as_its_tools():
+    """A misspelt tool would read "absent" forever: its upgrades would never rebuild anything."""
+    named = {name: cls.tools for name, cls in STAGES.items()}
+    assert all(named.values()), named
+    tools = {tool for declared in named.values() for tool in declared}
+    assert {tool for tool in tools if versions.installed_version(tool) == versions.ABSENT} == set()

@@ -6,7 +6,9 @@ import pytest
 from pydantic import BaseModel, Field
 
 from edgedistill.pipeline.store import cache as cache_module
+from edgedistill.pipeline.store import versions
 from edgedistill.pipeline.store.cache import StageCache
+from tests.edgedistill.disk_log import record_disk
 
 
 class Length(BaseModel):
@@ -96,3 +98,49 @@ def test_failed_stage_leaves_no_entry(tmp_path):
         cache.build("s", key, boom)
     assert cache.lookup("s", key, Length) is None
     assert list((tmp_path / "s").iterdir()) == []
+
+
+def test_an_entry_is_on_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    """A power cut just after the rename must not leave an entry whose record names empty files."""
+    cache = StageCache(tmp_path)
+    key = StageCache.key("s", 1, {})
+
+    def produce(workdir):
+        (workdir / "logs").mkdir()
+        (workdir / "logs" / "train.log").write_text("epoch 1")
+        return _produce("hello", [])(workdir)
+
+    log = record_disk(monkeypatch)
+    out = cache.build("s", key, produce)
+    for path in (out.path("out"), out.folder / "record.json", out.folder / "logs" / "train.log", out.folder):
+        assert log.on_disk_before(path, out.folder), path
+    assert log.folder_synced_after(tmp_path / "s", out.folder)
+
+
+def test_an_entry_from_another_machine_is_on_disk_before_it_is_placed(tmp_path, monkeypatch):
+    key = StageCache.key("s", 1, {})
+    made = StageCache(tmp_path / "rank0").build("s", key, _produce("hello", []))
+    entry = StageCache(tmp_path / "rank0").entry_bytes("s", key)
+    log = record_disk(monkeypatch)
+    StageCache(tmp_path / "rank1").receive("s", key, entry)
+    placed = tmp_path / "rank1" / "s" / key
+    for path in (placed / made.files["out"], placed / "record.json", placed):
+        assert log.on_disk_before(path, placed), path
+    assert log.folder_synced_after(placed.parent, placed)
+
+
+def test_a_new_version_of_a_declared_tool_keys_the_entry_anew_and_of_another_package_does_not(monkeypatch):
+    installed = {"torch": "2.13.0", "onnxruntime": "1.32.0", "numpy": "2.4.6"}
+    monkeypatch.setattr(versions, "installed_version", lambda name: installed.get(name, versions.ABSENT))
+
+    def key():
+        return StageCache.key("s", 1, {"a": 1}, Length, ("torch", "onnxruntime"))
+
+    old = key()
+    installed["numpy"] = "2.5.0"
+    assert key() == old  # not a tool of this stage
+    installed["onnxruntime"] = "1.33.0"
+    upgraded = key()
+    assert upgraded != old
+    del installed["torch"]
+    assert key() != upgraded  # uninstalled: "absent" is a version too

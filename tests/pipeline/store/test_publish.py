@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from edgedistill.errors import EdgeDistillError
 from edgedistill.pipeline.store.cache import StageCache
 from edgedistill.pipeline.store.publish import publish, recover
+from tests.edgedistill.disk_log import record_disk
 
 
 class Empty(BaseModel):
@@ -96,3 +97,23 @@ def test_cache_leftovers_of_a_killed_stage_are_removed(tmp_path):
     assert cache.remove_leftovers() == ["removed the unfinished export stage's .k2.ab12"]
     assert not (tmp_path / "cache" / "export" / ".k2.ab12").exists()
     assert cache.lookup("distill", "k1", Empty) == dataclasses.replace(entry, cached=True)  # finished entries stay
+
+
+def test_shipped_files_are_on_disk_before_the_build_is_swapped_in(tmp_path, monkeypatch):
+    out = tmp_path / "build" / "rpi4"
+    write_folder(out, {"model.tflite": "previous"})
+    src = tmp_path / "model.tflite"
+    src.write_text("new model")
+    log = record_disk(monkeypatch)
+    publish(out, {"model.tflite": src}, {"report.json": {"ok": True}}, {"report.html": "<html></html>"})
+    for path in (out / "model.tflite", out / "report.json", out / "report.html", out):
+        assert log.on_disk_before(path, out), path
+    assert log.folder_synced_after(out.parent, out)
+
+
+def test_a_restored_build_is_on_disk(tmp_path, monkeypatch):
+    out = tmp_path / "build" / "rpi4"
+    write_folder(out.with_name(f".rpi4.old-{dead_pid()}-0"), {"model.tflite": "previous"})
+    log = record_disk(monkeypatch)
+    recover(out)
+    assert log.folder_synced_after(out.parent, out)
