@@ -14,7 +14,7 @@ from edgedistill.pipeline.config import ProjectConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.kd_objective import check_layers
 from edgedistill.pipeline.distill.teacher import Teacher
-from edgedistill.pipeline.distill.teacher_checks import clearly_above_chance
+from edgedistill.pipeline.distill.teacher_checks import clearly_above_chance, guessing_share
 from edgedistill.pipeline.stages.base import Stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
 from edgedistill.pipeline.stages.distill import DistillStage
@@ -52,10 +52,11 @@ def check_teacher(
         teacher_better_than_baseline=None if base_val is None else teacher_val > base_val,
     )
     warnings = []
-    chance = 100.0 / data.num_classes
-    if not clearly_above_chance(teacher_val, len(val), data.num_classes):
+    guessing = guessing_share(val.y, data.num_classes)
+    if not clearly_above_chance(teacher_val, len(val), guessing):
         warnings.append(
-            f"teacher near chance: {teacher_val:.2f}% on the validation split, where guessing scores {chance:.2f}%; "
+            f"teacher near chance: {teacher_val:.2f}% on the validation split, where guessing scores "
+            f"{100 * guessing:.2f}%; "
             "check teacher.labels, teacher.normalize and teacher.color_order"
         )
     elif base_val is not None and teacher_val <= base_val:

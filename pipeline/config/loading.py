@@ -76,7 +76,9 @@ def config_from_dict(raw: Any, source: str = "<config>", base: Path | None = Non
     except ValidationError as err:
         raise ConfigError(format_validation_error(source, err)) from None
     if base is not None and config.teacher.factory is not None and str(base) not in sys.path:
-        sys.path.insert(0, str(base))  # a factory module beside the config imports however the CLI was started
+        # a factory module beside the config imports however the CLI was started; appended, so a file there named
+        # like an installed package (onnx.py) does not shadow it
+        sys.path.append(str(base))
     return config
 
 

@@ -44,7 +44,10 @@ def read_image(file: Path, options: DecodeOptions) -> np.ndarray:
                 raise ImageTooLarge(
                     f"{img.width}x{img.height} = {pixels:,} pixels, over data.max_image_pixels ({options.max_pixels:,})"
                 )
-            ImageOps.exif_transpose(img, in_place=True)
+            try:
+                ImageOps.exif_transpose(img, in_place=True)
+            except Exception:  # a malformed orientation tag: the pixels as stored, not a lost image
+                pass
             img = _colour(img, options.grayscale, options.background)
             size = options.image_size
             if size is not None and img.size != (size[1], size[0]):

@@ -22,7 +22,7 @@ from edgedistill.pipeline.config import TeacherConfig
 from edgedistill.pipeline.data.bundle import DataBundle, Split
 from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
-from edgedistill.pipeline.distill.training import evaluate
+from edgedistill.pipeline.distill.training import evaluate, predict_logits
 from edgedistill.pipeline.tasks import Task, get_task
 from edgedistill.pipeline.tasks.class_scores import (
     ClassMap,
@@ -69,6 +69,7 @@ class Teacher:
     # the raw output -> scores whose softmax is the teacher's distribution over the data's classes (the task's head)
     head: Callable[[Any], torch.Tensor] = _float_scores
     takes_raw_pixels: bool = False  # a uint8-input graph that normalises inside itself
+    class_map: ClassMap | None = None  # the teacher's columns of the data's classes (None: the data's own order)
 
     @property
     def file_size(self) -> int:
@@ -85,7 +86,9 @@ class Teacher:
         Precomputed logits ignore the images: an augmented view gets its sample's logits."""
         if self.table is not None:
             return self.head(torch.from_numpy(np.asarray(self.table[np.asarray(rows)], np.float32)))
-        return self.run(unit_x)
+        assert self.module is not None
+        with torch.no_grad():
+            return self.head(predict_logits(self.module, self.view(unit_x)))
 
     def run(self, unit_x: torch.Tensor) -> torch.Tensor:
         """The live teacher's scores for images in [0, 1] (NCHW), through its view and its head."""
@@ -179,16 +182,15 @@ def _live_teacher(cfg: TeacherConfig, data: DataBundle, task: Task, progress: Pr
     if len(norm.mean) != c or len(norm.std) != c:
         raise ConfigError(f"teacher.normalize: needs {c} mean/std values (one per channel of the data)")
     if cfg.color_order == "BGR" and c != 3:
-        raise ConfigError(f"teacher.color_order: BGR needs 3-channel images; the data has {c}")
+        raise ConfigError(f"{path}: teacher.color_order: BGR needs 3-channel images; the data has {c}")
     mean, std = list(norm.mean), list(norm.std)
     raw_pixels = isinstance(module, OnnxTeacher) and module.uint8 and cfg.normalize is None
     if raw_pixels:
         mean, std = [0.0] * c, [1 / 255] * c  # a uint8 input takes raw pixels: the graph normalises them itself
     view = TeacherView(mean, std, input_hw, bgr=cfg.color_order == "BGR")  # type: ignore[arg-type]
     labels = _teacher_labels(cfg, module)
-    class_map = _class_map(labels, data, path)
-    width = len(labels) if labels else data.num_classes
-    output = _probe(module, view, data, path, input_hw, task, width, labels is not None)
+    class_map, width = _class_map(labels, data, path, progress, from_metadata=cfg.labels is None)
+    output = _probe(module, view, data, path, input_hw, task, width, named=width != data.num_classes)
     kind = _output_kind(cfg, task.teacher_class_scores(output), path, progress)
     notes = _notes(kind, class_map)
     fingerprint = hashlib.sha256(
@@ -203,6 +205,7 @@ def _live_teacher(cfg: TeacherConfig, data: DataBundle, task: Task, progress: Pr
         input_hw,  # type: ignore[arg-type]
         head=task.teacher_head(kind, class_map),
         takes_raw_pixels=raw_pixels,
+        class_map=class_map,
     )
 
 
@@ -217,12 +220,24 @@ def _teacher_labels(cfg: TeacherConfig, module: nn.Module | None) -> list[str] |
     return None
 
 
-def _class_map(labels: list[str] | None, data: DataBundle, path: Path) -> ClassMap | None:
-    """The map from the teacher's classes to the data's; None when the teacher names none (same order assumed)."""
+def _class_map(
+    labels: list[str] | None, data: DataBundle, path: Path, progress: Progress, from_metadata: bool = False
+) -> tuple[ClassMap | None, int]:
+    """(the map from the teacher's classes to the data's, the teacher's class count); no map when the teacher names
+    none or names the data's classes in the data's order. Names the user gave must match; names a model's metadata
+    carries that do not are set aside with one line."""
     if labels is None:
-        return None
-    class_map = match_classes(labels, data.class_names, f"{path}: teacher.labels")
-    return None if class_map.identity else class_map
+        return None, data.num_classes
+    try:
+        class_map = match_classes(
+            labels, data.class_names, f"{path}: {'metadata' if from_metadata else 'teacher.labels'}"
+        )
+    except ConfigError as exc:
+        if not from_metadata:
+            raise
+        progress.console.print(f"{exc}; the class names in the model's metadata are not used (set teacher.labels)")
+        return None, data.num_classes
+    return (None if class_map.identity else class_map), len(labels)
 
 
 def _output_kind(cfg: TeacherConfig, scores: np.ndarray, path: Path, progress: Progress) -> OutputKind:
@@ -312,8 +327,7 @@ def _logits_teacher(cfg: TeacherConfig, data: DataBundle, task: Task, progress: 
             "give one row per sample, in source order"
         )
     labels = _teacher_labels(cfg, None)
-    class_map = _class_map(labels, data, path)
-    width = len(labels) if labels else data.num_classes
+    class_map, width = _class_map(labels, data, path, progress)
     if table.shape[1] != width:
         named = f"the {width} classes of teacher.labels" if labels else "one per class"
         raise CheckpointError(f"{path}: teacher logits have {table.shape[1]} columns; expected {width} ({named})")
@@ -330,6 +344,7 @@ def _logits_teacher(cfg: TeacherConfig, data: DataBundle, task: Task, progress: 
         input_hw=(h, w),
         table=table,  # memory-mapped: rows are read as batches ask for them
         head=task.teacher_head(kind, class_map),
+        class_map=class_map,
     )
 
 

@@ -22,6 +22,7 @@ CLASS_ORDER_POINTS = 20.0  # a class assignment must beat the data's order by th
 PREPROCESSING_POINTS = 10.0  # a convention must beat the configured preprocessing by this much
 MIN_MAPPED_SCORE = 50.0  # ... and leave a teacher worth distilling from
 CHANCE_SIGMAS = 4.0  # ... and be this many binomial standard deviations above guessing (not noise of a small split)
+# guessing: the best constant answer, the largest class's share (a teacher stuck on one class, relabelled, scores it)
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 CAFFE_BGR_MEAN = [103.939 / 255, 116.779 / 255, 123.68 / 255]  # OpenCV/Caffe models: BGR pixels minus the mean, 0..255
 
@@ -67,10 +68,11 @@ def check_teacher_fit(teacher: Teacher, data: DataBundle, task: Task, progress: 
         return
     with progress.task(f"checking the teacher on {len(sample)} validation images"):
         outputs = np.asarray(teacher.split_logits(sample, data.pixel_max))
-        _check_class_order(teacher, outputs, sample.y, data.class_names, task)
+        guessing = guessing_share(sample.y, data.num_classes)
+        _check_class_order(teacher, outputs, sample.y, data.class_names, task, guessing)
         if teacher.module is not None and not teacher.takes_raw_pixels:
             score = task.metrics(outputs, sample.y)[task.primary_metric]
-            _check_preprocessing(teacher, sample, data, task, score)
+            _check_preprocessing(teacher, sample, data, task, score, guessing)
 
 
 def _labelled_sample(val: Split) -> Split | None:
@@ -82,13 +84,21 @@ def _labelled_sample(val: Split) -> Split | None:
     return val.subset(picks)
 
 
-def clearly_above_chance(score: float, n: int, classes: int) -> bool:
-    """Whether a top-1 score in percent over n images is beyond what guessing among `classes` reaches by luck."""
-    p = 1.0 / classes
+def guessing_share(y: np.ndarray, classes: int) -> float:
+    """What guessing scores on these labels, as a fraction: the largest class's share (at least 1/classes)."""
+    counts = np.bincount(y[y >= 0], minlength=classes)
+    return max(1.0 / classes, float(counts.max()) / max(1, int(counts.sum())))
+
+
+def clearly_above_chance(score: float, n: int, guessing: float) -> bool:
+    """Whether a top-1 score in percent over n images is beyond what guessing (a fraction) reaches by luck."""
+    p = min(guessing, 1.0 - 1e-9)
     return score >= 100.0 * (p + CHANCE_SIGMAS * math.sqrt(p * (1 - p) / n))
 
 
-def _check_class_order(teacher: Teacher, outputs: np.ndarray, y: np.ndarray, names: list[str], task: Task) -> None:
+def _check_class_order(
+    teacher: Teacher, outputs: np.ndarray, y: np.ndarray, names: list[str], task: Task, guessing: float
+) -> None:
     """The best one-to-one assignment of the teacher's classes to the labels (Hungarian, on the confusion matrix)
     against the data's own order."""
     predicted = task.class_predictions(outputs)
@@ -101,21 +111,32 @@ def _check_class_order(teacher: Teacher, outputs: np.ndarray, y: np.ndarray, nam
     n = len(y)
     as_is = 100.0 * np.trace(confusion) / n
     mapped = 100.0 * confusion[rows, cols].sum() / n
-    if mapped - as_is <= CLASS_ORDER_POINTS or mapped < MIN_MAPPED_SCORE or not clearly_above_chance(mapped, n, k):
+    if (
+        mapped - as_is <= CLASS_ORDER_POINTS
+        or mapped < MIN_MAPPED_SCORE
+        or not clearly_above_chance(mapped, n, guessing)
+    ):
         return
     moved = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if r != c]
-    shown = ", ".join(f"its output {r} is {names[c]!r}" for r, c in moved[:6]) + (
-        f" and {len(moved) - 6} more" if len(moved) > 6 else ""
-    )
-    order = [names[c] for c in cols[np.argsort(rows)]]
-    fix = f"teacher.labels: {order}" if k <= 20 else "teacher.labels: the teacher's class names in its output order"
+    class_map = teacher.class_map
+    if class_map is None:  # the teacher's outputs are the data's classes in the data's order
+        shown = [f"its output {r} is {names[c]!r}" for r, c in moved]
+        order = [names[c] for c in cols[np.argsort(rows)]]
+        fix = f"teacher.labels: {order}" if k <= 20 else "teacher.labels: the teacher's class names in its output order"
+    else:  # the outputs came through teacher.labels: name the teacher's own outputs, whose names are wrong
+        column = class_map.columns
+        shown = [f"its output {column[r]} ({class_map.teacher_labels[column[r]]!r}) is {names[c]!r}" for r, c in moved]
+        fix = "those names right in teacher.labels"
+    shown = ", ".join(shown[:6]) + (f" and {len(moved) - 6} more" if len(moved) > 6 else "")
     raise CheckpointError(
         f"{teacher.checkpoint}: the teacher's classes are in another order than the data's: it scores {as_is:.0f}% "
         f"as is and {mapped:.0f}% when {shown}; set {fix}"
     )
 
 
-def _check_preprocessing(teacher: Teacher, sample: Split, data: DataBundle, task: Task, configured: float) -> None:
+def _check_preprocessing(
+    teacher: Teacher, sample: Split, data: DataBundle, task: Task, configured: float, guessing: float
+) -> None:
     """The teacher's score with the configured preprocessing against the common conventions."""
     if configured + PREPROCESSING_POINTS >= 100.0:
         return  # nothing could beat it by the margin
@@ -134,7 +155,7 @@ def _check_preprocessing(teacher: Teacher, sample: Split, data: DataBundle, task
     if best is None:
         return
     score, convention = best
-    if score - configured > PREPROCESSING_POINTS and clearly_above_chance(score, len(sample), data.num_classes):
+    if score - configured > PREPROCESSING_POINTS and clearly_above_chance(score, len(sample), guessing):
         raise CheckpointError(
             f"{teacher.checkpoint}: the teacher scores {configured:.0f}% as configured and {score:.0f}% with "
             f"{convention.name}: set {convention.setting()}"

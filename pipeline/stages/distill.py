@@ -26,7 +26,7 @@ class DistillStage(Stage[TrainedStudent]):
     output_type = TrainedStudent
     version = 2
     distributed = True
-    tools = ("torch",)
+    tools = ("torch", "onnxruntime")  # onnxruntime: an ONNX teacher's outputs
 
     data: DataBundle
     teacher: Teacher

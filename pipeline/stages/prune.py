@@ -42,7 +42,7 @@ class PruneStage(Stage[TrainedStudent]):
     name = "prune"
     output_type = TrainedStudent
     version = 2
-    tools = ("torch", "torch-pruning")
+    tools = ("torch", "torch-pruning", "onnxruntime")  # onnxruntime: an ONNX teacher's outputs
 
     data: DataBundle
     teacher: Teacher

@@ -66,7 +66,7 @@ class QATStage(Stage[QATResult]):
     name = "qat"
     version = 2
     output_type = QATResult
-    tools = ("torch", "torchao", "litert-torch", "ai-edge-litert", "flatbuffers")
+    tools = ("torch", "torchao", "litert-torch", "ai-edge-litert", "flatbuffers", "onnxruntime")
 
     student: StageOutput[TrainedStudent]  # from distill or prune
     data: DataBundle

@@ -8,15 +8,20 @@ from collections.abc import Iterable
 from importlib import metadata
 
 ABSENT = "absent"
+# builds of one package published under other names: the same code, another distribution name
+ALSO_PUBLISHED_AS = {"onnxruntime": ("onnxruntime-gpu", "onnxruntime-silicon", "onnxruntime-directml")}
 
 
 @functools.cache
 def installed_version(distribution: str) -> str:
-    """The installed version of a distribution (its importlib.metadata name, e.g. "litert-torch"), or ABSENT."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return ABSENT
+    """The installed version of a distribution (its importlib.metadata name, e.g. "litert-torch"), or of a build
+    of it published under another name (onnxruntime-gpu for onnxruntime); else ABSENT."""
+    for name in (distribution, *ALSO_PUBLISHED_AS.get(distribution, ())):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return ABSENT
 
 
 def tool_versions(distributions: Iterable[str]) -> dict[str, str]:

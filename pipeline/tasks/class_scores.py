@@ -100,15 +100,24 @@ def match_classes(teacher_labels: Sequence[str], data_labels: Sequence[str], sou
 
 
 def parse_label_list(text: str, source: str) -> list[str]:
-    """Class names from a label file or a model's metadata: a JSON list, else one name per line."""
+    """Class names from a label file or a model's metadata: a JSON list, a JSON object of output index to name
+    (Hugging Face's id2label), else one name per line."""
     stripped = text.strip()
-    if stripped.startswith("["):
+    if stripped.startswith(("[", "{")):
         try:
             names = json.loads(stripped)
         except ValueError:
-            raise ConfigError(f"{source}: the labels look like a JSON list but do not parse") from None
+            raise ConfigError(f"{source}: the labels look like JSON but do not parse") from None
+        if isinstance(names, dict):
+            try:
+                by_index = {int(k): v for k, v in names.items()}
+            except ValueError:
+                raise ConfigError(f"{source}: a JSON object of labels must map output indices to names") from None
+            if sorted(by_index) != list(range(len(by_index))):
+                raise ConfigError(f"{source}: a JSON object of labels must name outputs 0..{len(by_index) - 1}")
+            names = [by_index[i] for i in range(len(by_index))]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ConfigError(f"{source}: the labels must be a JSON list of strings")
+            raise ConfigError(f"{source}: the labels must be a JSON list of strings (or an object of index to name)")
     else:
         names = [line.strip() for line in stripped.splitlines() if line.strip()]
     if len(names) < 2:

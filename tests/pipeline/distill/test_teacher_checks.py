@@ -19,9 +19,10 @@ from edgedistill.errors import CheckpointError
 from edgedistill.pipeline.config import DataConfig, TeacherConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.distill.teacher import load_teacher
-from edgedistill.pipeline.distill.teacher_checks import clearly_above_chance
+from edgedistill.pipeline.distill.teacher_checks import clearly_above_chance, guessing_share
 from edgedistill.pipeline.distill.training import accuracy
 from edgedistill.progress import quiet
+from edgedistill.students.resnet import resnet8
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS, tiny_config, write_config
 from tests.pipeline.distill.test_onnx_teachers import _export
 
@@ -89,12 +90,69 @@ def test_a_teacher_given_the_wrong_normalisation_stops_naming_the_right_one(data
 
 
 def test_noise_on_a_small_split_is_not_taken_for_a_better_teacher():
-    assert not clearly_above_chance(30.0, 40, 2)  # 12 of 40 right among 2 classes is luck
-    assert not clearly_above_chance(20.0, 100, 10)  # 20 of 100 among 10 classes: 3.3 standard deviations
-    assert clearly_above_chance(97.0, 180, 10)
+    assert not clearly_above_chance(70.0, 40, 0.5)  # 28 of 40 right among 2 classes is luck
+    assert not clearly_above_chance(20.0, 100, 0.1)  # 20 of 100 among 10 classes: 3.3 standard deviations
+    assert clearly_above_chance(97.0, 180, 0.1)
+    assert not clearly_above_chance(80.0, 200, guessing_share(np.array([0] * 160 + [1] * 40), 2))  # the majority
     rng = np.random.default_rng(0)
     scores = [100.0 * (rng.integers(0, 10, 180) == rng.integers(0, 10, 180)).mean() for _ in range(200)]
-    assert not any(clearly_above_chance(s, 180, 10) for s in scores)
+    assert not any(clearly_above_chance(s, 180, 0.1) for s in scores)
+
+
+@pytest.fixture(scope="module")
+def imbalanced(digits_npz, tmp_path_factory):
+    """Eight in ten images of one class (a defect detector's 'ok'), the rest spread over the other nine."""
+    with np.load(digits_npz) as f:
+        x, y = f["x"], f["y"]
+    keep = np.concatenate([np.flatnonzero(y == 0), *[np.flatnonzero(y == c)[:5] for c in range(1, 10)]])
+    path = tmp_path_factory.mktemp("imbalanced") / "imbalanced.npz"
+    np.savez(path, x=x[keep], y=y[keep])
+    return load_data(DataConfig(npz=path))
+
+
+def test_a_stuck_or_untrained_teacher_on_imbalanced_data_is_not_taken_for_a_permuted_one(imbalanced, tmp_path):
+    stuck = np.tile(np.eye(10, dtype=np.float32)[3] * 5, (imbalanced.source_rows, 1))  # always class 3
+    np.save(tmp_path / "stuck.npy", stuck)
+    load_teacher(TeacherConfig(logits=tmp_path / "stuck.npy"), imbalanced, quiet())
+    for seed in range(3):
+        torch.manual_seed(seed)
+        torch.save(resnet8(**TEACHER_KWARGS).state_dict(), tmp_path / f"untrained{seed}.pt")
+        cfg = TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=tmp_path / f"untrained{seed}.pt")
+        load_teacher(cfg, imbalanced, quiet())
+
+
+class WantsImageNetBGR(nn.Module):
+    """A teacher trained on BGR images with ImageNet mean/std (an OpenCV pipeline); it reads the red channel."""
+
+    def __init__(self, net: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.net, self.mean, self.std = net, mean, std
+
+    def forward(self, x):  # x: BGR, ImageNet-normalised; red is its channel 2
+        red = x[:, 2:3] * 0.229 + 0.485
+        return self.net((red - self.mean) / self.std)
+
+
+def test_a_bgr_imagenet_teacher_on_rgb_data_stops_naming_both_settings(digits_npz, net, tmp_path):
+    with np.load(digits_npz) as f:
+        x, y = f["x"], f["y"]
+    rgb = np.stack([x, np.zeros_like(x), np.full_like(x, 90)], axis=-1)  # the digit in red only
+    np.savez(tmp_path / "rgb.npz", x=rgb, y=y)
+    data = load_data(DataConfig(npz=tmp_path / "rgb.npz"))
+    grey = load_data(DataConfig(npz=digits_npz))
+    path = tmp_path / "bgr.onnx"
+    _export(WantsImageNetBGR(net, grey.mean[0], grey.std[0]), torch.zeros(1, 3, 8, 8), path, dynamic=True)
+    with pytest.raises(CheckpointError) as failure:
+        load_teacher(TeacherConfig(onnx=path), data, quiet())
+    assert (
+        "with ImageNet mean/std on BGR: set teacher.normalize: {mean: [0.406, 0.456, 0.485], "
+        "std: [0.225, 0.224, 0.229]}, teacher.color_order: BGR" in str(failure.value)
+    )
+    fixed = TeacherConfig(
+        onnx=path, normalize={"mean": [0.406, 0.456, 0.485], "std": [0.225, 0.224, 0.229]}, color_order="BGR"
+    )
+    teacher = load_teacher(fixed, data, quiet())
+    assert accuracy(teacher.split_logits(data.val, data.pixel_max).numpy(), data.val.y) > 80
 
 
 FACTORY_MODULE = '''

@@ -5,6 +5,7 @@ Each must teach the distribution the plain teacher teaches, over the data's clas
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import onnx
@@ -145,3 +146,35 @@ def test_data_classes_the_teacher_lacks_are_named_in_one_line(data, reference, t
     names[COLUMNS[3]], names[COLUMNS[7]] = "tabby cat", "tiger cat"
     with pytest.raises(ConfigError, match=r"the teacher has no class named '3', '7' \(2 of the data's 10 classes"):
         load_teacher(TeacherConfig(onnx=path, labels=names), data, quiet())
+
+
+def test_metadata_as_id2label_is_read_and_names_that_do_not_fit_are_set_aside(data, reference, tmp_path):
+    path = tmp_path / "id2label.onnx"
+    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"labels": json.dumps(dict(enumerate(_label_names())))})
+    onnx.save(model, str(path))
+    teacher = load_teacher(TeacherConfig(onnx=path), data, quiet())
+    _same_distribution(teacher.split_logits(data.val, data.pixel_max).numpy(), reference[1])
+    # a 10-class model whose metadata names other classes than the data's folders: one line, the data's order
+    plain = tmp_path / "plain.onnx"
+    _export(reference[0], torch.zeros(1, 1, 8, 8), plain, dynamic=True)
+    model = onnx.load(str(plain))
+    onnx.helper.set_model_props(model, {"labels": json.dumps([f"digit {i}" for i in range(10)])})
+    onnx.save(model, str(plain))
+    console = io.StringIO()
+    teacher = load_teacher(TeacherConfig(onnx=plain), data, Progress(Console(file=console, width=400), enabled=False))
+    assert "metadata: the teacher has no class named '0'" in console.getvalue()
+    assert "not used (set teacher.labels)" in console.getvalue()
+    _same_distribution(teacher.split_logits(data.val, data.pixel_max).numpy(), reference[1])
+
+
+def test_a_label_file_in_the_wrong_order_is_caught_naming_the_teachers_outputs(data, reference, tmp_path):
+    path = tmp_path / "wide.onnx"
+    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    names = _label_names()
+    names[COLUMNS[1]], names[COLUMNS[2]] = "2", "1"  # two names swapped in the file
+    with pytest.raises(CheckpointError) as failure:
+        load_teacher(TeacherConfig(onnx=path, labels=names), data, quiet())
+    message = str(failure.value)
+    assert f"its output {COLUMNS[1]} ('2') is '1'" in message and "set those names right in teacher.labels" in message

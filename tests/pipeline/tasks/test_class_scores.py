@@ -58,8 +58,11 @@ def test_label_lists_read_as_json_or_one_per_line(tmp_path):
         read_label_file(tmp_path / "labels.txt")
     with pytest.raises(ConfigError, match="missing.txt: teacher.labels file not found"):
         read_label_file(tmp_path / "missing.txt")
-    with pytest.raises(ConfigError, match="m: the labels look like a JSON list but do not parse"):
+    with pytest.raises(ConfigError, match="m: the labels look like JSON but do not parse"):
         parse_label_list('["a", ', "m")
+    assert parse_label_list('{"1": "dog", "0": "cat"}', "m") == ["cat", "dog"]  # id2label, as Hugging Face writes it
+    with pytest.raises(ConfigError, match=r"m: a JSON object of labels must name outputs 0..1"):
+        parse_label_list('{"0": "cat", "2": "dog"}', "m")
 
 
 def test_the_classification_head_runs_where_the_teacher_runs():
