@@ -28,7 +28,7 @@ from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.calibration import calibration_count, calibration_samples
 from edgedistill.pipeline.data.transforms import preprocessed_batches
 from edgedistill.pipeline.distill.teacher import Teacher
-from edgedistill.pipeline.distill.training import predict_logits
+from edgedistill.pipeline.distill.training import SplitOutputs, predict_logits
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import SCRATCH, StageOutput
 from edgedistill.pipeline.student import load_student
@@ -52,6 +52,7 @@ class VerifyStage(Stage[VerifyResult]):
     name = "verify"
     version = 4
     output_type = VerifyResult
+    tools = ("torch", "litert-torch", "ai-edge-litert", "onnxruntime")
 
     data: DataBundle
     teacher: Teacher
@@ -78,17 +79,18 @@ class VerifyStage(Stage[VerifyResult]):
             teacher_logits = self.teacher.split_logits(test, data.pixel_max)
             student = load_student(self.student)
             runtimes = {fmt: load_runtime(self.exported.path(fmt)) for fmt in self.exported.files}
-            parts: dict[str, list[np.ndarray]] = {fmt: [] for fmt in ["student", *runtimes]}
+            outputs = SplitOutputs(len(test))
             for x in preprocessed_batches(test, data, size):
-                parts["student"].append(predict_logits(student, torch.from_numpy(x)).numpy())
+                outputs.add("student", predict_logits(student, torch.from_numpy(x)).numpy())
                 for fmt, runtime in runtimes.items():
-                    parts[fmt].append(runtime.predict(x))
-            student_logits = np.concatenate(parts["student"])
+                    outputs.add(fmt, runtime.predict(x))
+                outputs.next_batch(len(x))
+            student_logits = outputs["student"]
             student_metrics = task.metrics(student_logits, test.y)
             artifacts: dict[str, VerifiedArtifact] = {}
             for fmt in self.exported.files:
                 path = self.exported.path(fmt)
-                logits = np.concatenate(parts[fmt])
+                logits = outputs[fmt]
                 gate = None
                 if fmt == "tflite_int8":
                     int8_gate(path)
