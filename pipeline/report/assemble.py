@@ -46,6 +46,22 @@ if TYPE_CHECKING:  # the chain's result is only read here; orchestration stays a
 _PACKAGES = ("edgedistill", "torch", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime", "numpy", "pydantic")
 
 
+def data_summary(data: DataBundle) -> DataSummary:
+    """report.json's data section: the source, its classes and splits, and what was skipped or warned about."""
+    return DataSummary(
+        source=data.source,
+        classes=data.class_names,
+        image_shape_hwc=list(data.image_shape),
+        train=len(data.train),
+        transfer_unlabeled=len(data.transfer),
+        val=len(data.val),
+        test=len(data.test),
+        skipped_images=data.skipped_images or None,
+        skipped_files=data.skipped_files or None,
+        warnings=data.warnings or None,
+    )
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -162,18 +178,7 @@ def assemble_report(
         config_hash=sha256_json(config.model_dump(mode="json")),
         config=config.model_dump(mode="json"),
         versions=library_versions(),
-        data=DataSummary(
-            source=data.source,
-            classes=data.class_names,
-            image_shape_hwc=list(data.image_shape),
-            train=len(data.train),
-            transfer_unlabeled=len(data.transfer),
-            val=len(data.val),
-            test=len(data.test),
-            skipped_images=data.skipped_images or None,
-            skipped_files=data.skipped_files or None,
-            warnings=data.warnings or None,
-        ),
+        data=data_summary(data),
         teacher=TeacherReport(
             description=teacher.description,
             # an ONNX teacher has no parameters to count, a TorchScript one takes no hooks: None, not 0

@@ -16,6 +16,7 @@ from edgedistill.errors import DataError
 from edgedistill.pipeline.config import DataConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.data.scan import scan_folder, skipped_line, summarise
+from edgedistill.pipeline.report.assemble import data_summary
 from edgedistill.progress import Progress
 
 
@@ -56,17 +57,8 @@ def test_skipped_files_and_nested_folders_are_one_console_line_and_kept_for_the_
         "folder); 1 nested folder (cat/old): only a class folder's own files are read"
     )
     assert data.warnings == [line] and out.getvalue() == f"warning: {line}\n"
-    summary = DataSummary(  # what report.json carries
-        source=data.source,
-        classes=data.class_names,
-        image_shape_hwc=list(data.image_shape),
-        train=len(data.train),
-        transfer_unlabeled=len(data.transfer),
-        val=len(data.val),
-        test=len(data.test),
-        skipped_files=data.skipped_files,
-        warnings=data.warnings,
-    )
+    summary = data_summary(data)  # what report.json carries
+    assert summary.skipped_files == data.skipped_files and summary.warnings == data.warnings
     assert DataSummary.model_validate_json(summary.model_dump_json()) == summary
 
     progress, out = captured()  # the store is cached now: the folder is still scanned, the line still shown

@@ -4,49 +4,17 @@ outputs. Each must teach what the same network teaches as a PyTorch module."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from edgedistill.errors import CheckpointError
-from edgedistill.pipeline.config import DataConfig, TeacherConfig
-from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.config import TeacherConfig
 from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill.training import agreement
 from edgedistill.progress import quiet
-from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS
-
-
-@pytest.fixture(scope="module")
-def data(digits_npz):
-    return load_data(DataConfig(npz=digits_npz))
-
-
-@pytest.fixture(scope="module")
-def reference(data, digits_teacher):
-    """The PyTorch teacher and its logits on the validation split."""
-    cfg = TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher)
-    teacher = load_teacher(cfg, data, quiet())
-    return teacher.module, teacher.split_logits(data.val, data.pixel_max).numpy()
-
-
-def _export(module: nn.Module, sample: torch.Tensor, path, outputs=("logits",), dynamic=False) -> None:
-    """torch.onnx.export as a user calls it: without dynamic axes the batch is the sample's (1)."""
-    axes = {"input": {0: "batch"}, **{o: {0: "batch"} for o in outputs}} if dynamic else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module.eval(),
-            (sample,),
-            str(path),
-            input_names=["input"],
-            output_names=list(outputs),
-            dynamic_axes=axes,
-            dynamo=False,
-        )
+from tests.pipeline.distill.onnx_files import export
 
 
 class ChannelsLast(nn.Module):
@@ -88,27 +56,27 @@ def _teaches_the_same(data, reference, path, **cfg) -> str:
 
 
 def test_a_default_export_with_a_fixed_batch_of_one_runs_in_slices(data, reference, tmp_path):
-    _export(reference[0], torch.zeros(1, 1, 8, 8), tmp_path / "fixed.onnx")
+    export(reference[0], torch.zeros(1, 1, 8, 8), tmp_path / "fixed.onnx")
     description, logits = _teaches_the_same(data, reference, tmp_path / "fixed.onnx")
     assert np.allclose(logits, reference[1], atol=1e-4) and "batch 1 in slices" in description
 
 
 def test_a_channels_last_graph_is_fed_nhwc(data, reference, tmp_path):
-    _export(ChannelsLast(reference[0]), torch.zeros(1, 8, 8, 1), tmp_path / "nhwc.onnx", dynamic=True)
+    export(ChannelsLast(reference[0]), torch.zeros(1, 8, 8, 1), tmp_path / "nhwc.onnx", dynamic=True)
     description, logits = _teaches_the_same(data, reference, tmp_path / "nhwc.onnx")
     assert np.allclose(logits, reference[1], atol=1e-4) and "NHWC" in description
 
 
 def test_a_uint8_graph_is_fed_raw_pixels(data, reference, tmp_path):
     net = RawPixels(reference[0], data.mean[0], data.std[0])
-    _export(net, torch.zeros(1, 1, 8, 8, dtype=torch.uint8), tmp_path / "uint8.onnx", dynamic=True)
+    export(net, torch.zeros(1, 1, 8, 8, dtype=torch.uint8), tmp_path / "uint8.onnx", dynamic=True)
     description, logits = _teaches_the_same(data, reference, tmp_path / "uint8.onnx")
     assert "uint8 input" in description  # pixels rounded to 0-255: the same predictions, logits within rounding
 
 
 def test_the_output_named_is_the_one_used_and_an_unknown_name_is_one_line(data, reference, tmp_path):
     path = tmp_path / "two.onnx"
-    _export(TwoOutputs(reference[0]), torch.zeros(1, 1, 8, 8), path, outputs=("probs", "logits"), dynamic=True)
+    export(TwoOutputs(reference[0]), torch.zeros(1, 1, 8, 8), path, outputs=("probs", "logits"), dynamic=True)
     description, logits = _teaches_the_same(data, reference, path, output="logits")
     assert np.allclose(logits, reference[1], atol=1e-4) and "output 'logits'" in description
     with pytest.raises(
@@ -118,7 +86,7 @@ def test_the_output_named_is_the_one_used_and_an_unknown_name_is_one_line(data, 
 
 
 def test_an_input_the_graph_cannot_take_names_what_it_wants(data, reference, tmp_path):
-    _export(reference[0], torch.zeros(1, 1, 16, 16), tmp_path / "big.onnx")
+    export(reference[0], torch.zeros(1, 1, 16, 16), tmp_path / "big.onnx")
     with pytest.raises(
         CheckpointError, match=r"the graph wants input 'input' of shape \[1, 1, 16, 16\] tensor\(float\)"
     ):

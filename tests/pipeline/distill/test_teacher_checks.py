@@ -24,20 +24,14 @@ from edgedistill.pipeline.distill.training import accuracy
 from edgedistill.progress import quiet
 from edgedistill.students.resnet import resnet8
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS, tiny_config, write_config
-from tests.pipeline.distill.test_onnx_teachers import _export
+from tests.pipeline.distill.onnx_files import export
 
 ORDER = [3, 0, 1, 2, 4, 5, 6, 7, 9, 8]  # output j holds the data's class ORDER[j]
 
 
 @pytest.fixture(scope="module")
-def data(digits_npz):
-    return load_data(DataConfig(npz=digits_npz))
-
-
-@pytest.fixture(scope="module")
-def net(data, digits_teacher):
-    cfg = TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher)
-    return load_teacher(cfg, data, quiet()).module
+def net(reference):
+    return reference[0]
 
 
 class Permuted(nn.Module):
@@ -63,7 +57,7 @@ class WantsUnitPixels(nn.Module):
 
 def test_a_teacher_with_permuted_classes_stops_naming_the_mapping(data, net, tmp_path):
     path = tmp_path / "permuted.onnx"
-    _export(Permuted(net), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Permuted(net), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     with pytest.raises(CheckpointError) as failure:
         load_teacher(TeacherConfig(onnx=path), data, quiet())
     message = str(failure.value)
@@ -77,7 +71,7 @@ def test_a_teacher_with_permuted_classes_stops_naming_the_mapping(data, net, tmp
 
 def test_a_teacher_given_the_wrong_normalisation_stops_naming_the_right_one(data, net, tmp_path):
     path = tmp_path / "unit.onnx"
-    _export(WantsUnitPixels(net, data.mean[0], data.std[0]), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(WantsUnitPixels(net, data.mean[0], data.std[0]), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     with pytest.raises(CheckpointError) as failure:
         load_teacher(TeacherConfig(onnx=path), data, quiet())  # default: the data's own mean/std, applied twice
     message = str(failure.value)
@@ -141,7 +135,7 @@ def test_a_bgr_imagenet_teacher_on_rgb_data_stops_naming_both_settings(digits_np
     data = load_data(DataConfig(npz=tmp_path / "rgb.npz"))
     grey = load_data(DataConfig(npz=digits_npz))
     path = tmp_path / "bgr.onnx"
-    _export(WantsImageNetBGR(net, grey.mean[0], grey.std[0]), torch.zeros(1, 3, 8, 8), path, dynamic=True)
+    export(WantsImageNetBGR(net, grey.mean[0], grey.std[0]), torch.zeros(1, 3, 8, 8), path, dynamic=True)
     with pytest.raises(CheckpointError) as failure:
         load_teacher(TeacherConfig(onnx=path), data, quiet())
     assert (

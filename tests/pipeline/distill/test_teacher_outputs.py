@@ -15,24 +15,11 @@ from rich.console import Console
 from torch import nn
 
 from edgedistill.errors import CheckpointError, ConfigError
-from edgedistill.pipeline.config import DataConfig, TeacherConfig
-from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.config import TeacherConfig
 from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.progress import Progress, quiet
 from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS
-from tests.pipeline.distill.test_onnx_teachers import _export
-
-
-@pytest.fixture(scope="module")
-def data(digits_npz):
-    return load_data(DataConfig(npz=digits_npz))
-
-
-@pytest.fixture(scope="module")
-def reference(data, digits_teacher):
-    cfg = TeacherConfig(factory=TEACHER_FACTORY, kwargs=TEACHER_KWARGS, checkpoint=digits_teacher)
-    teacher = load_teacher(cfg, data, quiet())
-    return teacher.module, teacher.split_logits(data.val, data.pixel_max).numpy()
+from tests.pipeline.distill.onnx_files import export
 
 
 def _same_distribution(scores: np.ndarray, logits: np.ndarray, temperature: float = 4.0) -> None:
@@ -79,7 +66,7 @@ def _label_names() -> list[str]:
 
 def test_a_softmax_ended_teacher_is_read_as_probabilities_with_one_line(data, reference, tmp_path):
     path = tmp_path / "softmax.onnx"
-    _export(Softmaxed(reference[0]), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Softmaxed(reference[0]), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     console = io.StringIO()
     teacher = load_teacher(TeacherConfig(onnx=path), data, Progress(Console(file=console, width=300), enabled=False))
     assert "probabilities -> log-probabilities" in teacher.description
@@ -117,7 +104,7 @@ def _checkpoint(reference, tmp_path):
 
 def test_a_1000_class_teacher_is_mapped_by_its_label_file(data, reference, tmp_path):
     path = tmp_path / "wide.onnx"
-    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     with pytest.raises(CheckpointError, match=r"teacher outputs \(2, 1000\).*needs teacher.labels"):
         load_teacher(TeacherConfig(onnx=path), data, quiet())
     labels = tmp_path / "labels.txt"
@@ -131,7 +118,7 @@ def test_a_1000_class_teacher_is_mapped_by_its_label_file(data, reference, tmp_p
 
 def test_class_names_in_the_onnx_metadata_are_used(data, reference, tmp_path):
     path = tmp_path / "named.onnx"
-    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     model = onnx.load(str(path))
     onnx.helper.set_model_props(model, {"labels": "\n".join(_label_names())})
     onnx.save(model, str(path))
@@ -141,7 +128,7 @@ def test_class_names_in_the_onnx_metadata_are_used(data, reference, tmp_path):
 
 def test_data_classes_the_teacher_lacks_are_named_in_one_line(data, reference, tmp_path):
     path = tmp_path / "wide.onnx"
-    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     names = _label_names()
     names[COLUMNS[3]], names[COLUMNS[7]] = "tabby cat", "tiger cat"
     with pytest.raises(ConfigError, match=r"the teacher has no class named '3', '7' \(2 of the data's 10 classes"):
@@ -150,7 +137,7 @@ def test_data_classes_the_teacher_lacks_are_named_in_one_line(data, reference, t
 
 def test_metadata_as_id2label_is_read_and_names_that_do_not_fit_are_set_aside(data, reference, tmp_path):
     path = tmp_path / "id2label.onnx"
-    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     model = onnx.load(str(path))
     onnx.helper.set_model_props(model, {"labels": json.dumps(dict(enumerate(_label_names())))})
     onnx.save(model, str(path))
@@ -158,7 +145,7 @@ def test_metadata_as_id2label_is_read_and_names_that_do_not_fit_are_set_aside(da
     _same_distribution(teacher.split_logits(data.val, data.pixel_max).numpy(), reference[1])
     # a 10-class model whose metadata names other classes than the data's folders: one line, the data's order
     plain = tmp_path / "plain.onnx"
-    _export(reference[0], torch.zeros(1, 1, 8, 8), plain, dynamic=True)
+    export(reference[0], torch.zeros(1, 1, 8, 8), plain, dynamic=True)
     model = onnx.load(str(plain))
     onnx.helper.set_model_props(model, {"labels": json.dumps([f"digit {i}" for i in range(10)])})
     onnx.save(model, str(plain))
@@ -171,7 +158,7 @@ def test_metadata_as_id2label_is_read_and_names_that_do_not_fit_are_set_aside(da
 
 def test_a_label_file_in_the_wrong_order_is_caught_naming_the_teachers_outputs(data, reference, tmp_path):
     path = tmp_path / "wide.onnx"
-    _export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
+    export(Widened(reference[0], COLUMNS), torch.zeros(1, 1, 8, 8), path, dynamic=True)
     names = _label_names()
     names[COLUMNS[1]], names[COLUMNS[2]] = "2", "1"  # two names swapped in the file
     with pytest.raises(CheckpointError) as failure:
