@@ -128,3 +128,9 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
         f"{calibration.runtime_version}; calibration {path}, {calibration.date})"
     )
     console.print(total, soft_wrap=True)
+    stand_ins = sorted({f"{k.key} ({k.how.removeprefix('not calibrated: ')})" for k in result.uncalibrated})
+    console.print(
+        f"uncalibrated: {result.uncalibrated_share:.0%} of the estimate"
+        + (f" comes from ops with no calibration of their own: {', '.join(stand_ins)}" if stand_ins else ""),
+        soft_wrap=True,
+    )

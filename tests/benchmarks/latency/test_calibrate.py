@@ -48,8 +48,10 @@ def test_estimate_prints_every_kernel_and_a_total_labelled_with_its_calibration(
     total = result["overhead_ms"] + sum(k["ms"] for k in result["kernels"])
     assert result["estimate_ms"] == pytest.approx(total, abs=1e-3) and result["estimate_ms"] > 0
     assert result["calibration"] == str(path) and result["device"] == "host"
+    assert result["uncalibrated_share"] == 0.0 and result["uncalibrated_kernels"] == []
     table = run_cli("estimate", str(model), "--calibration", str(path), cwd=folder)
     assert "estimate:" in table.stdout and "CONV_2D/int8" in table.stdout and str(path.name) in table.stdout
+    assert "uncalibrated: 0% of the estimate" in table.stdout
 
 
 def test_estimate_without_a_calibration_says_so_rather_than_inventing_a_number(calibrated, tmp_path):

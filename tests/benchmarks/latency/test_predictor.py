@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from edgedistill.benchmarks.latency.estimate import estimate_kernels
 from edgedistill.benchmarks.latency.kernels import Kernel
 from edgedistill.benchmarks.latency.predictor import (
     Calibration,
@@ -54,6 +55,18 @@ def test_an_uncalibrated_kernel_is_costed_as_add_and_says_so():
     pad = Kernel(0, "PAD", "int8", (1, 4), 1000, 1000, 1000, 0)
     ms, how = calibration.predict_kernel(pad)
     assert ms > 0 and how == "not calibrated: costed as ADD/int8"
+
+
+def test_an_estimate_states_the_share_that_comes_from_uncalibrated_kernels():
+    rng = np.random.default_rng(0)
+    models = [[_kernel("ADD", rng)] for _ in range(10)]
+    calibration = fit_calibration(models, [_true_latency(m) for m in models], **IDENTITY)
+    add, pad = _kernel("ADD", rng), Kernel(1, "PAD", "int8", (1, 4), 1000, 1000, 1000, 0)
+    mixed = estimate_kernels("m", [add, pad], calibration)
+    pad_ms = calibration.predict_kernel(pad)[0]
+    assert mixed.uncalibrated_share == pytest.approx(pad_ms / mixed.total_ms) and 0 < mixed.uncalibrated_share < 1
+    assert mixed.to_dict()["uncalibrated_kernels"] == ["PAD/int8"]
+    assert estimate_kernels("m", [add], calibration).uncalibrated_share == 0.0
 
 
 def _saved(tmp_path) -> tuple[Calibration, object]:
