@@ -35,16 +35,20 @@ def run_benchmarks(
     rounds: int = 1,
     pause_ms: float = 0.0,
     input_npy: Path | None = None,
+    interleave: bool = False,
     timeout: float = 600,
 ) -> list[RunnerResult]:
     """Several models measured in turn by one runner process on the device (latency; the peak memory reported
-    is the process's, so measure a model alone for its memory); their results in order."""
+    is the process's, so measure a model alone for its memory); their results in order. interleave: all loaded
+    first, each round timing every model in turn, so that a drift in the device's speed reaches them alike."""
     runner = transport.push_once(RUNNER, "edgedistill_runner.py")
     remote_models = [transport.push(model, model.name) for model in models]
     argv = [transport.python, runner, *remote_models, "--threads", str(threads), "--runs", str(runs)]
     argv += ["--warmup", str(warmup), "--rounds", str(rounds), "--pause-ms", str(pause_ms)]
     if input_npy is not None:
         argv += ["--input", transport.push(input_npy, "input.npy")]
+    if interleave:
+        argv.append("--interleave")
     result = transport.run(argv, timeout=timeout)
     name = models[0].name if len(models) == 1 else f"{len(models)} models"
     if result.exit_code == 127 or ("No such file or directory" in result.stderr and transport.python in result.stderr):

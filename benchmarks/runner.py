@@ -213,6 +213,69 @@ def random_input(shape, dtype, rng) -> np.ndarray:
     return rng.standard_normal(shape).astype(dtype)
 
 
+class _Timed:
+    """One loaded model with its inputs set: its load and first-inference times, and its timed runs so far."""
+
+    def __init__(self, model_path: str, threads: int, warmup: int, input_npy: str | None) -> None:
+        t0 = time.perf_counter()
+        self.path = model_path
+        self.model = _Onnx(model_path, threads) if model_path.endswith(".onnx") else _TFLite(model_path, threads)
+        self.init_ms = (time.perf_counter() - t0) * 1e3
+        specs = self.model.input_specs()
+        if input_npy:
+            arrays = [np.load(input_npy, allow_pickle=False).astype(specs[0][2]).reshape(specs[0][1])]
+        else:
+            rng = np.random.default_rng(0)
+            arrays = [random_input(shape, dtype, rng) for _, shape, dtype in specs]
+        self.model.set_inputs(arrays)
+        self.first_ms = self.timed()
+        self.warm = [self.timed() for _ in range(warmup)]
+        self.samples: list[float] = []
+        self.round_medians: list[float] = []
+
+    def timed(self) -> float:
+        start = time.perf_counter()
+        self.model.invoke()
+        return (time.perf_counter() - start) * 1e3
+
+    def round(self, runs: int, pause_ms: float) -> None:
+        this_round = []
+        for _ in range(runs):
+            this_round.append(self.timed())
+            if pause_ms:
+                time.sleep(pause_ms / 1e3)
+        self.round_medians.append(summarize(this_round)["p50"])
+        self.samples.extend(this_round)
+
+    def result(self, threads: int, runs: int, with_outputs: bool) -> dict:
+        result = {
+            "schema": SCHEMA_VERSION,
+            "tool": "edgedistill-runner",
+            "model": os.path.basename(self.path),
+            "model_bytes": os.path.getsize(self.path),
+            "runtime": self.model.runtime,
+            "runtime_version": self.model.version,
+            "threads": threads,
+            "xnnpack": self.model.xnnpack,
+            "init_ms": self.init_ms,
+            "first_inference_ms": self.first_ms,
+            "warmup_runs": len(self.warm),
+            "warmup_mean_ms": sum(self.warm) / len(self.warm) if self.warm else None,
+            "runs": runs,
+            "rounds": len(self.round_medians),
+            "round_medians_ms": self.round_medians,
+            "latency_ms": summarize(self.samples),
+            "samples_ms": self.samples,
+            "peak_rss_kb": peak_rss_kb(),
+            "machine": platform.machine(),
+            "cpu": cpu_model(),
+            "python": platform.python_version(),
+        }
+        if with_outputs:
+            result["outputs"] = [o.tolist() for o in self.model.get_outputs()]
+        return result
+
+
 def measure(
     model_path: str,
     threads: int,
@@ -226,60 +289,21 @@ def measure(
 
     Per-round medians show drift across rounds (thermal throttling shows as rising medians).
     """
-    t0 = time.perf_counter()
-    model = _Onnx(model_path, threads) if model_path.endswith(".onnx") else _TFLite(model_path, threads)
-    init_ms = (time.perf_counter() - t0) * 1e3
-    specs = model.input_specs()
-    if input_npy:
-        arrays = [np.load(input_npy, allow_pickle=False).astype(specs[0][2]).reshape(specs[0][1])]
-    else:
-        rng = np.random.default_rng(0)
-        arrays = [random_input(shape, dtype, rng) for _, shape, dtype in specs]
-    model.set_inputs(arrays)
-
-    def timed() -> float:
-        start = time.perf_counter()
-        model.invoke()
-        return (time.perf_counter() - start) * 1e3
-
-    first_ms = timed()
-    warm = [timed() for _ in range(warmup)]
-    samples: list[float] = []
-    round_medians = []
+    timed = _Timed(model_path, threads, warmup, input_npy)
     for _ in range(rounds):
-        this_round = []
-        for _ in range(runs):
-            this_round.append(timed())
-            if pause_ms:
-                time.sleep(pause_ms / 1e3)
-        round_medians.append(summarize(this_round)["p50"])
-        samples.extend(this_round)
-    result = {
-        "schema": SCHEMA_VERSION,
-        "tool": "edgedistill-runner",
-        "model": os.path.basename(model_path),
-        "model_bytes": os.path.getsize(model_path),
-        "runtime": model.runtime,
-        "runtime_version": model.version,
-        "threads": threads,
-        "xnnpack": model.xnnpack,
-        "init_ms": init_ms,
-        "first_inference_ms": first_ms,
-        "warmup_runs": warmup,
-        "warmup_mean_ms": sum(warm) / len(warm) if warm else None,
-        "runs": runs,
-        "rounds": rounds,
-        "round_medians_ms": round_medians,
-        "latency_ms": summarize(samples),
-        "samples_ms": samples,
-        "peak_rss_kb": peak_rss_kb(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "python": platform.python_version(),
-    }
-    if input_npy:
-        result["outputs"] = [o.tolist() for o in model.get_outputs()]
-    return result
+        timed.round(runs, pause_ms)
+    return timed.result(threads, runs, bool(input_npy))
+
+
+def measure_interleaved(models: list[str], threads: int, runs: int, warmup: int, rounds: int) -> list[dict]:
+    """Every model loaded and warmed up, then `rounds` rounds that each time `runs` runs of every model in turn:
+    a machine whose speed drifts (a shared host, a throttling board) slows every model alike, so their medians
+    of round medians compare."""
+    loaded = [_Timed(m, threads, warmup, None) for m in models]
+    for _ in range(rounds):
+        for timed in loaded:
+            timed.round(runs, 0.0)
+    return [timed.result(threads, runs, False) for timed in loaded]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,23 +317,43 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pause-ms", type=float, default=0.0, help="sleep between timed runs")
     parser.add_argument("--input", help=".npy input (already in the model's dtype/layout); its outputs are returned")
+    parser.add_argument(
+        "--interleave", action="store_true", help="load every model first, then time them in turn in each round"
+    )
     args = parser.parse_args(argv)
     for model in args.model:
         if not os.path.isfile(model):
             print(f"runner: {model}: no such file", file=sys.stderr)
             return 2
+    if min(args.threads, args.runs, args.rounds) < 1 or args.warmup < 0:
+        print("runner: threads, runs and rounds must be >= 1 and warmup >= 0", file=sys.stderr)
+        return 3
+    if args.interleave:
+        try:
+            _emit(*measure_interleaved(args.model, args.threads, args.runs, args.warmup, args.rounds))
+        except (ValueError, RuntimeError) as exc:
+            print(f"runner: {_first_line(exc)}", file=sys.stderr)
+            return 3
+        return 0
     for model in args.model:
         try:
-            if min(args.threads, args.runs, args.rounds) < 1 or args.warmup < 0:
-                raise ValueError("threads, runs and rounds must be >= 1 and warmup >= 0")
             result = measure(model, args.threads, args.runs, args.warmup, args.pause_ms, args.input, args.rounds)
         except (ValueError, RuntimeError) as exc:
-            print(f"runner: {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+            print(f"runner: {model}: {_first_line(exc)}", file=sys.stderr)
             return 3
+        _emit(result)
+    return 0
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _emit(*results: dict) -> None:
+    for result in results:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")
         sys.stdout.flush()
-    return 0
 
 
 if __name__ == "__main__":

@@ -27,10 +27,38 @@ from edgedistill.errors import EdgeDistillError
 )
 @click.option("--threads", type=click.IntRange(1), help="inference threads (default: the profile's)")
 @click.option(
-    "--per-family", type=click.IntRange(1), default=12, show_default=True, help="kernels per family and dtype"
+    "--per-family",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="benchmark models per family and dtype (more for the convolution families)",
 )
-@click.option("--runs", type=click.IntRange(1), default=30, show_default=True, help="timed runs per kernel")
-@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="untimed runs per kernel first")
+@click.option(
+    "--only",
+    "families",
+    multiple=True,
+    help="calibrate only these families (repeatable; a quick, partial calibration): "
+    "conv, stem, depthwise, pool_fc, tokens_fc, add, mul, act, se, transpose, pad, concat, slice, softmax, "
+    "resize, maxpool",
+)
+@click.option(
+    "--layers", type=click.IntRange(0), help="real-layer models (student prefixes) per dtype (default: 2 x per-family)"
+)
+@click.option(
+    "--dtype",
+    "dtypes",
+    type=click.Choice(["int8", "float32"]),
+    multiple=True,
+    help="calibrate only these dtypes (repeatable; default: both)",
+)
+@click.option(
+    "--refine",
+    type=click.IntRange(0),
+    default=4,
+    show_default=True,
+    help="families (per dtype) with the largest fit error that get more models before the final fit",
+)
+@click.option("--runs", type=click.IntRange(1), default=60, show_default=True, help="timed runs per model")
 @click.option(
     "--workdir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -48,13 +76,17 @@ def calibrate(
     device_python: str,
     threads: int | None,
     per_family: int,
+    families: tuple[str, ...],
+    layers: int | None,
+    dtypes: tuple[str, ...],
+    refine: int,
     runs: int,
-    warmup: int,
     workdir: Path,
     quiet: bool,
 ) -> None:
-    """Measure kernel micro-benchmarks on a device and fit its latency predictor (a calibration file)."""
+    """Measure benchmark models on a device and fit its latency predictor (a calibration file)."""
     from edgedistill.benchmarks.latency.calibrate import calibrate as run_calibration
+    from edgedistill.benchmarks.latency.suite import FAMILIES
     from edgedistill.devices.connect import open_transport
     from edgedistill.pipeline.device_benchmark import resolve_target
     from edgedistill.progress import Progress, stderr_console
@@ -72,16 +104,27 @@ def calibrate(
             progress,
             threads=threads,
             per_family=per_family,
+            families=families or FAMILIES,
+            layers=layers,
+            dtypes=dtypes or ("int8", "float32"),
+            refine=refine,
             runs=runs,
-            warmup=warmup,
+            announce=click.echo,
             out=out,
         )
     fit = calibration.fit
     click.echo(
-        f"wrote {dest}: {fit['models']} kernel models on {calibration.machine}, {calibration.runtime} "
+        f"wrote {dest}: {fit['models']} benchmark models on {calibration.machine}, {calibration.runtime} "
         f"{calibration.runtime_version}, {threads} thread(s); fit error median {fit['median_abs_error']:.1%}, "
         f"max {fit['max_abs_error']:.1%}"
     )
+    if calibration.held_out is not None:
+        held = calibration.held_out.summary()
+        click.echo(
+            f"held-out error: median {held['median']:+.1%}, 90% within {held['p90_abs']:.1%}, worst "
+            f"{held['worst']:+.1%}; a latency budget is met with a margin of {calibration.held_out.margin():.1%} "
+            f"({calibration.held_out.source})"
+        )
 
 
 @click.command()
@@ -121,6 +164,7 @@ def estimate(model: Path, target: str, calibration_path: Path | None, threads: i
         shape = "x".join(str(s) for s in k.output_shape)
         table.add_row(str(k.index), k.key, shape, f"{k.mmacs:.2f}", f"{k.ms:.3f}", "" if k.how == "fitted" else k.how)
     table.add_row("", "runtime overhead", "", "", f"{result.overhead_ms:.3f}", "")
+    table.add_row("", f"weights from memory ({result.weights_mb:.2f} MB)", "", "", f"{result.weights_ms:.3f}", "")
     console = table_console()
     console.print(table)
     total = (

@@ -557,7 +557,8 @@ class BudgetSearch(Contract):
 
     budget: dict[str, float]
     costed_by: str
-    latency_margin: float
+    latency_margin: float  # the share an estimate is raised by before it is held against the latency budget
+    latency_margin_source: str = ""  # where that margin comes from (the calibration's held-out error)
     candidates: list[BudgetCandidate]
     chosen: str
 

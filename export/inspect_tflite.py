@@ -132,6 +132,8 @@ class OpTensors:
     op: str
     inputs: tuple[tuple[tuple[int, ...], str], ...]
     outputs: tuple[tuple[tuple[int, ...], str], ...]
+    input_ids: tuple[int, ...] = ()  # the graph's tensor indices, in the order of inputs and outputs
+    output_ids: tuple[int, ...] = ()
 
 
 def op_tensors(path: Path) -> list[OpTensors]:
@@ -139,15 +141,23 @@ def op_tensors(path: Path) -> list[OpTensors]:
     interp = _interpreter(path)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
 
+    def ids(indices) -> tuple[int, ...]:
+        return tuple(int(i) for i in indices if i >= 0 and i in tensors)
+
     def described(indices) -> tuple[tuple[tuple[int, ...], str], ...]:
         return tuple(
-            (tuple(int(s) for s in tensors[i]["shape"]), np.dtype(tensors[i]["dtype"]).name)
-            for i in indices
-            if i >= 0 and i in tensors
+            (tuple(int(s) for s in tensors[i]["shape"]), np.dtype(tensors[i]["dtype"]).name) for i in ids(indices)
         )
 
     return [
-        OpTensors(int(op["index"]), op["op_name"], described(op["inputs"]), described(op["outputs"]))
+        OpTensors(
+            int(op["index"]),
+            op["op_name"],
+            described(op["inputs"]),
+            described(op["outputs"]),
+            ids(op["inputs"]),
+            ids(op["outputs"]),
+        )
         for op in interp._get_ops_details()
         if op["op_name"] != "DELEGATE"
     ]

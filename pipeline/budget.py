@@ -24,9 +24,9 @@ from edgedistill.pipeline.config import ProjectConfig, PruneConfig, StudentConfi
 DEFAULT_FINETUNE_EPOCHS = 5
 MIN_SIDE = 12
 PROXY_EPOCH_FRACTION = 4  # the proxy schedule trains a quarter of the recipe's epochs (at least one)
-# an estimate must clear the latency budget by this much; a latency measured on the device needs no margin. The
-# predictor's held-out error on the host is not yet within it on every model (benchmarks/results/predictor.json)
-ESTIMATE_MARGIN = 0.10
+# an estimate must clear the latency budget by its calibration's margin (from its held-out error); a calibration
+# without a held-out error gets this one; a latency measured on the device needs no margin
+DEFAULT_MARGIN = 0.10
 LARGEST_PER_SIDE = 2  # the proxy trains, at each input size, the largest candidates within budget
 CANDIDATE_VERSION = 2  # bump when the candidates' export changes: their files are reused across builds
 
@@ -140,6 +140,7 @@ def cost_candidates(
     folder: Path,
     latency: Callable[[list[Path]], tuple[list[float], str]],
     advance: Callable[..., None] = lambda *a, **k: None,
+    margin: float = DEFAULT_MARGIN,
 ) -> list[Candidate]:
     """Export every proposed student (int8, untrained) into folder, cost it, and mark what it is over budget."""
     import torch
@@ -181,7 +182,7 @@ def cost_candidates(
             latency_source=source,
         )
         measured = {
-            "latency_ms": candidate.latency_ms * (1 + ESTIMATE_MARGIN if source == "estimate" else 1),
+            "latency_ms": candidate.latency_ms * (1 + margin if source == "estimate" else 1),
             "size_bytes": candidate.size_bytes,
             "ram_bytes": candidate.ram_bytes,
         }
@@ -213,11 +214,11 @@ def closest(candidates: list[Candidate]) -> Candidate:
     return min(candidates, key=lambda c: (max(c.over.values(), default=0), c.latency_ms))
 
 
-def no_fit_error(budget: Budget, candidates: list[Candidate]) -> EdgeDistillError:
+def no_fit_error(budget: Budget, candidates: list[Candidate], margin: float = DEFAULT_MARGIN) -> EdgeDistillError:
     best = closest(candidates)
     misses = ", ".join(f"{k.removesuffix('_bytes').removesuffix('_ms')} {v:+.0%}" for k, v in best.over.items())
     if "latency_ms" in best.over and best.latency_source == "estimate":
-        misses += f" (the estimate with its {ESTIMATE_MARGIN:.0%} margin)"
+        misses += f" (the estimate with its {margin:.0%} margin)"
     return EdgeDistillError(
         f"--budget {budget.describe()}: none of {len(candidates)} candidate students fits; the closest is "
         f"{best.name} ({best.latency_ms:.3f} ms, {best.size_bytes / 1e6:.3f} MB, ~{best.ram_bytes / 1e6:.2f} MB "
@@ -237,12 +238,24 @@ def proxy_epochs(config: ProjectConfig) -> int:
     return max(1, math.ceil(config.distillation.epochs / PROXY_EPOCH_FRACTION))
 
 
-def search_record(budget: Budget, candidates: list[Candidate], how: str) -> BudgetSearch:
+@dataclass(frozen=True)
+class LatencyCosting:
+    """How candidates' latency is known (measure: model paths -> (ms each, "estimate" | "device" | "none")), and
+    the margin an estimate carries, with where it comes from."""
+
+    measure: Callable[[list[Path]], tuple[list[float], str]]
+    how: str
+    margin: float = 0.0
+    margin_source: str = ""
+
+
+def search_record(budget: Budget, candidates: list[Candidate], costing: LatencyCosting) -> BudgetSearch:
     estimated = any(c.latency_source == "estimate" for c in candidates)
     return BudgetSearch(
         budget=budget.limits(),
-        costed_by=how,
-        latency_margin=ESTIMATE_MARGIN if estimated else 0.0,
+        costed_by=costing.how,
+        latency_margin=costing.margin if estimated else 0.0,
+        latency_margin_source=costing.margin_source if estimated else "",
         candidates=list(candidates),
         chosen=next(c.name for c in candidates if c.chosen),
     )
@@ -268,14 +281,18 @@ def search(
     from edgedistill.pipeline.tasks import get_task
 
     task = get_task(config.task)
-    latency, how = _latency_source(budget, target, config, calibration_path, device)  # a bad calibration fails first
+    costing = _latency_source(budget, target, config, calibration_path, device)  # a bad calibration fails first
+    if costing.margin:
+        progress.console.print(f"budget: estimates carry a {costing.margin:+.1%} margin ({costing.margin_source})")
     data = load_data(config.data, cache.root / "data", progress)
     h, w, c = data.image_shape
     folder = cache.root / "budget" / "candidates"
     with progress.task("costing candidate students", total=len(propose(config, h))) as advance:
-        candidates = cost_candidates(config, (c, h, w), data.num_classes, budget, folder, latency, advance)
+        candidates = cost_candidates(
+            config, (c, h, w), data.num_classes, budget, folder, costing.measure, advance, costing.margin
+        )
     if not any(cand.fits for cand in candidates):
-        raise no_fit_error(budget, candidates)
+        raise no_fit_error(budget, candidates, costing.margin)
     survivors = to_train(candidates)
     teacher = load_teacher(config.teacher, data, progress, task)
     recipe = config.distillation.link().model_copy(update={"epochs": proxy_epochs(config)})
@@ -292,12 +309,16 @@ def search(
     finetune = config.prune.finetune_epochs if config.prune is not None else DEFAULT_FINETUNE_EPOCHS
     # the search owns structured pruning: the config's own prune settings give way to the chosen ratio
     chosen = config.model_copy(update={"student": best.student(config.student), "prune": best.prune(finetune)})
-    return chosen, search_record(budget, candidates, how)
+    return chosen, search_record(budget, candidates, costing)
 
 
-def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_path: Path | None, device):
-    """How candidates' latency is known: measured on the device (when given), else the calibration's estimate."""
+def _latency_source(
+    budget: Budget, target, config: ProjectConfig, calibration_path: Path | None, device
+) -> LatencyCosting:
+    """How candidates' latency is known: measured on the device (when given), else the calibration's estimate,
+    with the margin from the calibration's held-out error."""
     from edgedistill.benchmarks.latency.estimate import estimate
+    from edgedistill.benchmarks.latency.predictor import COVERAGE
     from edgedistill.pipeline.latency_estimates import build_calibration
 
     if device is not None:
@@ -309,12 +330,21 @@ def _latency_source(budget: Budget, target, config: ProjectConfig, calibration_p
                 results = run_benchmarks(transport, paths, threads=target.threads, runs=30, warmup=5)
             return [median_ms(r) for r in results], "device"
 
-        return measured, f"measured on {device.device} ({target.threads} threads)"
+        return LatencyCosting(measured, f"measured on {device.device} ({target.threads} threads)")
     if budget.latency_ms is None:
-        return (lambda paths: ([0.0] * len(paths), "none")), "no latency budget: not costed"
+        return LatencyCosting(lambda paths: ([0.0] * len(paths), "none"), "no latency budget: not costed")
     calibration, path = build_calibration(target, config.benchmark, calibration_path)
 
     def estimated(paths: list[Path]) -> tuple[list[float], str]:
         return [estimate(p, calibration).total_ms for p in paths], "estimate"
 
-    return estimated, f"estimated by {path} ({calibration.device}, {calibration.threads} threads, {calibration.date})"
+    how = f"estimated by {path} ({calibration.device}, {calibration.threads} threads, {calibration.date})"
+    held = calibration.held_out
+    if held is None:
+        return LatencyCosting(estimated, how, DEFAULT_MARGIN, f"a default: {path} holds no held-out error")
+    summary = held.summary()
+    source = (
+        f"{path}'s held-out error: measured within the estimate plus this margin for {COVERAGE:.0%} of "
+        f"{len(held.errors)} models ({held.source}; median {summary['median']:+.1%}, worst {summary['worst']:+.1%})"
+    )
+    return LatencyCosting(estimated, how, held.margin(), source)

@@ -25,6 +25,8 @@ class Estimate:
     model: str
     total_ms: float
     overhead_ms: float
+    weights_ms: float  # reading the weights the caches do not keep
+    weights_mb: float
     kernels: list[KernelEstimate]
 
     @property
@@ -43,6 +45,8 @@ class Estimate:
             "model": self.model,
             "estimate_ms": round(self.total_ms, 4),
             "overhead_ms": round(self.overhead_ms, 4),
+            "weights_ms": round(self.weights_ms, 4),
+            "weights_mb": round(self.weights_mb, 3),
             "uncalibrated_share": round(self.uncalibrated_share, 4),
             "uncalibrated_kernels": sorted({k.key for k in self.uncalibrated}),
             "kernels": [
@@ -60,5 +64,7 @@ def estimate_kernels(name: str, kernels: Sequence[Kernel], calibration: Calibrat
     for kernel in kernels:
         ms, how = calibration.predict_kernel(kernel)
         rows.append(KernelEstimate(kernel.index, kernel.key, kernel.output_shape, kernel.macs / 1e6, ms, how))
-    total = calibration.overhead_ms + sum(r.ms for r in rows)
-    return Estimate(name, total, calibration.overhead_ms, rows)
+    weights_ms = calibration.weights_ms(kernels)
+    total = calibration.overhead_ms + weights_ms + sum(r.ms for r in rows)
+    mb = sum(k.weight_bytes for k in kernels) / 1e6
+    return Estimate(name, total, calibration.overhead_ms, weights_ms, mb, rows)

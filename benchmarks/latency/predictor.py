@@ -1,7 +1,8 @@
-"""A latency predictor per device, fitted to measured kernel micro-benchmarks, and the calibration file
-that keeps it.
+"""A latency predictor per device, fitted to measured benchmark models, and the calibration file that keeps it.
 
-A model's latency is predicted as the runtime's per-call overhead plus the sum of its kernels' predictions;
+A model's latency is predicted as the runtime's per-call overhead, plus the time to read the model's weights
+that do not stay in the caches between inferences (per MB beyond each of WEIGHT_KNOTS_MB), plus the sum of its
+kernels' predictions;
 each kernel (op and dtype) costs a non-negative combination of its features (a dispatch, MMACs, KB read,
 KB written, KB of weights). Because the sum is linear in those coefficients, one non-negative least-squares
 fit (scikit-learn's LinearRegression(positive=True)) over the measured models finds every kernel's
@@ -21,11 +22,40 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from edgedistill.benchmarks.latency.kernels import FEATURES, Kernel
+from edgedistill.benchmarks.latency.kernels import FEATURES, MODEL_FEATURES, WEIGHT_KNOTS_MB, Kernel, model_features
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import write_json
 
-FORMAT = "edgedistill-latency-calibration/1"
+FORMAT = "edgedistill-latency-calibration/2"  # /2: kernel variants, output positions, the held-out error
+FORMAT_PREFIX = "edgedistill-latency-calibration/"
+COVERAGE = 0.9  # the share of held-out models an estimate with its margin covers
+
+
+class HeldOutError(BaseModel):
+    """How far the fit's predictions were from measured latencies on models it was not fitted to."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str  # which models and how they were held out
+    models: list[str]
+    errors: list[float]  # predicted / measured - 1, per model
+
+    @classmethod
+    def of(cls, source: str, models: list[str], errors: list[float]) -> HeldOutError:
+        return cls(source=source, models=models, errors=[round(float(e), 4) for e in errors])
+
+    def summary(self) -> dict[str, float]:
+        errors = np.asarray(self.errors)
+        return {
+            "median": round(float(np.median(errors)), 4),
+            "p90_abs": round(float(np.percentile(np.abs(errors), 90)), 4),
+            "worst": round(float(errors[np.argmax(np.abs(errors))]), 4),
+        }
+
+    def margin(self) -> float:
+        """The headroom an estimate needs so that the measured latency is within it for at least COVERAGE of the
+        held-out models: the smallest measured / predicted - 1 at or above that share of them (never below 0)."""
+        under = 1.0 / (1.0 + np.asarray(self.errors)) - 1.0
+        return max(0.0, round(float(np.quantile(under, COVERAGE, method="inverted_cdf")), 4))
 
 
 class KernelFit(BaseModel):
@@ -49,24 +79,34 @@ class Calibration(BaseModel):
     source: str  # how the numbers were obtained
     features: list[str]
     overhead_ms: float
+    weight_knots_mb: list[float]
+    weights_ms_per_mb: list[float]  # per MB of the model's weights beyond each knot
     kernels: dict[str, KernelFit]
-    fit: dict[str, Any]  # quality on the micro-benchmarks themselves
+    fit: dict[str, Any]  # quality on the benchmark models themselves
+    held_out: HeldOutError | None = None  # quality on models it was not fitted to
 
     def predict_kernel(self, kernel: Kernel) -> tuple[float, str]:
-        """(ms, how): the kernel's own fit, else a memory-bound stand-in of the same dtype, named."""
+        """(ms, how): the kernel's own fit, else the same op's other variant, else a memory-bound stand-in of the
+        same dtype, named."""
         fit = self.kernels.get(kernel.key)
         how = "fitted"
         if fit is None:
-            stand_in = next((k for k in (f"ADD/{kernel.dtype}", "ADD/int8", "ADD/float32") if k in self.kernels), None)
+            same_op = sorted(k for k in self.kernels if k.split("/")[0].split(".")[0] == kernel.op)
+            same_op.sort(key=lambda k: not k.endswith(f"/{kernel.dtype}"))
+            candidates = [*same_op, f"ADD/{kernel.dtype}", "ADD/int8", "ADD/float32"]
+            candidates += sorted(self.kernels, key=lambda k: not k.endswith(f"/{kernel.dtype}"))  # any, at last
+            stand_in = next((k for k in candidates if k in self.kernels), None)
             if stand_in is None:
-                raise EdgeDistillError(
-                    f"calibration for {self.device} has no {kernel.key} kernel and no ADD to stand in"
-                )
+                raise EdgeDistillError(f"calibration for {self.device} has no kernels to cost {kernel.key} with")
             fit, how = self.kernels[stand_in], f"not calibrated: costed as {stand_in}"
         return float(np.dot(fit.coef_ms, kernel.features())), how
 
+    def weights_ms(self, kernels: Sequence[Kernel]) -> float:
+        """The time to read the model's weights beyond the caches from memory."""
+        return float(np.dot(self.weights_ms_per_mb, model_features(list(kernels))[1:]))
+
     def predict(self, kernels: Sequence[Kernel]) -> float:
-        return self.overhead_ms + sum(self.predict_kernel(k)[0] for k in kernels)
+        return self.overhead_ms + self.weights_ms(kernels) + sum(self.predict_kernel(k)[0] for k in kernels)
 
     def check(self, path: Path, threads: int | None = None, runtime_version: str | None = None) -> None:
         """One line when this calibration does not describe the runtime it would be used for."""
@@ -101,11 +141,13 @@ def fit_calibration(models: Sequence[Sequence[Kernel]], latency_ms: Sequence[flo
         raise ValueError("one latency per model, and at least one model")
     keys = sorted({k.key for kernels in models for k in kernels})
     # the per-call overhead is a column of ones rather than a free intercept, so that it too stays >= 0
-    x = np.hstack([np.ones((len(models), 1)), _design(models, keys)])
+    per_model = np.array([model_features(list(m)) for m in models])
+    x = np.hstack([per_model, _design(models, keys)])
     y = np.asarray(latency_ms, dtype=float)
     regression = LinearRegression(positive=True, fit_intercept=False)
     regression.fit(x, y, sample_weight=1.0 / np.maximum(y, 1e-4) ** 2)
-    overhead, coef = float(regression.coef_[0]), regression.coef_[1:]
+    width = len(MODEL_FEATURES)
+    overhead, streaming, coef = float(regression.coef_[0]), regression.coef_[1:width], regression.coef_[width:]
     width = len(FEATURES)
     kernels = {
         key: KernelFit(
@@ -117,6 +159,8 @@ def fit_calibration(models: Sequence[Sequence[Kernel]], latency_ms: Sequence[flo
     calibration = Calibration(
         features=list(FEATURES),
         overhead_ms=overhead,
+        weight_knots_mb=list(WEIGHT_KNOTS_MB),
+        weights_ms_per_mb=[float(c) for c in streaming],
         kernels=kernels,
         fit={},
         date=identity.pop("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
@@ -145,7 +189,13 @@ def load_calibration(path: Path) -> Calibration:
         raise EdgeDistillError(f"{path}: calibration file not found") from None
     except ValueError as exc:
         raise EdgeDistillError(f"{path}: not a JSON calibration file ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    found = data.get("format") if isinstance(data, dict) else None
+    if isinstance(found, str) and found.startswith(FORMAT_PREFIX) and found != FORMAT:
+        raise EdgeDistillError(
+            f"{path}: a calibration in format {found!r}, from another edgedistill; this one reads {FORMAT!r} (run "
+            "`edgedistill calibrate` again)"
+        )
+    if found != FORMAT:
         raise EdgeDistillError(f"{path}: not an edgedistill latency calibration (format {FORMAT!r} expected)")
     try:
         return Calibration.model_validate(data)

@@ -1,40 +1,55 @@
-"""The kernel micro-benchmarks: small .tflite models, each one kernel of the kind our students run (a
-convolution with its fused ReLU6, a depthwise convolution, pooling and a fully connected layer, a residual
-ADD, hard-swish), over shapes and channel counts drawn at random from the ranges students use, at int8 and
-float32. Converted with the exporters that build students, so each holds the ops a student's model holds
-(PAD before a strided int8 convolution, TRANSPOSE before a MEAN, ...)."""
+"""The calibration's benchmark models: small .tflite models, each built so that one op dominates its time, over
+shapes and channel counts drawn at random from the ranges classification networks use, at int8 and float32;
+and real layers, the first blocks of the registry's students.
+
+A family per op the converters emit for common architectures: convolutions (1x1, kxk, a 3-channel stem, TF
+"same" padding), depthwise convolutions, fully connected layers (after a pooling, and over tokens),
+activations as users write them (hard-swish, SiLU, sigmoid, hard-sigmoid: SiLU leaves a float island with
+DEQUANTIZE and QUANTIZE in an int8 model), squeeze-excite gates (MEAN and a broadcast MUL), elementwise ADD and
+MUL chains, transposes and channel shuffles, PAD, concatenations, channel splits (SLICE), softmax, bilinear
+resizes and max pooling. A unary op follows a MUL or a convolution, so that the int8 exporter quantizes it as
+it does in a real network. Converted with the exporters that build students, so each holds the ops a
+student's model holds. The held-out zoo (zoo.py) is other code and never fitted to.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgedistill.fsutil import write_json
 
-SIDES = (3, 6, 12, 24, 48, 96)
-CHANNELS = (8, 16, 24, 32, 48, 64, 96, 128, 144, 192, 240, 288, 384, 576, 960, 1280)
-MAX_MACS = 120e6  # larger kernels cost minutes to measure and students rarely hold them
-MAX_ACTIVATION = 96 * 96 * 192  # elements
+SIDES = (3, 5, 6, 7, 10, 12, 14, 20, 24, 28, 40, 48, 56, 80, 96, 112)
+CHANNELS = (8, 16, 24, 32, 48, 64, 96, 128, 144, 192, 240, 288, 384, 480, 576, 672, 960, 1280)
+MAX_MACS = 150e6  # larger kernels cost minutes to measure and small networks rarely hold them
+MAX_ACTIVATION = 112 * 112 * 96  # elements, of any tensor the model holds
 
 
 @dataclass(frozen=True)
 class KernelSpec:
-    family: str  # conv, depthwise, pool_fc, add, hardswish
+    family: str
     side: int
     cin: int
     cout: int
     kernel: int = 1
     stride: int = 1
     dtype: str = "int8"
+    variant: str = ""  # the family's variant: an activation, same padding, a student's name
 
     @property
     def name(self) -> str:
-        return f"{self.family}_s{self.side}_c{self.cin}-{self.cout}_k{self.kernel}_st{self.stride}_{self.dtype}"
+        variant = f"_{self.variant}" if self.variant else ""
+        return (
+            f"{self.family}{variant}_s{self.side}_c{self.cin}-{self.cout}_k{self.kernel}_st{self.stride}_{self.dtype}"
+        )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -42,95 +57,408 @@ class KernelSpec:
 
     def macs(self) -> float:
         out = (self.side // self.stride) ** 2
-        if self.family == "conv":
+        if self.family in ("conv", "stem"):
             return out * self.cin * self.cout * self.kernel**2
         if self.family == "depthwise":
             return out * self.cin * self.kernel**2
+        if self.family == "tokens_fc":
+            return 2 * self.side**2 * self.cin * self.cout
         if self.family == "pool_fc":
             return self.cin * self.cout + self.side**2 * self.cin
+        if self.family == "head":
+            return self.side**2 * self.cin * self.cout + self.cout * 1000
         return self.side**2 * self.cin * 4
 
+    def largest_activation(self) -> int:
+        grows = {"concat": 4, "resize": 4, "tokens_fc": max(1, self.cout // max(self.cin, 1))}
+        return self.side**2 * max(self.cin, self.cout) * grows.get(self.family, 1)
+
     def module(self) -> nn.Module:
-        from edgedistill.students.layers import GlobalAvgPool
-        from edgedistill.students.mobilenetv3 import HardSwish
-
-        pad = self.kernel // 2
-        if self.family == "conv":
-            return nn.Sequential(nn.Conv2d(self.cin, self.cout, self.kernel, self.stride, pad), nn.ReLU6())
-        if self.family == "depthwise":
-            conv = nn.Conv2d(self.cin, self.cin, self.kernel, self.stride, pad, groups=self.cin)
-            return nn.Sequential(conv, nn.ReLU6())
-        if self.family == "pool_fc":
-            return nn.Sequential(GlobalAvgPool(), nn.Linear(self.cin, self.cout))
-        if self.family == "add":
-            return _Residual(self.cin)
-        if self.family == "hardswish":
-            return HardSwish()
-        raise ValueError(f"unknown kernel family {self.family!r}")
+        if self.family == "layers":
+            return student_prefix(self)
+        return _BUILDERS[self.family](self)
 
 
-class _Residual(nn.Module):
-    """A 1x1 convolution and the ADD of its input: the residual of an inverted-residual block."""
+Draw = Callable[[np.random.Generator, str], KernelSpec]
+_BUILDERS: dict[str, Callable[[KernelSpec], nn.Module]] = {}
+_DRAWS: dict[str, Draw] = {}
+WEIGHTS: dict[str, int] = {}  # draws of a family per unit of per_family: more where networks spend their time
 
-    def __init__(self, channels: int) -> None:
+
+def family(name: str, draw: Draw, weight: int = 1):
+    """Register a family's module builder, with how its shapes are drawn."""
+
+    def register(build: Callable[[KernelSpec], nn.Module]) -> Callable[[KernelSpec], nn.Module]:
+        _BUILDERS[name], _DRAWS[name], WEIGHTS[name] = build, draw, weight
+        return build
+
+    return register
+
+
+def _side(rng: np.random.Generator, smallest: int = 3) -> int:
+    return int(rng.choice([s for s in SIDES if s >= smallest]))
+
+
+def _channels(rng: np.random.Generator, most: int = 1280) -> int:
+    return int(rng.choice([c for c in CHANNELS if c <= most]))
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], *children: nn.Module) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 1)
+        self.fn, self.parts = fn, nn.ModuleList(children)
 
     def forward(self, x):
-        return x + self.conv(x)
+        return self.fn(x)
 
 
-def _draw(family: str, rng: np.random.Generator, dtype: str) -> KernelSpec:
-    side = int(rng.choice(SIDES))
-    cin, cout = (int(c) for c in rng.choice(CHANNELS, 2))
-    if family == "conv":
-        kernel = int(rng.choice([1, 1, 3]))  # students hold mostly pointwise convolutions
-        stride = int(rng.choice([1, 1, 2])) if side > 3 else 1
-        return KernelSpec(family, side, min(cin, 64) if kernel == 3 else cin, cout, kernel, stride, dtype)
-    if family == "depthwise":
-        return KernelSpec(family, side, cin, cin, int(rng.choice([3, 3, 5])), int(rng.choice([1, 2])), dtype)
-    if family == "pool_fc":
-        return KernelSpec(family, int(rng.choice(SIDES[:4])), cin, int(rng.choice([2, 10, 100, 1000])), dtype=dtype)
-    return KernelSpec(family, side, cin, cin, dtype=dtype)
+def _conv_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+    kernel = int(rng.choice([1, 1, 3]))
+    side = _side(rng)
+    stride = int(rng.choice([1, 1, 2])) if side > 3 else 1
+    variant = "same" if kernel == 3 and stride == 2 and rng.random() < 0.3 else ""
+    cin = _channels(rng, 384 if kernel == 3 else 1280)
+    return KernelSpec("conv", side, cin, _channels(rng), kernel, stride, dtype, variant)
 
 
-FAMILIES = ("conv", "depthwise", "pool_fc", "add", "hardswish")
+def _same_pad(x: torch.Tensor) -> torch.Tensor:
+    """TF "same" padding for a stride of 2 and an even input: the extra row and column at the end (the converter
+    makes it the convolution's own SAME padding; torch's symmetric padding at a stride of 2 is what leaves an
+    explicit PAD before a convolution)."""
+    return F.pad(x, (0, 1, 0, 1))
 
 
-def draw_suite(per_family: int, dtypes: tuple[str, ...] = ("int8", "float32"), seed: int = 0) -> list[KernelSpec]:
-    """per_family kernels of each family and dtype, shapes drawn at random within the students' ranges."""
+@family("conv", _conv_draw, weight=3)
+def _conv(spec: KernelSpec) -> nn.Module:
+    if spec.variant == "same":
+        conv = nn.Conv2d(spec.cin, spec.cout, spec.kernel, spec.stride, 0)
+        return _Lambda(lambda x: F.relu6(conv(_same_pad(x))), conv)
+    return nn.Sequential(nn.Conv2d(spec.cin, spec.cout, spec.kernel, spec.stride, spec.kernel // 2), nn.ReLU6())
+
+
+def _stem_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+    side = int(rng.choice([32, 48, 64, 96, 128, 160, 192, 224]))
+    cin, kernel = int(rng.choice([1, 3])), int(rng.choice([3, 3, 5, 7]))
+    return KernelSpec("stem", side, cin, int(rng.choice([8, 16, 24, 32, 48, 64])), kernel, 2, dtype)
+
+
+@family("stem", _stem_draw, weight=3)
+def _stem(spec: KernelSpec) -> nn.Module:
+    """A network's first convolution, on 1 (grayscale, spectrograms) or 3 channels: with 1, the converter makes
+    it a depthwise convolution with a channel multiplier."""
+    return nn.Sequential(nn.Conv2d(spec.cin, spec.cout, spec.kernel, 2, spec.kernel // 2), nn.ReLU6())
+
+
+def _depthwise_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+    stride = int(rng.choice([1, 1, 2]))
+    variant = "same" if stride == 2 and rng.random() < 0.3 else ""
+    c = _channels(rng)
+    return KernelSpec("depthwise", _side(rng, 5), c, c, int(rng.choice([3, 3, 5])), stride, dtype, variant)
+
+
+@family("depthwise", _depthwise_draw, weight=2)
+def _depthwise(spec: KernelSpec) -> nn.Module:
+    if spec.variant == "same":
+        conv = nn.Conv2d(spec.cin, spec.cin, spec.kernel, spec.stride, 0, groups=spec.cin)
+        return _Lambda(lambda x: F.relu6(conv(_same_pad(x))), conv)
+    conv = nn.Conv2d(spec.cin, spec.cin, spec.kernel, spec.stride, spec.kernel // 2, groups=spec.cin)
+    return nn.Sequential(conv, nn.ReLU6())
+
+
+def _pool_fc_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+    side = int(rng.choice(SIDES[:8]))
+    return KernelSpec("pool_fc", side, _channels(rng), int(rng.choice([2, 10, 100, 1000])), dtype=dtype)
+
+
+@family("pool_fc", _pool_fc_draw)
+def _pool_fc(spec: KernelSpec) -> nn.Module:
+    fc = nn.Linear(spec.cin, spec.cout)
+    return _Lambda(lambda x: fc(x.mean((2, 3))), fc)
+
+
+def _head_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+    classes = int(rng.choice([100, 1000]))
+    cin = int(rng.choice([c for c in CHANNELS if c >= 240]))
+    cout = int(rng.choice([768, 1024, 1280]))
+    return KernelSpec("head", int(rng.choice([1, 3, 5, 7])), cin, cout, dtype=dtype, variant=f"classes{classes}")
+
+
+@family("head", _head_draw, weight=2)
+def _head(spec: KernelSpec) -> nn.Module:
+    """A classifier head: a wide 1x1 convolution, pooling and a fully connected layer over many classes, the
+    megabytes of weights that leave the caches."""
+    conv = nn.Conv2d(spec.cin, spec.cout, 1)
+    fc = nn.Linear(spec.cout, int(spec.variant.removeprefix("classes")))
+    return _Lambda(lambda x: fc(F.hardswish(conv(x)).mean((2, 3))), conv, fc)
+
+
+def _tokens_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+    side = int(rng.choice([3, 4, 6, 8, 12, 16, 24]))
+    cin = _channels(rng, 384)
+    return KernelSpec("tokens_fc", side, cin, cin * int(rng.choice([1, 2, 4])), dtype=dtype)
+
+
+@family("tokens_fc", _tokens_draw)
+def _tokens_fc(spec: KernelSpec) -> nn.Module:
+    """An MLP over tokens (the channels of each position), as transformers and mixers hold."""
+    up, down = nn.Linear(spec.cin, spec.cout), nn.Linear(spec.cout, spec.cin)
+    return _Lambda(lambda x: down(F.relu(up(x.flatten(2).transpose(1, 2)))), up, down)
+
+
+def _elementwise_draw(name: str, variants: tuple[str, ...] = ("",), smallest: int = 3) -> Draw:
+    def draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+        c = _channels(rng, 576)
+        return KernelSpec(name, _side(rng, smallest), c, c, dtype=dtype, variant=str(rng.choice(variants)))
+
+    return draw
+
+
+@family("add", _elementwise_draw("add"))
+def _add(spec: KernelSpec) -> nn.Module:
+    def chain(x):
+        a = x * x
+        b = a + x
+        c = b + a
+        return c + b
+
+    return _Lambda(chain)
+
+
+@family("mul", _elementwise_draw("mul"))
+def _mul(spec: KernelSpec) -> nn.Module:
+    def chain(x):
+        a = x * x
+        b = a * x
+        return b * a
+
+    return _Lambda(chain)
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "hardswish": nn.Hardswish,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "hardsigmoid": nn.Hardsigmoid,
+}
+
+
+@family("act", _elementwise_draw("act", tuple(ACTIVATIONS)), weight=3)
+def _activation(spec: KernelSpec) -> nn.Module:
+    """A depthwise convolution and an activation, twice: how activations sit in a network."""
+    layers: list[nn.Module] = []
+    for _ in range(2):
+        layers += [nn.Conv2d(spec.cin, spec.cin, 3, 1, 1, groups=spec.cin), ACTIVATIONS[spec.variant]()]
+    return nn.Sequential(*layers)
+
+
+@family("se", _elementwise_draw("se", ("sigmoid", "hardsigmoid")))
+def _squeeze_excite(spec: KernelSpec) -> nn.Module:
+    c, squeezed = spec.cin, max(8, spec.cin // 4)
+    dw = nn.Conv2d(c, c, 3, 1, 1, groups=c)
+    reduce, expand = nn.Conv2d(c, squeezed, 1), nn.Conv2d(squeezed, c, 1)
+    gate = torch.sigmoid if spec.variant == "sigmoid" else F.hardsigmoid
+
+    def forward(x):
+        y = dw(x)
+        return y * gate(expand(F.relu(reduce(y.mean((2, 3), keepdim=True)))))
+
+    return _Lambda(forward, dw, reduce, expand)
+
+
+def _even_draw(name: str, variants: tuple[str, ...] = ("",)) -> Draw:
+    inner = _elementwise_draw(name, variants, smallest=6)
+
+    def draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
+        spec = inner(rng, dtype)
+        side = spec.side + spec.side % 2
+        return KernelSpec(name, side, spec.cin, spec.cout, dtype=dtype, variant=spec.variant)
+
+    return draw
+
+
+@family("transpose", _even_draw("transpose", ("hw", "shuffle")))
+def _transpose(spec: KernelSpec) -> nn.Module:
+    def forward(x):
+        a = x * x
+        if spec.variant == "hw":
+            return a * a.transpose(2, 3)
+        n, c, h, w = a.shape  # a channel shuffle of two groups, as ShuffleNet's
+        return a.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w) * 1.5
+
+    return _Lambda(forward)
+
+
+@family("pad", _elementwise_draw("pad"))
+def _pad(spec: KernelSpec) -> nn.Module:
+    def forward(x):
+        a = F.pad(x * x, (1, 1, 1, 1)) * 1.5
+        return F.pad(a, (0, 1, 0, 1)) * 1.5
+
+    return _Lambda(forward)
+
+
+@family("concat", _elementwise_draw("concat"))
+def _concat(spec: KernelSpec) -> nn.Module:
+    def forward(x):
+        a = torch.cat([x * x, x * 1.5], 1)
+        return torch.cat([a, a * a], 1) * 1.5
+
+    return _Lambda(forward)
+
+
+@family("slice", _even_draw("slice"))
+def _slice(spec: KernelSpec) -> nn.Module:
+    def forward(x):
+        a = x * x
+        half = a.shape[1] // 2
+        return a[:, :half] * a[:, half:]
+
+    return _Lambda(forward)
+
+
+@family("softmax", _elementwise_draw("softmax"))
+def _softmax(spec: KernelSpec) -> nn.Module:
+    return _Lambda(lambda x: torch.softmax((x * x).flatten(1), 1))
+
+
+@family("resize", _elementwise_draw("resize"))
+def _resize(spec: KernelSpec) -> nn.Module:
+    return _Lambda(lambda x: F.interpolate(x * x, scale_factor=2, mode="bilinear", align_corners=False) * 1.5)
+
+
+@family("maxpool", _even_draw("maxpool", ("k3", "k2")))
+def _maxpool(spec: KernelSpec) -> nn.Module:
+    if spec.variant == "k3":
+        return _Lambda(lambda x: F.max_pool2d(x * x, 3, 2, 1))
+    return _Lambda(lambda x: F.max_pool2d(x * x, 2, 2))
+
+
+FAMILIES = tuple(_BUILDERS)
+
+# real layers: the first `depth` blocks of a registry student (side: input size, cout: width in percent)
+STUDENT_DEPTHS = {"mobilenetv2": 19, "mobilenetv3_small": 13, "dscnn": 9, "resnet8": 4}
+
+
+def student_prefix(spec: KernelSpec) -> nn.Module:
+    """The first spec.kernel blocks of the student spec.variant, at width spec.cout / 100."""
+    from edgedistill.students import build_student
+
+    model = build_student(
+        spec.variant, num_classes=10, in_channels=spec.cin, input_size=spec.side, width=spec.cout / 100
+    )
+    if spec.variant == "resnet8":
+        blocks = [model.stem, model.layer1, model.layer2, model.layer3]
+    else:
+        blocks = list(model.features)
+    return nn.Sequential(*blocks[: spec.kernel])
+
+
+def draw_layers(count: int, dtype: str, rng: np.random.Generator) -> list[KernelSpec]:
+    """count prefixes of registry students, each at a drawn width, input size and depth."""
+    specs = set()
+    students = sorted(STUDENT_DEPTHS)
+    for i in range(count * 20):
+        if len(specs) == count:
+            break
+        student = students[i % len(students)]
+        width = int(rng.choice([35, 50, 75, 100, 140]))
+        side = int(rng.choice([32, 48, 64, 96, 128]))
+        depth = int(rng.integers(1, STUDENT_DEPTHS[student] + 1))
+        specs.add(KernelSpec("layers", side, 3, width, depth, 1, dtype, student))
+    return sorted(specs, key=lambda s: s.name)
+
+
+def draw_family(name: str, count: int, dtype: str, rng: np.random.Generator) -> list[KernelSpec]:
+    """count distinct specs of one family, within the size bounds."""
+    drawn: set[KernelSpec] = set()
+    for _ in range(count * 50):
+        if len(drawn) == count:
+            break
+        spec = _DRAWS[name](rng, dtype)
+        if spec.macs() <= MAX_MACS and spec.largest_activation() <= MAX_ACTIVATION:
+            drawn.add(spec)
+    return sorted(drawn, key=lambda s: s.name)
+
+
+def draw_suite(
+    per_family: int, dtypes: tuple[str, ...] = ("int8", "float32"), seed: int = 0, layers: int | None = None
+) -> list[KernelSpec]:
+    """per_family x the family's weight specs of each family and dtype, and `layers` student prefixes per dtype
+    (default: 2 x per_family), shapes drawn at random within the ranges networks use."""
     rng = np.random.default_rng(seed)
     specs: list[KernelSpec] = []
     for dtype in dtypes:
-        for family in FAMILIES:
-            drawn: set[KernelSpec] = set()
-            for _ in range(per_family * 50):
-                if len(drawn) == per_family:
-                    break
-                spec = _draw(family, rng, dtype)
-                if spec.macs() <= MAX_MACS and spec.side**2 * max(spec.cin, spec.cout) <= MAX_ACTIVATION:
-                    drawn.add(spec)
-            specs += sorted(drawn, key=lambda s: s.name)
+        for name in FAMILIES:
+            specs += draw_family(name, per_family * WEIGHTS[name], dtype, rng)
+        specs += draw_layers(2 * per_family if layers is None else layers, dtype, rng)
     return specs
 
 
-def build_suite(specs: list[KernelSpec], folder: Path, advance: Callable[[], None] = lambda: None) -> list[Path]:
-    """Each kernel converted to .tflite in folder (kept across runs: a file already there is reused)."""
+class Convertible(Protocol):
+    """What can be converted: a module to build (in the converting process) and its input shape (C, H, W)."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]: ...
+
+    def module(self) -> nn.Module: ...
+
+
+def _convert(spec: Convertible, dtype: str, path: Path) -> None:
     from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_int8
 
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for spec in specs:
-        path = folder / f"{spec.name}.tflite"
-        if not path.is_file():
-            torch.manual_seed(0)
-            model = spec.module().eval()
-            if spec.dtype == "int8":
-                calibration = [torch.randn(1, *spec.input_shape) for _ in range(4)]
-                export_tflite_int8(model, spec.input_shape, calibration, path, log=folder / "convert.log")
-            else:
-                export_tflite_fp32(model, spec.input_shape, path, log=folder / "convert.log")
-        paths.append(path)
+    log = path.parent / f"convert-{os.getpid()}.log"  # the converters' native logs, one file per process
+    torch.manual_seed(0)
+    model = spec.module().eval()
+    if dtype == "int8":
+        calibration = [torch.randn(1, *spec.input_shape) for _ in range(4)]
+        export_tflite_int8(model, spec.input_shape, calibration, path, log=log)
+    else:
+        export_tflite_fp32(model, spec.input_shape, path, log=log)
+
+
+def _worker_output_to(log: Path) -> None:
+    """A conversion process's own stdout and stderr (what its libraries print as they load) go to log."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def conversion_workers() -> int:
+    """Conversions run side by side on the host's cores (each converter is single-threaded), at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def convert_models(
+    jobs: Sequence[tuple[Convertible, str, Path]], advance: Callable[[], None] = lambda: None
+) -> list[Path]:
+    """Each (model, dtype, path) converted to .tflite at path unless a file is already there (kept across runs),
+    by conversion_workers() processes side by side; the paths in the order of jobs."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    todo = [job for job in jobs if not job[2].is_file()]
+    for _ in range(len(jobs) - len(todo)):
         advance()
+    workers = min(conversion_workers(), len(todo) // 4)  # a worker's start (its imports) costs ~3 conversions
+    if workers <= 1:
+        for spec, dtype, path in todo:
+            _convert(spec, dtype, path)
+            advance()
+    else:  # spawned, not forked: torch's threads do not survive a fork
+        log = todo[0][2].parent / "convert-workers.log"
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_output_to, initargs=(log,)) as pool:
+            for done in as_completed([pool.submit(_convert, *job) for job in todo]):
+                done.result()
+                advance()
+    return [path for _, _, path in jobs]
+
+
+def build_suite(specs: list[KernelSpec], folder: Path, advance: Callable[[], None] = lambda: None) -> list[Path]:
+    """Each spec converted to .tflite in folder (kept across runs: a file already there is reused); the paths in
+    the order of specs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = convert_models([(spec, spec.dtype, folder / f"{spec.name}.tflite") for spec in specs], advance)
     write_json(folder / "suite.json", [asdict(s) for s in specs])
     return paths

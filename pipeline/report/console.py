@@ -138,11 +138,17 @@ def _budget_line(report: Report) -> list[str]:
     chosen = next(c for c in candidates if c.chosen)
     fits = sum(c.fits for c in candidates)
     limits = ", ".join(f"{k} {v:g}" for k, v in budget.budget.items())
-    return [
+    lines = [
         f"budget ({limits}): {chosen.name} chosen, {_fmt(chosen.val_accuracy, '.2f')}% on validation after "
         f"{chosen.proxy_epochs} proxy epoch(s), int8 {chosen.latency_ms:.3f} ms ({chosen.latency_source}); "
         f"{fits} of {len(candidates)} candidates within budget (report.json -> budget)"
     ]
+    if budget.latency_margin:
+        lines.append(
+            f"budget latency margin: estimates were raised by {budget.latency_margin:.1%} before they were held to the budget, "
+            f"from {budget.latency_margin_source}"
+        )
+    return lines
 
 
 def _quantization_lines(report: Report) -> list[str]:

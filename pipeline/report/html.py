@@ -239,7 +239,12 @@ def _budget_section(report: Report) -> str:
         for c in budget.candidates
     ]
     limits = ", ".join(f"{k} {v:g}" for k, v in budget.budget.items())
-    return f"<h2>Budget search</h2><p>{_e(limits)}; latency {_e(budget.costed_by)}.</p>" + _table(
+    margin = (
+        f" Estimates carry a {budget.latency_margin:.1%} margin, from {budget.latency_margin_source}."
+        if budget.latency_margin
+        else ""
+    )
+    return f"<h2>Budget search</h2><p>{_e(limits)}; latency {_e(budget.costed_by)}.{_e(margin)}</p>" + _table(
         ["candidate", "params", "int8 latency ms", "size KiB", "RAM KiB (est.)", "within budget", "val accuracy %"],
         rows,
     )

@@ -99,6 +99,11 @@ def test_several_models_in_one_call_print_one_result_each_in_order(tmp_path):
         results = run_benchmarks(transport, paths, threads=1, runs=3, warmup=1)
     assert [r.model for r in results] == [p.name for p in paths]
     assert all(r.runs == 3 and (r.latency_ms.p50 or 0) > 0 and r.cpu for r in results)
+    # interleaved: every model loaded first, then each round times every model in turn
+    with LocalTransport() as transport:
+        mixed = run_benchmarks(transport, paths, threads=1, runs=2, warmup=1, rounds=4, interleave=True)
+    assert [r.model for r in mixed] == [p.name for p in paths]
+    assert all(r.rounds == 4 and len(r.round_medians_ms) == 4 and len(r.samples_ms) == 8 for r in mixed)
 
 
 @pytest.mark.parametrize(

@@ -14,27 +14,36 @@ from tests.conftest import run_cli
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    """A small calibration of the host: one kernel per family and dtype (10 models), 5 runs each."""
+    """A small, partial calibration of the host: the conv family (3 models per dtype), a pooled fully connected
+    layer and 2 real-layer models per dtype, and one family refined (3 models at most), 5 runs each."""
     folder = tmp_path_factory.mktemp("calibrate")
     config = folder / "config"
     args = ["calibrate", "--device", "local", "--name", "host", "--threads", "1", "--per-family", "1", "--runs", "5"]
+    args += ["--only", "conv", "--only", "pool_fc", "--layers", "2", "--refine", "1"]
     proc = run_cli(*args, "--quiet", cwd=folder, env={"XDG_CONFIG_HOME": str(config)})
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # quiet: nothing but its own lines, no converter or runtime logs
     return folder, config / "edgedistill" / "devices" / "host.json", proc.stdout
 
 
 def test_calibrate_saves_a_fit_for_the_device_in_the_config_folder(calibrated):
     folder, path, stdout = calibrated
     calibration = load_calibration(path)
-    assert f"wrote {path}: 10 kernel models" in stdout
+    kernels = sorted((folder / ".edgedistill-cache" / "calibrate" / "kernels").glob("*.tflite"))
+    assert 12 <= len(kernels) <= 15  # 12 drawn, up to 3 more where the first fit erred most
+    lines = stdout.strip().splitlines()
+    assert lines[0].startswith("calibrating host: 12 benchmark models (") and lines[0].endswith(" min")
+    assert lines[1].startswith(f"wrote {path}: {len(kernels)} benchmark models")
     assert calibration.device == "host" and calibration.threads == 1 and calibration.runtime == "ai_edge_litert"
     assert calibration.machine.startswith("x86_64") and calibration.runtime_version and calibration.date
-    assert "local" in calibration.source and calibration.fit["models"] == 10
-    kernels = sorted((folder / ".edgedistill-cache" / "calibrate" / "kernels").glob("*.tflite"))
-    assert len(kernels) == 10
+    assert "local" in calibration.source and calibration.fit["models"] == len(kernels)
     keys = {k.key for path in kernels for k in model_kernels(path)}
     assert set(calibration.kernels) == keys  # every kernel the suite holds got a fit
-    assert {"CONV_2D/int8", "DEPTHWISE_CONV_2D/float32", "FULLY_CONNECTED/int8"} <= keys
+    assert {"CONV_2D.1x1/int8", "DEPTHWISE_CONV_2D/float32", "FULLY_CONNECTED/int8"} <= keys
+    # its error on the real layers it was not fitted to, the source of a budget's margin, is stated and kept
+    held = calibration.held_out
+    assert held is not None and "cross-validation: 4 real-layer models" in held.source and len(held.errors) == 4
+    assert lines[2].startswith("held-out error: median ") and f"margin of {held.margin():.1%}" in lines[2]
 
 
 def test_estimate_prints_every_kernel_and_a_total_labelled_with_its_calibration(calibrated):
@@ -45,12 +54,13 @@ def test_estimate_prints_every_kernel_and_a_total_labelled_with_its_calibration(
     result = json.loads(proc.stdout)
     kernels = model_kernels(model)
     assert [k["key"] for k in result["kernels"]] == [k.key for k in kernels]
-    total = result["overhead_ms"] + sum(k["ms"] for k in result["kernels"])
+    total = result["overhead_ms"] + result["weights_ms"] + sum(k["ms"] for k in result["kernels"])
     assert result["estimate_ms"] == pytest.approx(total, abs=1e-3) and result["estimate_ms"] > 0
     assert result["calibration"] == str(path) and result["device"] == "host"
     assert result["uncalibrated_share"] == 0.0 and result["uncalibrated_kernels"] == []
     table = run_cli("estimate", str(model), "--calibration", str(path), cwd=folder)
-    assert "estimate:" in table.stdout and "CONV_2D/int8" in table.stdout and str(path.name) in table.stdout
+    key = kernels[0].key
+    assert "estimate:" in table.stdout and key in table.stdout and str(path.name) in table.stdout
     assert "uncalibrated: 0% of the estimate" in table.stdout
 
 

@@ -1,7 +1,15 @@
 from __future__ import annotations
 
 from edgedistill.benchmarks.latency.kernels import model_kernels
-from edgedistill.benchmarks.latency.suite import KernelSpec, build_suite, draw_suite
+from edgedistill.benchmarks.latency.suite import (
+    FAMILIES,
+    MAX_ACTIVATION,
+    MAX_MACS,
+    WEIGHTS,
+    KernelSpec,
+    build_suite,
+    draw_suite,
+)
 
 
 def test_a_model_splits_into_its_kernels_with_their_multiply_accumulates(tmp_path):
@@ -12,7 +20,7 @@ def test_a_model_splits_into_its_kernels_with_their_multiply_accumulates(tmp_pat
     ]
     conv, depthwise, pool_fc = (model_kernels(p) for p in build_suite(specs, tmp_path))
     (c,) = [k for k in conv if k.op == "CONV_2D"]
-    assert c.key == "CONV_2D/float32" and c.macs == 12 * 12 * 16 * 3 * 3 * 8
+    assert c.key == "CONV_2D.kxk/float32" and c.macs == 12 * 12 * 16 * 3 * 3 * 8
     assert c.weight_bytes == (16 * 3 * 3 * 8 + 16) * 4 and c.in_bytes == 12 * 12 * 8 * 4
     (d,) = [k for k in depthwise if k.op == "DEPTHWISE_CONV_2D"]
     assert d.key == "DEPTHWISE_CONV_2D/int8" and d.macs == 6 * 6 * 16 * 5 * 5 and d.out_bytes == 6 * 6 * 16
@@ -22,12 +30,22 @@ def test_a_model_splits_into_its_kernels_with_their_multiply_accumulates(tmp_pat
     assert (tmp_path / "suite.json").is_file()
 
 
+def test_a_pad_a_convolution_reads_is_folded_and_a_pad_that_copies_is_not(tmp_path):
+    specs = [
+        KernelSpec("conv", side=12, cin=8, cout=16, kernel=3, stride=2, dtype="int8"),  # torch's symmetric padding
+        KernelSpec("pad", side=6, cin=8, cout=8, dtype="int8"),
+    ]
+    same, pad = ([k.key for k in model_kernels(p)] for p in build_suite(specs, tmp_path))
+    assert "PAD.folded/int8" in same and "CONV_2D.kxk/int8" in same and "PAD/int8" not in same
+    assert pad.count("PAD/int8") == 2 and "PAD.folded/int8" not in pad
+
+
 def test_the_suite_draws_every_family_and_dtype_within_bounds_and_repeatably():
-    specs = draw_suite(3, seed=1)
-    assert specs == draw_suite(3, seed=1) != draw_suite(3, seed=2)
+    specs = draw_suite(2, seed=1)
+    assert specs == draw_suite(2, seed=1) != draw_suite(2, seed=2)
     families = {(s.family, s.dtype) for s in specs}
-    assert families == {
-        (f, d) for f in ("conv", "depthwise", "pool_fc", "add", "hardswish") for d in ("int8", "float32")
-    }
-    assert len(specs) == 30 and len({s.name for s in specs}) == 30
-    assert all(s.macs() <= 120e6 for s in specs)
+    assert families == {(f, d) for f in (*FAMILIES, "layers") for d in ("int8", "float32")}
+    per_dtype = 2 * sum(WEIGHTS.values()) + 2 * 2  # and 2 x per_family real-layer models
+    assert len(specs) == 2 * per_dtype and len({s.name for s in specs}) == len(specs)
+    assert all(s.macs() <= MAX_MACS and s.largest_activation() <= MAX_ACTIVATION for s in specs)
+    assert len(draw_suite(2, ("int8",), seed=1, layers=0)) == 2 * sum(WEIGHTS.values())

@@ -9,6 +9,7 @@ from edgedistill.benchmarks.latency.estimate import estimate_kernels
 from edgedistill.benchmarks.latency.kernels import Kernel
 from edgedistill.benchmarks.latency.predictor import (
     Calibration,
+    HeldOutError,
     fit_calibration,
     load_calibration,
     save_calibration,
@@ -24,7 +25,10 @@ IDENTITY = dict(
     threads=1,
     source="test",
 )
-TRUE_MS = {"CONV_2D/int8": [0.01, 0.05, 0.0, 0.001, 0.0], "ADD/int8": [0.005, 0.0, 0.0004, 0.0002, 0.0]}
+TRUE_MS = {
+    "CONV_2D/int8": [0.01, 0.05, 0.0, 0.001, 0.0, 0.002],
+    "ADD/int8": [0.005, 0.0, 0.0004, 0.0002, 0.0, 0.0],
+}
 
 
 def _kernel(op: str, rng: np.random.Generator) -> Kernel:
@@ -55,6 +59,26 @@ def test_an_uncalibrated_kernel_is_costed_as_add_and_says_so():
     pad = Kernel(0, "PAD", "int8", (1, 4), 1000, 1000, 1000, 0)
     ms, how = calibration.predict_kernel(pad)
     assert ms > 0 and how == "not calibrated: costed as ADD/int8"
+
+
+def test_an_uncalibrated_variant_is_costed_as_its_op_before_any_other_op():
+    rng = np.random.default_rng(0)
+    models = [[_kernel("ADD", rng)] for _ in range(10)]
+    models += [[Kernel(0, "PAD", "int8", (1, 4, 4, 8), 128, 128, 200, 0)] for _ in range(3)]
+    calibration = fit_calibration(models, [0.01 + 0.001 * i for i in range(len(models))], **IDENTITY)
+    folded = Kernel(0, "PAD", "int8", (1, 4, 4, 8), 128, 128, 200, 0, variant="folded")
+    assert folded.key == "PAD.folded/int8"
+    assert calibration.predict_kernel(folded)[1] == "not calibrated: costed as PAD/int8"
+
+
+def test_the_held_out_error_gives_the_margin_that_covers_nine_in_ten_models():
+    # predicted / measured - 1: one model under-predicted by half (measured 2x the estimate), the rest within 5%
+    errors = [-0.5] + [-0.05 + 0.01 * i for i in range(11)]
+    held = HeldOutError.of("test", [f"m{i}" for i in range(12)], errors)
+    under = sorted(1 / (1 + e) - 1 for e in errors)  # measured / predicted - 1
+    assert held.margin() == round(under[-2], 4)  # 11 of 12 (at least 90%) within it; not the outlier
+    assert held.summary() == {"median": -0.005, "p90_abs": pytest.approx(0.05, abs=1e-3), "worst": -0.5}
+    assert HeldOutError.of("over-predicted", ["a", "b"], [0.2, 0.3]).margin() == 0.0
 
 
 def test_an_estimate_states_the_share_that_comes_from_uncalibrated_kernels():
@@ -94,6 +118,7 @@ def test_a_calibration_file_round_trips_and_names_what_it_is_valid_for(tmp_path)
     [
         ("{not json", "not a JSON calibration file"),
         ('{"format": "something else"}', "not an edgedistill latency calibration"),
+        ('{"format": "edgedistill-latency-calibration/1"}', "from another edgedistill.*run `edgedistill calibrate`"),
         (None, "threads: Input should be a valid integer"),
     ],
 )
