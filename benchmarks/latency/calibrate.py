@@ -194,13 +194,14 @@ def calibrate(
     )
     with progress.task("building benchmark models", total=len(specs)) as advance:
         paths = build_suite(specs, folder, advance)
-    first = measure_interleaved(transport, paths, threads=threads, runs=runs, progress=progress, label="measuring")
     models = [model_kernels(p) for p in paths]
-    rough = fit_calibration(models, first.latency_ms, **_ANONYMOUS)
-    worst = sorted(_family_errors(specs, models, first.latency_ms, rough).items(), key=lambda kv: -kv[1])
     extra: list[KernelSpec] = []
-    for (name, dtype), _ in worst[:refine]:
-        extra += [s for s in draw_family(name, per_family * WEIGHTS[name], dtype, rng) if s not in specs]
+    if refine:
+        first = measure_interleaved(transport, paths, threads=threads, runs=runs, progress=progress, label="measuring")
+        rough = fit_calibration(models, first.latency_ms, **_ANONYMOUS)
+        worst = sorted(_family_errors(specs, models, first.latency_ms, rough).items(), key=lambda kv: -kv[1])
+        for (name, dtype), _ in worst[:refine]:
+            extra += [s for s in draw_family(name, per_family * WEIGHTS[name], dtype, rng) if s not in specs]
     with progress.task("sampling more where the fit errs most", total=len(extra)) as advance:
         paths_extra = build_suite(extra, folder, advance)
     specs, paths = specs + extra, paths + paths_extra
