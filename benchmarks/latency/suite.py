@@ -137,7 +137,7 @@ def _conv(spec: KernelSpec) -> nn.Module:
 
 
 def _stem_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
-    side = int(rng.choice([32, 48, 64, 96, 128, 160, 192, 224]))
+    side = int(rng.choice([16, 20, 28, 32, 48, 64, 96, 128, 160, 192, 224]))  # from keyword spotting to ImageNet
     cin, kernel = int(rng.choice([1, 3])), int(rng.choice([3, 3, 5, 7]))
     return KernelSpec("stem", side, cin, int(rng.choice([8, 16, 24, 32, 48, 64])), kernel, 2, dtype)
 
