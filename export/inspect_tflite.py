@@ -134,6 +134,7 @@ class OpTensors:
     outputs: tuple[tuple[tuple[int, ...], str], ...]
     input_ids: tuple[int, ...] = ()  # the graph's tensor indices, in the order of inputs and outputs
     output_ids: tuple[int, ...] = ()
+    permutation: tuple[int, ...] = ()  # a TRANSPOSE's order of axes (its constant second input)
 
 
 def op_tensors(path: Path) -> list[OpTensors]:
@@ -149,6 +150,15 @@ def op_tensors(path: Path) -> list[OpTensors]:
             (tuple(int(s) for s in tensors[i]["shape"]), np.dtype(tensors[i]["dtype"]).name) for i in ids(indices)
         )
 
+    def permutation(op) -> tuple[int, ...]:
+        inputs = ids(op["inputs"])
+        if op["op_name"] != "TRANSPOSE" or len(inputs) < 2:
+            return ()
+        try:
+            return tuple(int(a) for a in interp.get_tensor(inputs[1]).ravel())
+        except ValueError:  # not a constant: computed at run time
+            return ()
+
     return [
         OpTensors(
             int(op["index"]),
@@ -157,6 +167,7 @@ def op_tensors(path: Path) -> list[OpTensors]:
             described(op["outputs"]),
             ids(op["inputs"]),
             ids(op["outputs"]),
+            permutation(op),
         )
         for op in interp._get_ops_details()
         if op["op_name"] != "DELEGATE"

@@ -1,15 +1,18 @@
 """A .tflite model split into the kernels its interpreter runs, each described by what its cost follows.
 
-An op's cost on a CPU is a dispatch overhead, its multiply-accumulates, the bytes it reads and writes
-(activations, and weights for convolutions and fully connected layers) and the output positions it loops over.
+An op with weights (a convolution, a fully connected layer) costs a dispatch overhead, its multiply-accumulates,
+the bytes it reads and writes (activations and weights) and the output positions it loops over; its
+multiply-accumulates also count with the output channels rounded up to a 16-wide tile (`mmacs_c16`: a
+convolution with 8 output channels runs a 16-lane GEMM or depthwise tile half empty and costs what 16 would,
+measured: such convolutions were predicted 35-38% low without it). Any other op is memory-bound: it costs a
+dispatch and the bytes it reads and writes, nothing else (no feature of its own to absorb another op's time).
 A kernel's key is its op, the variant of it the runtime runs differently, and the dtype it computes in: an
 int8 and a float32 convolution are different kernels, and so are a 1x1 and a 3x3 convolution (a GEMM and an
 indirect convolution in XNNPACK).
 
 Fusions are modelled, not counted twice: ReLU and ReLU6 are fused into the op before them in a .tflite (they
 are no op of their own), and a PAD whose only reader is a convolution is folded into it by XNNPACK, so it is a
-kernel of its own kind, `PAD.folded`, whose cost the fit finds (near nothing) apart from a PAD that copies.
-"""
+kernel of its own kind, `PAD.folded`, whose cost the fit finds (near nothing) apart from a PAD that copies."""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from pathlib import Path
 
 from edgedistill.export.inspect_tflite import OpTensors, op_tensors
 
-FEATURES = ("dispatch", "mmacs", "in_kb", "out_kb", "weight_kb", "out_kpx")
+FEATURES = ("dispatch", "mmacs", "in_kb", "out_kb", "weight_kb", "out_kpx", "mmacs_c16")
+MEMORY_FEATURES = ("dispatch", "in_kb", "out_kb")  # all an op without weights is costed by
+TILE = 16  # output channels a GEMM or depthwise tile computes at once (16 fp32 or int32 lanes in AVX-512)
 # ops with weights: the first input is the activation, the others are constants
 WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}
 CONVOLUTIONS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
@@ -31,7 +36,8 @@ MODEL_FEATURES = ("overhead", *(f"weights_over_{k:g}mb" for k in WEIGHT_KNOTS_MB
 # CONV_2D.1x1 a pointwise convolution (one GEMM); CONV_2D.kxk a larger kernel (an indirect GEMM); CONV_2D.stem a kxk
 # convolution on at most 4 input channels (a network's first layer); DEPTHWISE_CONV_2D.multiplier a depthwise
 # convolution that multiplies its channels (what a 1-channel input's first layer becomes); PAD.folded and
-# PADV2.folded a pad whose only reader is a convolution, folded into it
+# PADV2.folded a pad whose only reader is a convolution, folded into it; TRANSPOSE.blocks a transpose that keeps
+# the innermost axis in place, so it copies contiguous rows (a channel shuffle's), where others gather elements
 _BYTES = {"int8": 1, "uint8": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4, "int64": 8}
 
 
@@ -56,16 +62,28 @@ class Kernel:
         """Output positions: every dimension of the output but its last (channels)."""
         return math.prod(self.output_shape[:-1]) if len(self.output_shape) > 1 else 1
 
+    @property
+    def tiled_macs(self) -> int:
+        """MACs with the output channels rounded up to TILE (0 for an op without weights)."""
+        if self.op not in WEIGHTED or not self.output_shape or not self.output_shape[-1]:
+            return 0
+        channels = self.output_shape[-1]
+        return self.macs * (-(-channels // TILE) * TILE) // channels
+
     def features(self) -> list[float]:
-        """In the order of FEATURES, in units that keep a fit well conditioned (MMACs, KB, thousands)."""
-        return [
-            1.0,
-            self.macs / 1e6,
-            self.in_bytes / 1e3,
-            self.out_bytes / 1e3,
-            self.weight_bytes / 1e3,
-            self.out_positions / 1e3,
-        ]
+        """In the order of FEATURES, in units that keep a fit well conditioned (MMACs, KB, thousands); an op without
+        weights has only the MEMORY_FEATURES, the others 0."""
+        values = {
+            "dispatch": 1.0,
+            "mmacs": self.macs / 1e6,
+            "in_kb": self.in_bytes / 1e3,
+            "out_kb": self.out_bytes / 1e3,
+            "weight_kb": self.weight_bytes / 1e3,
+            "out_kpx": self.out_positions / 1e3,
+            "mmacs_c16": self.tiled_macs / 1e6,
+        }
+        kept = FEATURES if self.op in WEIGHTED else MEMORY_FEATURES
+        return [values[name] if name in kept else 0.0 for name in FEATURES]
 
 
 def _bytes(tensors) -> int:
@@ -91,6 +109,8 @@ def _variant(op: OpTensors, readers: dict[int, list[str]]) -> str:
         return "1x1" if kh == kw == 1 else "stem" if cin <= 4 else "kxk"
     if op.op == "DEPTHWISE_CONV_2D" and op.inputs[0][0][-1] != op.outputs[0][0][-1]:
         return "multiplier"
+    if op.op == "TRANSPOSE" and op.permutation and op.permutation[-1] == len(op.permutation) - 1:
+        return "blocks"
     if op.op in ("PAD", "PADV2") and op.output_ids:
         read_by = readers.get(op.output_ids[0], [])
         return "folded" if len(read_by) == 1 and read_by[0] in CONVOLUTIONS else ""

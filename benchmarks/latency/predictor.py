@@ -3,8 +3,9 @@
 A model's latency is predicted as the runtime's per-call overhead, plus the time to read the model's weights
 that do not stay in the caches between inferences (per MB beyond each of WEIGHT_KNOTS_MB), plus the sum of its
 kernels' predictions;
-each kernel (op and dtype) costs a non-negative combination of its features (a dispatch, MMACs, KB read,
-KB written, KB of weights). Because the sum is linear in those coefficients, one non-negative least-squares
+each kernel (op, variant and dtype) costs a non-negative combination of its features (kernels.py: a dispatch,
+KB read and KB written for every op; MMACs, tiled MMACs, KB of weights and output positions for ops with
+weights). Because the sum is linear in those coefficients, one non-negative least-squares
 fit (scikit-learn's LinearRegression(positive=True)) over the measured models finds every kernel's
 coefficients at once, however many ops each micro-benchmark holds (a strided int8 convolution comes with
 its PAD). Samples are weighted by 1/latency^2, so the fit minimises relative error: a 0.05 ms kernel counts
@@ -26,7 +27,8 @@ from edgedistill.benchmarks.latency.kernels import FEATURES, MODEL_FEATURES, WEI
 from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import write_json
 
-FORMAT = "edgedistill-latency-calibration/2"  # /2: kernel variants, output positions, the held-out error
+# /2: kernel variants, output positions, the held-out error; /3: tiled MACs, memory-bound ops costed by their bytes
+FORMAT = "edgedistill-latency-calibration/3"
 FORMAT_PREFIX = "edgedistill-latency-calibration/"
 COVERAGE = 0.9  # the share of held-out models an estimate with its margin covers
 

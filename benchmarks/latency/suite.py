@@ -113,7 +113,7 @@ class _Lambda(nn.Module):
 
 
 def _conv_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
-    kernel = int(rng.choice([1, 1, 3]))
+    kernel = int(rng.choice([1, 3]))  # as many kxk as 1x1: with a third, kxk had fewer models than coefficients
     side = _side(rng)
     stride = int(rng.choice([1, 1, 2])) if side > 3 else 1
     variant = "same" if kernel == 3 and stride == 2 and rng.random() < 0.3 else ""
@@ -128,7 +128,7 @@ def _same_pad(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, 1, 0, 1))
 
 
-@family("conv", _conv_draw, weight=3)
+@family("conv", _conv_draw, weight=4)
 def _conv(spec: KernelSpec) -> nn.Module:
     if spec.variant == "same":
         conv = nn.Conv2d(spec.cin, spec.cout, spec.kernel, spec.stride, 0)
@@ -242,7 +242,9 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-@family("act", _elementwise_draw("act", tuple(ACTIVATIONS)), weight=3)
+# SiLU drawn twice as often: the activation of EfficientNets and YOLO detectors, whose int8 float island (DEQUANTIZE,
+# LOGISTIC, MUL, QUANTIZE) is four kernels to fit
+@family("act", _elementwise_draw("act", (*ACTIVATIONS, "silu")), weight=4)
 def _activation(spec: KernelSpec) -> nn.Module:
     """A depthwise convolution and an activation, twice: how activations sit in a network."""
     layers: list[nn.Module] = []
@@ -251,7 +253,7 @@ def _activation(spec: KernelSpec) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-@family("se", _elementwise_draw("se", ("sigmoid", "hardsigmoid")))
+@family("se", _elementwise_draw("se", ("sigmoid", "hardsigmoid")), weight=2)
 def _squeeze_excite(spec: KernelSpec) -> nn.Module:
     c, squeezed = spec.cin, max(8, spec.cin // 4)
     dw = nn.Conv2d(c, c, 3, 1, 1, groups=c)
@@ -404,16 +406,19 @@ class Convertible(Protocol):
 
 
 def _convert(spec: Convertible, dtype: str, path: Path) -> None:
-    from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_int8
+    from edgedistill.export.native_logs import native_logs_to
 
     log = path.parent / f"convert-{os.getpid()}.log"  # the converters' native logs, one file per process
-    torch.manual_seed(0)
-    model = spec.module().eval()
-    if dtype == "int8":
-        calibration = [torch.randn(1, *spec.input_shape) for _ in range(4)]
-        export_tflite_int8(model, spec.input_shape, calibration, path, log=log)
-    else:
-        export_tflite_fp32(model, spec.input_shape, path, log=log)
+    with native_logs_to(log):  # what the converters print as they load, too (in this process: no worker's log)
+        from edgedistill.export.tflite_export import export_tflite_fp32, export_tflite_int8
+
+        torch.manual_seed(0)
+        model = spec.module().eval()
+        if dtype == "int8":
+            calibration = [torch.randn(1, *spec.input_shape) for _ in range(4)]
+            export_tflite_int8(model, spec.input_shape, calibration, path, log=log)
+        else:
+            export_tflite_fp32(model, spec.input_shape, path, log=log)
 
 
 def _worker_output_to(log: Path) -> None:

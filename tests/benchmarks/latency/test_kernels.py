@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from edgedistill.benchmarks.latency.kernels import model_kernels
+from edgedistill.benchmarks.latency.kernels import FEATURES, MEMORY_FEATURES, Kernel, model_kernels
 from edgedistill.benchmarks.latency.suite import (
     FAMILIES,
     MAX_ACTIVATION,
@@ -40,6 +40,26 @@ def test_a_pad_a_convolution_reads_is_folded_and_a_pad_that_copies_is_not(tmp_pa
     assert pad.count("PAD/int8") == 2 and "PAD.folded/int8" not in pad
 
 
+def test_a_shuffle_transpose_copies_rows_and_a_spatial_one_gathers_elements_by_its_permutation(tmp_path):
+    specs = [
+        KernelSpec("transpose", side=6, cin=16, cout=16, dtype="float32", variant="shuffle"),
+        KernelSpec("transpose", side=6, cin=16, cout=16, dtype="float32", variant="hw"),  # square: same shapes
+    ]
+    shuffle, spatial = ([k.key for k in model_kernels(p)] for p in build_suite(specs, tmp_path))
+    assert shuffle.count("TRANSPOSE.blocks/float32") == 1  # (N, 2, C/2, H, W) -> (N, C/2, 2, H, W)
+    assert "TRANSPOSE/float32" in shuffle and "TRANSPOSE.blocks/float32" not in spatial
+
+
+def test_ops_with_weights_count_their_tiles_and_other_ops_only_their_memory():
+    conv8 = Kernel(0, "CONV_2D", "int8", (1, 4, 4, 8), 4096, 1024, 128, 640, variant="kxk")
+    conv16 = Kernel(0, "CONV_2D", "int8", (1, 4, 4, 16), 8192, 1024, 256, 1280, variant="kxk")
+    assert conv8.tiled_macs == 2 * conv8.macs and conv16.tiled_macs == conv16.macs  # 8 channels fill half a tile
+    assert dict(zip(FEATURES, conv8.features()))["mmacs_c16"] == 2 * 4096 / 1e6
+    mean = Kernel(0, "MEAN", "int8", (1, 1, 1, 64), 4096, 4096, 64, 0)
+    kept = {name for name, value in zip(FEATURES, mean.features()) if value}
+    assert kept == set(MEMORY_FEATURES) == {"dispatch", "in_kb", "out_kb"}
+
+
 def test_the_suite_draws_every_family_and_dtype_within_bounds_and_repeatably():
     specs = draw_suite(2, seed=1)
     assert specs == draw_suite(2, seed=1) != draw_suite(2, seed=2)
@@ -47,5 +67,6 @@ def test_the_suite_draws_every_family_and_dtype_within_bounds_and_repeatably():
     assert families == {(f, d) for f in (*FAMILIES, "layers") for d in ("int8", "float32")}
     per_dtype = 2 * sum(WEIGHTS.values()) + 2 * 2  # and 2 x per_family real-layer models
     assert len(specs) == 2 * per_dtype and len({s.name for s in specs}) == len(specs)
-    assert all(s.macs() <= MAX_MACS and s.largest_activation() <= MAX_ACTIVATION for s in specs)
+    drawn = [s for s in specs if s.family != "layers"]  # real layers are the students' own sizes
+    assert all(s.macs() <= MAX_MACS and s.largest_activation() <= MAX_ACTIVATION for s in drawn)
     assert len(draw_suite(2, ("int8",), seed=1, layers=0)) == 2 * sum(WEIGHTS.values())
