@@ -103,10 +103,10 @@ def host_calibration(tmp_path_factory):
     """The host calibrated as the device, with the threads the example's host benchmark uses (1: a second test
     worker shares the cores)."""
     folder = tmp_path_factory.mktemp("calibration")
-    args = ["calibrate", "--device", "local", "--threads", "1", "--per-family", "2", "--runs", "20", "--dtype", "int8"]
+    args = ["calibrate", "--device", "local", "--threads", "1", "--per-family", "1", "--runs", "20", "--dtype", "int8"]
     for family in ("conv", "stem", "depthwise", "pool_fc", "add"):  # the kernels the candidates hold
         args += ["--only", family]
-    args += ["--layers", "6", "--refine", "1"]
+    args += ["--layers", "4", "--refine", "1"]
     proc = run_cli(*args, "--out", str(folder / "host.json"), "--quiet", cwd=folder)
     assert proc.returncode == 0, proc.stderr
     return folder / "host.json"
