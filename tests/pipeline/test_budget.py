@@ -147,25 +147,31 @@ def interleaved_p50_ms(models: list[Path], rounds: int = 5) -> list[float]:
 
 
 def test_a_budget_picks_a_student_within_it_and_a_tighter_one_a_smaller_student(host_calibration, tmp_path):
-    """The tighter budget is 70% of the loose choice's estimate, and the estimate must clear it by the margin from
-    the calibration's held-out error. Measured,
-    the tight choice must run within 70% of the loose choice's time, both timed in alternation: the absolute
-    time is not compared with the budget, because the calibration (made at the start of this module) and the
-    measurement each share the 2 cores with whatever the other test worker runs then. In CI the tight choice,
-    estimated at 0.034 ms, measured 0.064 ms (min over 3 rounds of 300 runs) while the other worker was busy."""
+    """The tighter budget is 70% of the loose choice's estimate, raised where the margin from the calibration's
+    held-out error leaves no candidate under it to just above what the smallest candidate needs (this module's
+    small calibration, made while the other test worker loads the cores, once held out a 47% margin in CI: the
+    smallest candidate, estimated at 49% of the loose choice, needed 72%). The choice's estimate must clear the
+    budget by that margin. Measured, the tight choice must run within the same fraction of the loose choice's
+    time, both timed in alternation: the absolute time is not compared with the budget, because the calibration
+    and the measurement each share the 2 cores with whatever the other test worker runs then. In CI the tight
+    choice, estimated at 0.034 ms, measured 0.064 ms (min over 3 rounds of 300 runs) while the other worker was
+    busy."""
     loose = _budget_build(tmp_path / "p", host_calibration, "latency=1s")
     assert loose.returncode == 0, loose.stderr
     report = json.loads((tmp_path / "p" / "build" / "rpi4" / "report.json").read_text())
     search = report["budget"]
     loose_choice = next(c for c in search["candidates"] if c["chosen"])
-    limit = 0.7 * loose_choice["latency_ms"]
+    margin = load_calibration(host_calibration).held_out.margin()
+    smallest_needs = min(c["latency_ms"] for c in search["candidates"]) * (1 + margin)
+    fraction = max(0.7, 1.02 * smallest_needs / loose_choice["latency_ms"])
+    assert fraction <= 0.85, f"the margin {margin:.0%} leaves no candidate far enough below the loose choice"
+    limit = fraction * loose_choice["latency_ms"]
     loose_model = shutil.copy(tmp_path / "p" / "build" / "rpi4" / "model_int8.tflite", tmp_path / "loose.tflite")
     shutil.rmtree(tmp_path / "p" / "build")
     tight = _budget_build(tmp_path / "p", host_calibration, f"latency={limit * 1000:.3f}us")
     assert tight.returncode == 0, tight.stderr
     report = json.loads((tmp_path / "p" / "build" / "rpi4" / "report.json").read_text())
     choice = next(c for c in report["budget"]["candidates"] if c["chosen"])
-    margin = load_calibration(host_calibration).held_out.margin()
     assert (
         report["budget"]["latency_margin"] == margin and "held-out error" in report["budget"]["latency_margin_source"]
     )
@@ -174,7 +180,13 @@ def test_a_budget_picks_a_student_within_it_and_a_tighter_one_a_smaller_student(
     tight_ms, loose_ms = interleaved_p50_ms(
         [tmp_path / "p" / "build" / "rpi4" / "model_int8.tflite", Path(loose_model)]
     )
-    assert tight_ms <= 0.7 * loose_ms, (tight_ms, loose_ms, choice["latency_ms"], loose_choice["latency_ms"])
+    assert tight_ms <= fraction * loose_ms, (
+        fraction,
+        tight_ms,
+        loose_ms,
+        choice["latency_ms"],
+        loose_choice["latency_ms"],
+    )
     assert report["student"]["arch"]["width"] == choice["width"]
     # the models table's estimate of the trained model is the candidate's: kernels do not depend on the weights
     assert report["artifacts"]["tflite_int8"]["estimate_ms"] == pytest.approx(choice["latency_ms"], rel=0.02)
