@@ -142,4 +142,5 @@ def sequential_batches(n: int, size: int) -> list[np.ndarray]:
 
 def to_unit(raw: torch.Tensor, pixel_max: float, device: torch.device) -> torch.Tensor:
     """Raw NHWC images -> float NCHW in [0, 1] on `device` (the same values as transforms.to_unit_tensor)."""
-    return raw.to(device, non_blocking=True).permute(0, 3, 1, 2).contiguous().float() / pixel_max
+    nchw = raw.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    return nchw.to(torch.float32, memory_format=torch.contiguous_format, copy=True).div_(pixel_max)

@@ -25,3 +25,22 @@ def test_a_split_streamed_in_chunks_is_the_split_preprocessed_at_once(digits_npz
     chunks = list(preprocessed_batches(data.test, data, (12, 12)))
     assert len(chunks) == -(-len(data.test) // 50) and {len(c) for c in chunks[:-1]} == {50}
     np.testing.assert_array_equal(np.concatenate(chunks), preprocess(data.test.x, data, (12, 12)))
+
+
+def test_scaling_to_unit_copies_once_and_never_writes_the_raw_images():
+    """One float copy, divided in place: a float single-channel batch, whose NCHW view is already contiguous and
+    already float, must still not be divided in place (it may be a view of the store)."""
+    import torch
+
+    from edgedistill.pipeline.data.loader import to_unit
+
+    raw = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4, 1) * 1000
+    kept = raw.copy()
+    for x in (transforms.to_unit_tensor(raw, 65535.0), to_unit(torch.from_numpy(raw), 65535.0, torch.device("cpu"))):
+        np.testing.assert_array_equal(raw, kept)
+        assert x.is_contiguous() and x.shape == (2, 1, 3, 4)
+        np.testing.assert_allclose(x.numpy(), kept.transpose(0, 3, 1, 2) / 65535.0, rtol=1e-6)
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 5, 6, 3), dtype=np.uint8)
+    x = transforms.to_unit_tensor(rgb, 255.0)
+    assert x.is_contiguous() and x.dtype == torch.float32
+    np.testing.assert_array_equal(x.numpy(), rgb.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
