@@ -42,7 +42,9 @@ from edgedistill.errors import EdgeDistillError
     "resize, maxpool",
 )
 @click.option(
-    "--layers", type=click.IntRange(0), help="real-layer models (student prefixes) per dtype (default: 2 x per-family)"
+    "--layers",
+    type=click.IntRange(0),
+    help="real-layer models (student prefixes, networks of MobileNet/EfficientNet and ShuffleNet blocks) per dtype (default: 3 x per-family)",
 )
 @click.option(
     "--dtype",

@@ -130,7 +130,8 @@ def _family_errors(specs: Sequence[KernelSpec], models: Sequence[list[Kernel]], 
 def layers_cross_validation(
     specs: Sequence[KernelSpec], models: Sequence[list[Kernel]], measured: Sequence[float], folds: int = 10
 ) -> HeldOutError | None:
-    """The error on real layers the fit did not see: the student prefixes split into folds, each fold predicted by
+    """The error on real layers the fit did not see: the real-layer models (student prefixes and networks
+    written in the suite) split into folds, each fold predicted by
     a fit on everything else."""
     layers = [i for i, s in enumerate(specs) if s.family == "layers"]
     if len(layers) < 2:
@@ -145,8 +146,7 @@ def layers_cross_validation(
             errors[i] = fit.predict(models[i]) / measured[i] - 1
     order = sorted(errors)
     return HeldOutError.of(
-        f"cross-validation: {len(order)} real-layer models (student prefixes) in {folds} folds, each fold "
-        "predicted by a fit without it",
+        f"cross-validation: {len(order)} real-layer models in {folds} folds, each fold predicted by a fit without it",
         [specs[i].name for i in order],
         [errors[i] for i in order],
     )

@@ -1,6 +1,7 @@
 """The calibration's benchmark models: small .tflite models, each built so that one op dominates its time, over
 shapes and channel counts drawn at random from the ranges classification networks use, at int8 and float32;
-and real layers, the first blocks of the registry's students.
+and real layers: the first blocks of the registry's students, and networks written here of the blocks users'
+models are made of (inverted residuals with squeeze-excite, SiLU or hard-swish and TF padding; ShuffleNet units).
 
 A family per op the converters emit for common architectures: convolutions (1x1, kxk, a 3-channel stem, TF
 "same" padding), depthwise convolutions, fully connected layers (after a pooling, and over tokens),
@@ -339,12 +340,125 @@ FAMILIES = tuple(_BUILDERS)
 
 # real layers: the first `depth` blocks of a registry student (side: input size, cout: width in percent)
 STUDENT_DEPTHS = {"mobilenetv2": 19, "mobilenetv3_small": 13, "dscnn": 9, "resnet8": 4}
+# and networks written here, of the blocks users' models are made of (variant STYLE + seed, kernel: blocks)
+NETWORK_STYLES = {"inverted": 12, "shuffle": 12}  # style -> most blocks
+NETWORK_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu6": nn.ReLU6,
+    "hardswish": nn.Hardswish,
+    "silu": nn.SiLU,
+}
+NETWORK_GATES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
+    "none": None,
+    "sigmoid": torch.sigmoid,
+    "hardsigmoid": F.hardsigmoid,
+}
+
+
+def _rounded(c: float) -> int:
+    """Channels rounded to a multiple of 8 (at least 8), as networks scale their widths."""
+    return max(8, int(c + 4) // 8 * 8)
+
+
+class _InvertedBlock(nn.Module):
+    """A 1x1 expansion, a depthwise convolution (TF "same" padding when strided and asked, else symmetric), an
+    optional squeeze-excite gate, a 1x1 projection, and the residual where the shapes allow: the block of
+    MobileNetV2/V3 and EfficientNet."""
+
+    def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int, act, gate, same: bool) -> None:
+        super().__init__()
+        hidden = cin * expand
+        self.expand = nn.Sequential(nn.Conv2d(cin, hidden, 1), act()) if expand > 1 else nn.Identity()
+        self.same, self.kernel = same and stride == 2, kernel
+        padding = 0 if self.same else kernel // 2
+        self.depthwise = nn.Sequential(nn.Conv2d(hidden, hidden, kernel, stride, padding, groups=hidden), act())
+        self.gate = gate
+        if gate is not None:
+            squeezed = _rounded(hidden / 4)
+            self.reduce, self.restore = nn.Conv2d(hidden, squeezed, 1), nn.Conv2d(squeezed, hidden, 1)
+        self.project = nn.Conv2d(hidden, cout, 1)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.expand(x)
+        if self.same:  # TF pads the extra row and column at the end
+            total = self.kernel - 2 + y.shape[-1] % 2
+            y = F.pad(y, (total // 2, total - total // 2, total // 2, total - total // 2))
+        y = self.depthwise(y)
+        if self.gate is not None:
+            y = y * self.gate(self.restore(F.relu(self.reduce(y.mean((2, 3), keepdim=True)))))
+        y = self.project(y)
+        return x + y if self.residual else y
+
+
+class _ShuffleBlock(nn.Module):
+    """ShuffleNetV2's unit: at a stride of 1 half the channels pass and the other half goes through a 1x1, a
+    depthwise 3x3 and a 1x1; at a stride of 2 both halves are convolved; then a concatenation and a channel shuffle
+    of two groups."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride, half = stride, cout // 2
+        into = cin if stride == 2 else cin // 2
+        self.branch = nn.Sequential(
+            nn.Conv2d(into, half, 1),
+            nn.ReLU(),
+            nn.Conv2d(half, half, 3, stride, 1, groups=half),
+            nn.Conv2d(half, half, 1),
+            nn.ReLU(),
+        )
+        if stride == 2:
+            self.bypass = nn.Sequential(nn.Conv2d(cin, cin, 3, 2, 1, groups=cin), nn.Conv2d(cin, half, 1), nn.ReLU())
+
+    def forward(self, x):
+        if self.stride == 2:
+            y = torch.cat([self.bypass(x), self.branch(x)], 1)
+        else:
+            half = x.shape[1] // 2
+            y = torch.cat([x[:, :half], self.branch(x[:, half:])], 1)
+        n, c, h, w = y.shape
+        return y.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def network_style(variant: str) -> tuple[str, int] | None:
+    """(style, seed) of a written network's variant ('inverted17'), None for a registry student's."""
+    style = variant.rstrip("0123456789")
+    return (style, int(variant[len(style) :])) if style in NETWORK_STYLES and variant != style else None
+
+
+def random_network(spec: KernelSpec) -> nn.Module:
+    """spec.kernel blocks of a style after a strided 3x3 stem, at width spec.cout / 100; strides, kernels,
+    expansions, the activation, the squeeze-excite gate and the padding drawn from the variant's seed."""
+    style_seed = network_style(spec.variant)
+    assert style_seed is not None, spec.variant
+    style, seed = style_seed
+    rng = np.random.default_rng(seed)
+    act = NETWORK_ACTIVATIONS[str(rng.choice(list(NETWORK_ACTIVATIONS)))]
+    gate = NETWORK_GATES[str(rng.choice(list(NETWORK_GATES)))]
+    same = bool(rng.random() < 0.5)
+    c = _rounded(int(rng.choice([16, 24, 32])) * spec.cout / 100)
+    layers: list[nn.Module] = [nn.Conv2d(spec.cin, c, 3, 2, 1), act()]
+    side = spec.side // 2
+    for _ in range(spec.kernel):
+        stride = 2 if side >= 8 and rng.random() < 0.35 else 1
+        if style == "shuffle":
+            cout = _rounded(2 * c) if stride == 2 else c
+            layers.append(_ShuffleBlock(c, cout, stride))
+        else:
+            grow = float(rng.choice([1.5, 2.0])) if stride == 2 else float(rng.choice([1.0, 1.0, 1.5]))
+            cout = _rounded(min(c * grow, 320))  # MobileNetV2's and EfficientNet-B0's widest block
+            expand, kernel = int(rng.choice([1, 3, 4, 6])), int(rng.choice([3, 5]))
+            layers.append(_InvertedBlock(c, cout, expand, kernel, stride, act, gate, same))
+        c, side = cout, -(-side // stride)
+    return nn.Sequential(*layers)
 
 
 def student_prefix(spec: KernelSpec) -> nn.Module:
-    """The first spec.kernel blocks of the student spec.variant, at width spec.cout / 100."""
+    """The first spec.kernel blocks of the student spec.variant, at width spec.cout / 100 (or of a network
+    written here, when the variant names a style)."""
     from edgedistill.students import build_student
 
+    if network_style(spec.variant):
+        return random_network(spec)
     model = build_student(
         spec.variant, num_classes=10, in_channels=spec.cin, input_size=spec.side, width=spec.cout / 100
     )
@@ -356,17 +470,23 @@ def student_prefix(spec: KernelSpec) -> nn.Module:
 
 
 def draw_layers(count: int, dtype: str, rng: np.random.Generator) -> list[KernelSpec]:
-    """count prefixes of registry students, each at a drawn width, input size and depth."""
+    """count real-layer models, in turn a prefix of each registry student and two networks of each style written
+    here, each at a drawn width, input size and depth."""
     specs = set()
-    students = sorted(STUDENT_DEPTHS)
+    sources = sorted(STUDENT_DEPTHS) + 2 * sorted(NETWORK_STYLES)
     for i in range(count * 20):
         if len(specs) == count:
             break
-        student = students[i % len(students)]
+        source = sources[i % len(sources)]
         width = int(rng.choice([35, 50, 75, 100, 140]))
         side = int(rng.choice([32, 48, 64, 96, 128]))
-        depth = int(rng.integers(1, STUDENT_DEPTHS[student] + 1))
-        specs.add(KernelSpec("layers", side, 3, width, depth, 1, dtype, student))
+        if source in NETWORK_STYLES:
+            variant = f"{source}{int(rng.integers(10**6))}"
+            width, side = int(rng.choice([35, 50, 75, 100])), int(rng.choice([64, 96, 128, 160]))
+            depth = int(rng.integers(2, NETWORK_STYLES[source] + 1))
+        else:
+            variant, depth = source, int(rng.integers(1, STUDENT_DEPTHS[source] + 1))
+        specs.add(KernelSpec("layers", side, 3, width, depth, 1, dtype, variant))
     return sorted(specs, key=lambda s: s.name)
 
 
@@ -385,14 +505,14 @@ def draw_family(name: str, count: int, dtype: str, rng: np.random.Generator) -> 
 def draw_suite(
     per_family: int, dtypes: tuple[str, ...] = ("int8", "float32"), seed: int = 0, layers: int | None = None
 ) -> list[KernelSpec]:
-    """per_family x the family's weight specs of each family and dtype, and `layers` student prefixes per dtype
-    (default: 2 x per_family), shapes drawn at random within the ranges networks use."""
+    """per_family x the family's weight specs of each family and dtype, and `layers` real-layer models per dtype
+    (default: 3 x per_family), shapes drawn at random within the ranges networks use."""
     rng = np.random.default_rng(seed)
     specs: list[KernelSpec] = []
     for dtype in dtypes:
         for name in FAMILIES:
             specs += draw_family(name, per_family * WEIGHTS[name], dtype, rng)
-        specs += draw_layers(2 * per_family if layers is None else layers, dtype, rng)
+        specs += draw_layers(3 * per_family if layers is None else layers, dtype, rng)
     return specs
 
 

@@ -9,6 +9,7 @@ from edgedistill.benchmarks.latency.suite import (
     KernelSpec,
     build_suite,
     draw_suite,
+    network_style,
 )
 
 
@@ -65,8 +66,50 @@ def test_the_suite_draws_every_family_and_dtype_within_bounds_and_repeatably():
     assert specs == draw_suite(2, seed=1) != draw_suite(2, seed=2)
     families = {(s.family, s.dtype) for s in specs}
     assert families == {(f, d) for f in (*FAMILIES, "layers") for d in ("int8", "float32")}
-    per_dtype = 2 * sum(WEIGHTS.values()) + 2 * 2  # and 2 x per_family real-layer models
+    per_dtype = 2 * sum(WEIGHTS.values()) + 3 * 2  # and 3 x per_family real-layer models
     assert len(specs) == 2 * per_dtype and len({s.name for s in specs}) == len(specs)
     drawn = [s for s in specs if s.family != "layers"]  # real layers are the students' own sizes
     assert all(s.macs() <= MAX_MACS and s.largest_activation() <= MAX_ACTIVATION for s in drawn)
     assert len(draw_suite(2, ("int8",), seed=1, layers=0)) == 2 * sum(WEIGHTS.values())
+
+
+def _network(style: str, wanted) -> KernelSpec:
+    """The first written network of a style (4 blocks, 48x48) whose drawn blocks satisfy `wanted`."""
+    for seed in range(500):
+        spec = KernelSpec("layers", 48, 3, 50, 4, 1, "int8", f"{style}{seed}")
+        if wanted(list(spec.module().modules())):
+            return spec
+    raise AssertionError(f"no {style} network of 4 blocks is {wanted}")
+
+
+def test_real_layers_include_networks_of_the_blocks_users_models_hold(tmp_path):
+    """Half the real-layer models are networks written in the suite: inverted residuals (squeeze-excite gates, SiLU,
+    TF same padding, as EfficientNets hold) and ShuffleNet units (split, concatenation, shuffle), whose ops and
+    their neighbours the micro-benchmarks alone do not show together."""
+    import torch
+
+    layers = [s for s in draw_suite(5, ("int8",)) if s.family == "layers"]
+    styles = [network_style(s.variant) for s in layers]
+    assert {s[0] for s in styles if s} == {"inverted", "shuffle"} and sum(map(bool, styles)) >= len(layers) // 2
+    assert network_style("mobilenetv2") is None and network_style("inverted") is None
+    efficient = _network(
+        "inverted",
+        lambda mods: (
+            any(isinstance(m, torch.nn.SiLU) for m in mods)
+            and any(getattr(m, "gate", None) is not None and getattr(m, "same", False) for m in mods)
+        ),
+    )
+    shuffle = _network("shuffle", lambda mods: any(getattr(m, "stride", 1) == 2 for m in mods))
+    for spec in (efficient, shuffle):  # the same seed, the same network
+        x = torch.randn(1, *spec.input_shape)
+        torch.manual_seed(0)
+        a = spec.module().eval()(x)
+        torch.manual_seed(0)
+        assert torch.equal(a, spec.module().eval()(x))
+    ops_efficient, ops_shuffle = (
+        {k.key for k in model_kernels(p)} for p in build_suite([efficient, shuffle], tmp_path)
+    )
+    # SiLU's float island in an int8 model, and the gate's pooling inside it
+    assert {"LOGISTIC/float32", "DEQUANTIZE/int8", "QUANTIZE/float32", "DEPTHWISE_CONV_2D/int8"} <= ops_efficient
+    assert all(any(k.startswith(op) for k in ops_efficient) for op in ("MEAN/", "MUL/", "PAD", "CONV_2D.1x1/"))
+    assert {"CONCATENATION/int8", "TRANSPOSE.blocks/int8"} <= ops_shuffle
