@@ -76,7 +76,7 @@ class KernelSpec:
 
     def module(self) -> nn.Module:
         if self.family == "layers":
-            return student_prefix(self)
+            return random_network(self) if network_style(self.variant) else student_prefix(self)
         return _BUILDERS[self.family](self)
 
 
@@ -453,12 +453,9 @@ def random_network(spec: KernelSpec) -> nn.Module:
 
 
 def student_prefix(spec: KernelSpec) -> nn.Module:
-    """The first spec.kernel blocks of the student spec.variant, at width spec.cout / 100 (or of a network
-    written here, when the variant names a style)."""
+    """The first spec.kernel blocks of the student spec.variant, at width spec.cout / 100."""
     from edgedistill.students import build_student
 
-    if network_style(spec.variant):
-        return random_network(spec)
     model = build_student(
         spec.variant, num_classes=10, in_channels=spec.cin, input_size=spec.side, width=spec.cout / 100
     )

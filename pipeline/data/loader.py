@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from edgedistill.pipeline.data.bundle import Split
+from edgedistill.pipeline.data.transforms import unit_nchw
 from edgedistill.portable import process_context, usable_cpus
 
 SMALL_STORE_BYTES = 64 << 20  # below this a batch is a cheap copy from the page cache: no worker processes
@@ -142,5 +143,4 @@ def sequential_batches(n: int, size: int) -> list[np.ndarray]:
 
 def to_unit(raw: torch.Tensor, pixel_max: float, device: torch.device) -> torch.Tensor:
     """Raw NHWC images -> float NCHW in [0, 1] on `device` (the same values as transforms.to_unit_tensor)."""
-    nchw = raw.to(device, non_blocking=True).permute(0, 3, 1, 2)
-    return nchw.to(torch.float32, memory_format=torch.contiguous_format, copy=True).div_(pixel_max)
+    return unit_nchw(raw.to(device, non_blocking=True), pixel_max)

@@ -16,11 +16,16 @@ if TYPE_CHECKING:
     from edgedistill.pipeline.data.bundle import DataBundle
 
 
-def to_unit_tensor(raw: np.ndarray, pixel_max: float) -> torch.Tensor:
-    """Raw NHWC images -> float NCHW tensor in [0, 1] (before mean/std normalisation). One float copy, scaled in
-    place: the raw array (possibly a view of the store) is never written."""
-    nchw = torch.from_numpy(raw).permute(0, 3, 1, 2)
+def unit_nchw(raw: torch.Tensor, pixel_max: float) -> torch.Tensor:
+    """Raw NHWC images -> float NCHW in [0, 1] on raw's device (before mean/std normalisation). One float copy,
+    scaled in place: raw (possibly a view of the store) is never written."""
+    nchw = raw.permute(0, 3, 1, 2)
     return nchw.to(torch.float32, memory_format=torch.contiguous_format, copy=True).div_(pixel_max)
+
+
+def to_unit_tensor(raw: np.ndarray, pixel_max: float) -> torch.Tensor:
+    """Raw NHWC images (an array) -> float NCHW tensor in [0, 1], see unit_nchw."""
+    return unit_nchw(torch.from_numpy(raw), pixel_max)
 
 
 class Normalizer:
