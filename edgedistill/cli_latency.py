@@ -44,7 +44,8 @@ from edgedistill.errors import EdgeDistillError
 @click.option(
     "--layers",
     type=click.IntRange(0),
-    help="real-layer models (student prefixes, networks of MobileNet/EfficientNet and ShuffleNet blocks) per dtype (default: 3 x per-family)",
+    help="real-layer models (student prefixes; networks of MobileNet/EfficientNet, ShuffleNet, ResNet and "
+    "MLP-Mixer blocks) per dtype (default: 4 x per-family)",
 )
 @click.option(
     "--dtype",

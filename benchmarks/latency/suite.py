@@ -1,7 +1,8 @@
 """The calibration's benchmark models: small .tflite models, each built so that one op dominates its time, over
 shapes and channel counts drawn at random from the ranges classification networks use, at int8 and float32;
 and real layers: the first blocks of the registry's students, and networks written here of the blocks users'
-models are made of (inverted residuals with squeeze-excite, SiLU or hard-swish and TF padding; ShuffleNet units).
+models are made of (inverted residuals with squeeze-excite, SiLU or hard-swish and TF padding; ShuffleNet units;
+ResNet basic blocks, gated or not; MLP-Mixer blocks).
 
 A family per op the converters emit for common architectures: convolutions (1x1, kxk, a 3-channel stem, TF
 "same" padding), depthwise convolutions, fully connected layers (after a pooling, and over tokens),
@@ -118,8 +119,13 @@ def _conv_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
     side = _side(rng)
     stride = int(rng.choice([1, 1, 2])) if side > 3 else 1
     variant = "same" if kernel == 3 and stride == 2 and rng.random() < 0.3 else ""
-    cin = _channels(rng, 384 if kernel == 3 else 1280)
-    return KernelSpec("conv", side, cin, _channels(rng), kernel, stride, dtype, variant)
+    if kernel == 1:
+        return KernelSpec("conv", side, _channels(rng), _channels(rng), kernel, stride, dtype, variant)
+    # a network's kxk convolution mostly keeps its width or doubles it (a ResNet's stages, from 16 channels up):
+    # drawn freely, most were wide, whose efficiency small networks' convolutions do not reach
+    cin = _channels(rng, 512)
+    cout = int(rng.choice([cin, cin, 2 * cin, _channels(rng)]))
+    return KernelSpec("conv", side, cin, cout, kernel, stride, dtype, variant)
 
 
 def _same_pad(x: torch.Tensor) -> torch.Tensor:
@@ -129,7 +135,7 @@ def _same_pad(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, 1, 0, 1))
 
 
-@family("conv", _conv_draw, weight=4)
+@family("conv", _conv_draw, weight=6)
 def _conv(spec: KernelSpec) -> nn.Module:
     if spec.variant == "same":
         conv = nn.Conv2d(spec.cin, spec.cout, spec.kernel, spec.stride, 0)
@@ -140,14 +146,15 @@ def _conv(spec: KernelSpec) -> nn.Module:
 def _stem_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
     side = int(rng.choice([16, 20, 28, 32, 48, 64, 96, 128, 160, 192, 224]))  # from keyword spotting to ImageNet
     cin, kernel = int(rng.choice([1, 3])), int(rng.choice([3, 3, 5, 7]))
-    return KernelSpec("stem", side, cin, int(rng.choice([8, 16, 24, 32, 48, 64])), kernel, 2, dtype)
+    stride = int(rng.choice([1, 2, 2])) if side <= 64 and kernel == 3 else 2  # CIFAR-sized networks keep the size
+    return KernelSpec("stem", side, cin, int(rng.choice([8, 16, 24, 32, 48, 64])), kernel, stride, dtype)
 
 
 @family("stem", _stem_draw, weight=3)
 def _stem(spec: KernelSpec) -> nn.Module:
     """A network's first convolution, on 1 (grayscale, spectrograms) or 3 channels: with 1, the converter makes
     it a depthwise convolution with a channel multiplier."""
-    return nn.Sequential(nn.Conv2d(spec.cin, spec.cout, spec.kernel, 2, spec.kernel // 2), nn.ReLU6())
+    return nn.Sequential(nn.Conv2d(spec.cin, spec.cout, spec.kernel, spec.stride, spec.kernel // 2), nn.ReLU6())
 
 
 def _depthwise_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
@@ -240,6 +247,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
     "sigmoid": nn.Sigmoid,
     "hardsigmoid": nn.Hardsigmoid,
+    "gelu": nn.GELU,  # transformers' and mixers'
 }
 
 
@@ -341,7 +349,7 @@ FAMILIES = tuple(_BUILDERS)
 # real layers: the first `depth` blocks of a registry student (side: input size, cout: width in percent)
 STUDENT_DEPTHS = {"mobilenetv2": 19, "mobilenetv3_small": 13, "dscnn": 9, "resnet8": 4}
 # and networks written here, of the blocks users' models are made of (variant STYLE + seed, kernel: blocks)
-NETWORK_STYLES = {"inverted": 12, "shuffle": 12}  # style -> most blocks
+NETWORK_STYLES = {"inverted": 12, "shuffle": 12, "residual": 8, "mixer": 6}  # style -> most blocks
 NETWORK_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu6": nn.ReLU6,
     "hardswish": nn.Hardswish,
@@ -419,6 +427,80 @@ class _ShuffleBlock(nn.Module):
         return y.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
+class _BasicBlock(nn.Module):
+    """ResNet's basic block: two 3x3 convolutions, an optional squeeze-excite gate on the second's output, and the
+    shortcut (a strided 1x1 convolution where the shape changes) added before the activation."""
+
+    def __init__(self, cin: int, cout: int, stride: int, gate) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU(), nn.Conv2d(cout, cout, 3, 1, 1))
+        self.gate = gate
+        if gate is not None:
+            squeezed = _rounded(cout / 4)
+            self.reduce, self.restore = nn.Conv2d(cout, squeezed, 1), nn.Conv2d(squeezed, cout, 1)
+        self.shortcut = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else nn.Identity()
+
+    def forward(self, x):
+        y = self.body(x)
+        if self.gate is not None:
+            y = y * self.gate(self.restore(F.relu(self.reduce(y.mean((2, 3), keepdim=True)))))
+        return F.relu(y + self.shortcut(x))
+
+
+class _Tokens(nn.Module):
+    """(N, C, H, W) patches as (N, tokens, channels)."""
+
+    def forward(self, x):
+        return x.flatten(2).transpose(1, 2)
+
+
+class _MixerBlock(nn.Module):
+    """MLP-Mixer's block over (N, tokens, channels): an MLP across the tokens (on the transposed tensor) and one
+    across the channels, each added back."""
+
+    def __init__(self, tokens: int, channels: int, token_growth: float, channel_growth: int, act) -> None:
+        super().__init__()
+        hidden = max(8, int(tokens * token_growth))
+        self.token = nn.Sequential(nn.Linear(tokens, hidden), act(), nn.Linear(hidden, tokens))
+        self.channel = nn.Sequential(
+            nn.Linear(channels, channels * channel_growth), act(), nn.Linear(channels * channel_growth, channels)
+        )
+
+    def forward(self, x):
+        x = x + self.token(x.transpose(1, 2)).transpose(1, 2)
+        return x + self.channel(x)
+
+
+def _residual_network(spec: KernelSpec, rng: np.random.Generator) -> list[nn.Module]:
+    """A ResNet of basic blocks (optionally gated): a CIFAR-style 3x3 stem that keeps the size, or an ImageNet
+    one (7x7 at a stride of 2 and a max pooling); widths double where the size halves, up to 512."""
+    gate = NETWORK_GATES[str(rng.choice(["none", "none", "sigmoid"]))]
+    c = _rounded(int(rng.choice([16, 32, 64])) * spec.cout / 100)
+    if spec.side <= 64 and rng.random() < 0.5:
+        layers: list[nn.Module] = [nn.Conv2d(spec.cin, c, 3, 1, 1), nn.ReLU()]
+        side = spec.side
+    else:
+        layers = [nn.Conv2d(spec.cin, c, 7, 2, 3), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+        side = -(-spec.side // 4)
+    for _ in range(spec.kernel):
+        stride = 2 if side >= 4 and rng.random() < 0.4 else 1
+        cout = min(2 * c, 512) if stride == 2 else c
+        layers.append(_BasicBlock(c, cout, stride, gate))
+        c, side = cout, -(-side // stride)
+    return layers
+
+
+def _mixer_network(spec: KernelSpec, rng: np.random.Generator) -> list[nn.Module]:
+    """An MLP-Mixer: a patch embedding (a convolution with a stride of its kernel) and mixer blocks."""
+    patch = int(rng.choice([p for p in (4, 8, 16) if (spec.side // p) ** 2 <= 256]))  # at most 256 tokens
+    channels = _rounded(int(rng.choice([64, 128, 256])) * spec.cout / 100)
+    act = nn.GELU if rng.random() < 0.5 else nn.ReLU
+    token_growth, channel_growth = float(rng.choice([0.5, 1.0, 2.0])), int(rng.choice([2, 4]))
+    tokens = (spec.side // patch) ** 2
+    blocks = [_MixerBlock(tokens, channels, token_growth, channel_growth, act) for _ in range(spec.kernel)]
+    return [nn.Conv2d(spec.cin, channels, patch, patch), _Tokens(), *blocks]
+
+
 def network_style(variant: str) -> tuple[str, int] | None:
     """(style, seed) of a written network's variant ('inverted17'), None for a registry student's."""
     style = variant.rstrip("0123456789")
@@ -426,12 +508,17 @@ def network_style(variant: str) -> tuple[str, int] | None:
 
 
 def random_network(spec: KernelSpec) -> nn.Module:
-    """spec.kernel blocks of a style after a strided 3x3 stem, at width spec.cout / 100; strides, kernels,
-    expansions, the activation, the squeeze-excite gate and the padding drawn from the variant's seed."""
+    """spec.kernel blocks of a style at width spec.cout / 100: inverted residuals or ShuffleNet units after a
+    strided 3x3 stem, ResNet basic blocks, or mixer blocks; strides, kernels, expansions, the activation, the
+    squeeze-excite gate and the padding drawn from the variant's seed."""
     style_seed = network_style(spec.variant)
     assert style_seed is not None, spec.variant
     style, seed = style_seed
     rng = np.random.default_rng(seed)
+    if style == "residual":
+        return nn.Sequential(*_residual_network(spec, rng))
+    if style == "mixer":
+        return nn.Sequential(*_mixer_network(spec, rng))
     act = NETWORK_ACTIVATIONS[str(rng.choice(list(NETWORK_ACTIVATIONS)))]
     gate = NETWORK_GATES[str(rng.choice(list(NETWORK_GATES)))]
     same = bool(rng.random() < 0.5)
@@ -503,13 +590,13 @@ def draw_suite(
     per_family: int, dtypes: tuple[str, ...] = ("int8", "float32"), seed: int = 0, layers: int | None = None
 ) -> list[KernelSpec]:
     """per_family x the family's weight specs of each family and dtype, and `layers` real-layer models per dtype
-    (default: 3 x per_family), shapes drawn at random within the ranges networks use."""
+    (default: 4 x per_family), shapes drawn at random within the ranges networks use."""
     rng = np.random.default_rng(seed)
     specs: list[KernelSpec] = []
     for dtype in dtypes:
         for name in FAMILIES:
             specs += draw_family(name, per_family * WEIGHTS[name], dtype, rng)
-        specs += draw_layers(3 * per_family if layers is None else layers, dtype, rng)
+        specs += draw_layers(4 * per_family if layers is None else layers, dtype, rng)
     return specs
 
 

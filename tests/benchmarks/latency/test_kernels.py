@@ -5,6 +5,7 @@ from edgedistill.benchmarks.latency.suite import (
     FAMILIES,
     MAX_ACTIVATION,
     MAX_MACS,
+    NETWORK_STYLES,
     WEIGHTS,
     KernelSpec,
     build_suite,
@@ -66,7 +67,7 @@ def test_the_suite_draws_every_family_and_dtype_within_bounds_and_repeatably():
     assert specs == draw_suite(2, seed=1) != draw_suite(2, seed=2)
     families = {(s.family, s.dtype) for s in specs}
     assert families == {(f, d) for f in (*FAMILIES, "layers") for d in ("int8", "float32")}
-    per_dtype = 2 * sum(WEIGHTS.values()) + 3 * 2  # and 3 x per_family real-layer models
+    per_dtype = 2 * sum(WEIGHTS.values()) + 4 * 2  # and 4 x per_family real-layer models
     assert len(specs) == 2 * per_dtype and len({s.name for s in specs}) == len(specs)
     drawn = [s for s in specs if s.family != "layers"]  # real layers are the students' own sizes
     assert all(s.macs() <= MAX_MACS and s.largest_activation() <= MAX_ACTIVATION for s in drawn)
@@ -84,14 +85,20 @@ def _network(style: str, wanted) -> KernelSpec:
 
 def test_real_layers_include_networks_of_the_blocks_users_models_hold(tmp_path):
     """Half the real-layer models are networks written in the suite: inverted residuals (squeeze-excite gates, SiLU,
-    TF same padding, as EfficientNets hold) and ShuffleNet units (split, concatenation, shuffle), whose ops and
-    their neighbours the micro-benchmarks alone do not show together."""
+    TF same padding, as EfficientNets hold), ShuffleNet units (split, concatenation, shuffle), ResNet basic blocks
+    and MLP-Mixer blocks, whose ops and their neighbours the micro-benchmarks alone do not show together."""
     import torch
 
     layers = [s for s in draw_suite(5, ("int8",)) if s.family == "layers"]
     styles = [network_style(s.variant) for s in layers]
-    assert {s[0] for s in styles if s} == {"inverted", "shuffle"} and sum(map(bool, styles)) >= len(layers) // 2
+    assert {s[0] for s in styles if s} == set(NETWORK_STYLES) and sum(map(bool, styles)) >= len(layers) // 2
     assert network_style("mobilenetv2") is None and network_style("inverted") is None
+    # ResNets' basic blocks (gated too, after a CIFAR stem that keeps the size) and MLP-Mixer blocks with GELU
+    gated = _network("residual", lambda mods: any(getattr(m, "gate", None) is not None for m in mods))
+    mixer = _network("mixer", lambda mods: any(isinstance(m, torch.nn.GELU) for m in mods))
+    assert gated.module()(torch.randn(1, *gated.input_shape)).shape[1] >= 8
+    tokens = mixer.module()[:2](torch.randn(1, *mixer.input_shape))
+    assert tokens.dim() == 3 and mixer.module()(torch.randn(1, *mixer.input_shape)).shape == tokens.shape
     efficient = _network(
         "inverted",
         lambda mods: (
