@@ -34,7 +34,6 @@ from rich.table import Table
 
 from edgedistill.benchmarks.suites.provenance import write_results
 
-
 TWO_PROCESS_POINTS = 1.5  # the largest gap between the two-process and the one-process student
 
 
