@@ -128,6 +128,11 @@ def build(
         limits = parse_budget(budget)  # a bad budget fails here too
         if nproc > 1:
             raise EdgeDistillError("--budget with --nproc: the candidate search runs in one process; drop --nproc")
+        if config.data.synthetic is not None:
+            raise EdgeDistillError(
+                "--budget with data.synthetic: the candidate search trains its proxies on the source's real images; "
+                "drop one of them"
+            )
     cache_dir = cache_dir or base / ".edgedistill-cache"
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from edgedistill.pipeline.launch import launch

@@ -136,6 +136,16 @@ class TrainedStudent(Contract):
     pruning: PruningSummary | None = None
 
 
+class SynthesizedData(Contract):
+    """synthesize's output: training and validation images made from the teacher (data-free distillation)."""
+
+    images: int
+    per_class: int
+    steps: int  # optimisation steps per batch
+    teacher_agreement: float  # % of the images the teacher assigns the class each was made for
+    seconds: float
+
+
 class BaselineStudent(Contract):
     """baseline's output: the same student trained on the labels alone."""
 

@@ -8,10 +8,12 @@ A build killed at any point resumes: finished stages come from the cache, the re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 from pydantic import BaseModel
 
 from edgedistill.contracts import BudgetSearch, Int8Choice, Manifest, Report, ShippedFile, StageTiming
@@ -19,9 +21,10 @@ from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.pipeline.budget import Budget
 from edgedistill.pipeline.budget import search as search_budget
 from edgedistill.pipeline.config import ProjectConfig
-from edgedistill.pipeline.data.bundle import load_data
+from edgedistill.pipeline.data.bundle import DataBundle, load_data
+from edgedistill.pipeline.data.synthetic import synthetic_bundle
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device, resolve_target
-from edgedistill.pipeline.distill.teacher import load_teacher
+from edgedistill.pipeline.distill.teacher import Teacher, load_teacher
 from edgedistill.pipeline.distill.world import current_world, leave_world
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.latency_estimates import estimate_artifacts
@@ -33,6 +36,7 @@ from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
 from edgedistill.pipeline.stages.export import ExportStage
 from edgedistill.pipeline.stages.prune import PruneStage
 from edgedistill.pipeline.stages.qat import QAT_STATE, Int8ChoiceStage, QATStage, ptq_shipped, ptq_verdict
+from edgedistill.pipeline.stages.synthesize import SynthesizeStage, check_invertible
 from edgedistill.pipeline.stages.verify import VerifyStage
 from edgedistill.pipeline.store.cache import StageCache, StageOutput, locked_cache
 from edgedistill.pipeline.store.publish import publish, recover
@@ -116,6 +120,8 @@ def _build(
     timings.append(
         StageTiming(name="load", key=data.fingerprint[:24], cached=False, seconds=round(time.perf_counter() - t0, 3))
     )
+    if config.data.synthetic is not None:  # data-free: train and validate on images made from the teacher
+        data = _synthesized_data(config, data, teacher, cache, progress, run)
 
     chain = distill(config, data, teacher, task, progress, run)
     if world.distributed:  # the training is done: rank 0 goes on alone to export, verify, measure and ship
@@ -196,3 +202,22 @@ def _build(
         {REPORT_HTML: render_html(report, manifest)},
     )
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)
+
+
+def _synthesized_data(
+    config: ProjectConfig,
+    data: DataBundle,
+    teacher: Teacher,
+    cache: StageCache,
+    progress: Progress,
+    run: Callable[[Stage], StageOutput],
+) -> DataBundle:
+    """data with its training and validation splits replaced by images synthesized from the teacher (cached as
+    the synthesize stage); its test split stays the source's."""
+    synthetic = config.data.synthetic
+    assert synthetic is not None
+    check_invertible(teacher)
+    made = run(SynthesizeStage(data, teacher, synthetic, config.distillation, progress))
+    with np.load(made.path("images")) as arrays:
+        x, y = arrays["x"], arrays["y"]
+    return synthetic_bundle(data, x, y, synthetic.val_fraction, synthetic.seed, cache.root / "data")

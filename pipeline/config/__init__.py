@@ -28,6 +28,7 @@ from edgedistill.pipeline.config.schema import (
     SearchConfig,
     SplitConfig,
     StudentConfig,
+    SyntheticConfig,
     TeacherConfig,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "SearchConfig",
     "SplitConfig",
     "StudentConfig",
+    "SyntheticConfig",
     "TeacherConfig",
     "config_from_dict",
     "default_config",

@@ -151,6 +151,26 @@ class SplitConfig(_Strict):
     seed: int = Field(0, description="seed of the per-class split (and of the labels labeled_fraction keeps)")
 
 
+class SyntheticConfig(_Strict):
+    """Data-free distillation: the training and validation images are synthesized from the teacher (its BatchNorm
+    statistics and its classes: DeepInversion), and the data source is read for its test split alone (with its
+    classes and image size). Needs a PyTorch teacher with BatchNorm layers."""
+
+    images_per_class: int = Field(100, ge=2, description="images synthesized per class (training and validation)")
+    val_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="share of them held out for validation (no real image is used for it)"
+    )
+    steps: int = Field(100, ge=1, description="optimisation steps per batch of images")
+    batch_size: int = Field(256, ge=2, description="images optimised together (their BatchNorm statistics)")
+    lr: float = Field(0.1, gt=0, description="Adam's learning rate on pixels in [0, 1] (cosine-annealed)")
+    bn_weight: float = Field(1.0, ge=0, description="weight of the BatchNorm-statistics term (class term: 1)")
+    tv_weight: float = Field(0.5, ge=0, description="weight of the total-variation (smoothness) prior")
+    l2_weight: float = Field(3e-5, ge=0, description="weight of the L2 prior (squared pixel values per image)")
+    jitter: int = Field(2, ge=0, description="each step sees the images shifted by up to this many pixels")
+    flip: bool = Field(False, description="and mirrored at random (not for digits or text)")
+    seed: int = Field(0, description="seed of the starting noise and the shifts")
+
+
 class DataConfig(_Strict):
     """Exactly one labelled source (the bundled MNIST digits, an .npz with x/y arrays, or an image
     folder), and optionally an unlabelled transfer set the student learns from the teacher alone."""
@@ -211,6 +231,10 @@ class DataConfig(_Strict):
         description="processes that decode images and load batches (default: sized to the machine)",
         examples=[8],
     )
+    synthetic: SyntheticConfig | None = Field(
+        None,
+        description="data-free: train on images synthesized from the teacher; the source gives the test split only",
+    )
 
     @field_validator("image_size")
     @classmethod
@@ -221,6 +245,8 @@ class DataConfig(_Strict):
     def _one_source(self) -> DataConfig:
         if sum(s is not None for s in (self.bundled, self.npz, self.image_folder)) != 1:
             raise ValueError("give exactly one of 'bundled', 'npz' or 'image_folder'")
+        if self.synthetic is not None and (self.unlabeled is not None or self.labeled_fraction < 1):
+            raise ValueError("'synthetic' trains on synthesized images alone: drop 'unlabeled' and 'labeled_fraction'")
         return self
 
 

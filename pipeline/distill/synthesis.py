@@ -24,7 +24,7 @@ from torch import nn
 
 from edgedistill.errors import EdgeDistillError
 
-Normalize = Callable[[torch.Tensor], torch.Tensor]
+Scores = Callable[[torch.Tensor], torch.Tensor]  # images in [0, 1] (NCHW) -> the teacher's class scores
 
 
 @dataclass(frozen=True)
@@ -101,15 +101,14 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 
 def inversion_loss(
-    teacher: nn.Module,
-    normalize: Normalize,
+    scores: Scores,
     statistics: BatchNormStatistics,
     view: torch.Tensor,
     labels: torch.Tensor,
     settings: InversionSettings,
 ) -> torch.Tensor:
     """What a step minimises on one view of the batch (pixels in [0, 1])."""
-    logits = teacher(normalize(view))
+    logits = scores(view)
     bn = statistics.take()
     prior = settings.tv_weight * total_variation(view) + settings.l2_weight * view.pow(2).flatten(1).sum(1).mean()
     return F.cross_entropy(logits, labels) + settings.bn_weight * bn + prior
@@ -124,7 +123,7 @@ def random_view(x: torch.Tensor, rng: np.random.Generator, settings: InversionSe
 
 def synthesize_batch(
     teacher: nn.Module,
-    normalize: Normalize,
+    scores: Scores,
     labels: torch.Tensor,
     shape: tuple[int, int, int],
     settings: InversionSettings,
@@ -132,8 +131,9 @@ def synthesize_batch(
     seed: int,
     on_step: Callable[[], None] = lambda: None,
 ) -> torch.Tensor:
-    """len(labels) images of shape (C, H, W) in [0, 1], synthesized from the teacher (in eval mode, not changed)
-    on `device`; returned on that device, detached."""
+    """len(labels) images of shape (C, H, W) in [0, 1], synthesized on `device` from the teacher module (in eval
+    mode, left unchanged) whose class scores for images in [0, 1] `scores` gives (its view: resize and
+    normalisation; its head); returned on that device, detached."""
     teacher = teacher.eval()
     statistics = BatchNormStatistics(bn_layers(teacher))
     generator = torch.Generator().manual_seed(seed)
@@ -149,7 +149,7 @@ def synthesize_batch(
     try:
         with statistics.active():
             for _ in range(settings.steps):
-                loss = inversion_loss(teacher, normalize, statistics, random_view(x, rng, settings), labels, settings)
+                loss = inversion_loss(scores, statistics, random_view(x, rng, settings), labels, settings)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -48,7 +48,8 @@ def test_synthesized_images_carry_the_teachers_statistics_and_classes(digits):
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     labels = balanced_labels(200, 10)
     assert torch.bincount(labels).tolist() == [20] * 10
-    x = synthesize_batch(teacher, normalize, labels, (1, 8, 8), SETTINGS, torch.device("cpu"), seed=0)
+    scores = lambda x: teacher(normalize(x))  # noqa: E731
+    x = synthesize_batch(teacher, scores, labels, (1, 8, 8), SETTINGS, torch.device("cpu"), seed=0)
     assert x.shape == (200, 1, 8, 8) and x.min() >= 0 and x.max() <= 1
     noise = (0.5 + 0.2 * torch.randn(200, 1, 8, 8, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     assert _bn_distance(teacher, normalize, x) < 0.5 * _bn_distance(teacher, normalize, noise)
@@ -91,5 +92,6 @@ def test_synthesis_runs_on_the_meta_device(digits):
     moved = resnet8(**TEACHER_KWARGS).to(meta)
     moved.load_state_dict(teacher.state_dict(), assign=True)
     moved = moved.to(meta)
-    x = synthesize_batch(moved, normalize, balanced_labels(8, 10), (1, 8, 8), InversionSettings(steps=2), meta, 0)
+    scores = lambda x: moved(normalize(x))  # noqa: E731
+    x = synthesize_batch(moved, scores, balanced_labels(8, 10), (1, 8, 8), InversionSettings(steps=2), meta, 0)
     assert x.device == meta and x.shape == (8, 1, 8, 8)

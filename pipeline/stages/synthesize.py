@@ -1,0 +1,124 @@
+"""synthesize: data-free distillation's training images, made from the teacher's BatchNorm statistics and its
+classes (pipeline/distill/synthesis.py), class-balanced, in batches on the training device. Each finished batch
+is kept in the stage's resume folder, so a killed build synthesizes only the batches it had not finished."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgedistill.contracts import SynthesizedData
+from edgedistill.fsutil import atomic_path
+from edgedistill.pipeline.config import DistillationConfig, SyntheticConfig
+from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.distill.runtime import resolve_runtime
+from edgedistill.pipeline.distill.synthesis import InversionSettings, balanced_labels, bn_layers, synthesize_batch
+from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.stages.base import Stage, register_stage
+from edgedistill.pipeline.store.cache import RESUME
+from edgedistill.progress import Progress
+
+IMAGES_FILE = "synthetic.npz"  # x: (N, H, W, C) uint8, y: (N,) int64
+
+
+def inversion_settings(cfg: SyntheticConfig) -> InversionSettings:
+    return InversionSettings(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        bn_weight=cfg.bn_weight,
+        tv_weight=cfg.tv_weight,
+        l2_weight=cfg.l2_weight,
+        jitter=cfg.jitter,
+        flip=cfg.flip,
+    )
+
+
+def check_invertible(teacher: Teacher) -> None:
+    """One line, before any work, when the teacher cannot be inverted: no module, or no BatchNorm statistics."""
+    from edgedistill.errors import EdgeDistillError
+
+    if teacher.module is None:
+        raise EdgeDistillError(
+            f"data.synthetic: the teacher ({teacher.description}) is precomputed logits, which cannot be run on "
+            "synthesized images: give a PyTorch teacher with BatchNorm layers"
+        )
+    bn_layers(teacher.module)
+
+
+@register_stage
+@dataclass
+class SynthesizeStage(Stage[SynthesizedData]):
+    name = "synthesize"
+    output_type = SynthesizedData
+    tools = ("torch",)
+
+    data: DataBundle  # the configured source: its classes, image shape and pixel scale
+    teacher: Teacher
+    synthetic: SyntheticConfig
+    recipe: DistillationConfig  # its device
+    progress: Progress
+
+    def cache_inputs(self) -> dict[str, Any]:
+        return {
+            "synthetic": self.synthetic.model_dump(mode="json"),
+            "teacher": self.teacher.fingerprint,
+            "classes": self.data.class_names,
+            "shape": list(self.data.image_shape),
+            "pixel_max": self.data.pixel_max,
+            "device": self.recipe.device,
+        }
+
+    def run(self, workdir: Path) -> tuple[dict[str, str], SynthesizedData]:
+        cfg, data, teacher = self.synthetic, self.data, self.teacher
+        check_invertible(teacher)
+        assert teacher.module is not None
+        h, w, c = data.image_shape
+        total = cfg.images_per_class * data.num_classes
+        batches = [(start, min(cfg.batch_size, total - start)) for start in range(0, total, cfg.batch_size)]
+        runtime = resolve_runtime(self.recipe.device, "fp32")
+        module = teacher.module.to(runtime.device)
+        settings = inversion_settings(cfg)
+        resume = workdir / RESUME
+        resume.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        parts = []
+        label = f"synthesizing {total} images from the teacher ({len(batches)} batches x {cfg.steps} steps)"
+        try:
+            with self.progress.task(label, total=len(batches) * cfg.steps) as advance:
+                for k, (start, size) in enumerate(batches):
+                    done = resume / f"batch_{k:05d}.npy"
+                    if not done.is_file():
+                        labels = balanced_labels(size, data.num_classes, start)
+                        x = synthesize_batch(
+                            module, teacher.run, labels, (c, h, w), settings, runtime.device, cfg.seed + k, advance
+                        )
+                        pixels = (x.float().cpu() * data.pixel_max).round_().clamp_(0, data.pixel_max)
+                        raw = pixels.permute(0, 2, 3, 1).numpy().astype(np.uint8 if data.pixel_max > 1 else np.float32)
+                        with atomic_path(done) as tmp, open(tmp, "wb") as f:
+                            np.save(f, raw)
+                    else:
+                        advance(steps=cfg.steps)
+                    parts.append(np.load(done))
+        finally:
+            teacher.module.to("cpu")  # the teacher is shared with later stages, which run it on the CPU
+        x = np.concatenate(parts)
+        y = balanced_labels(total, data.num_classes).numpy().astype(np.int64)
+        with torch.no_grad():
+            unit = torch.from_numpy(x).permute(0, 3, 1, 2).float() / data.pixel_max
+            agreed = sum(
+                int((teacher.run(unit[i : i + 256]).argmax(1).numpy() == y[i : i + 256]).sum())
+                for i in range(0, total, 256)
+            )
+        np.savez(workdir / IMAGES_FILE, x=x, y=y)
+        return {"images": IMAGES_FILE}, SynthesizedData(
+            images=total,
+            per_class=cfg.images_per_class,
+            steps=cfg.steps,
+            teacher_agreement=round(100.0 * agreed / total, 2),
+            seconds=round(time.perf_counter() - started, 1),
+        )
