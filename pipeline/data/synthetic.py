@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -15,7 +16,7 @@ SYNTHETIC_STORES = "synthetic"  # under the data root: one store per set of synt
 
 
 def synthetic_bundle(
-    real: DataBundle, x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int, root
+    real: DataBundle, x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int, root: Path
 ) -> DataBundle:
     """real's classes, normalisation and test split, with train and validation splits (per class) over the
     synthesized images x (N, H, W, C, uint8) and the classes they were made for, y."""

@@ -38,6 +38,14 @@ def inversion_settings(cfg: SyntheticConfig) -> InversionSettings:
     )
 
 
+def to_source_pixels(unit: torch.Tensor, pixel_max: float) -> np.ndarray:
+    """Images in [0, 1] (NCHW) as the source stores them (NHWC): uint8 0..255, or float32 0..1 kept as they are."""
+    nhwc = unit.permute(0, 2, 3, 1)
+    if pixel_max > 1:
+        return (nhwc * pixel_max).round_().clamp_(0, pixel_max).numpy().astype(np.uint8)
+    return nhwc.clamp(0, 1).numpy().astype(np.float32)
+
+
 def check_invertible(teacher: Teacher) -> None:
     """One line, before any work, when the teacher cannot be inverted: no module, or no BatchNorm statistics."""
     from edgedistill.errors import EdgeDistillError
@@ -97,8 +105,7 @@ class SynthesizeStage(Stage[SynthesizedData]):
                         x = synthesize_batch(
                             module, teacher.run, labels, (c, h, w), settings, runtime.device, cfg.seed + k, advance
                         )
-                        pixels = (x.float().cpu() * data.pixel_max).round_().clamp_(0, data.pixel_max)
-                        raw = pixels.permute(0, 2, 3, 1).numpy().astype(np.uint8 if data.pixel_max > 1 else np.float32)
+                        raw = to_source_pixels(x.float().cpu(), data.pixel_max)
                         with atomic_path(done) as tmp, open(tmp, "wb") as f:
                             np.save(f, raw)
                     else:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import torch
+
+from edgedistill.pipeline.stages.synthesize import to_source_pixels
 from tests.conftest import run_cli, tiny_config, write_config
 
 # 8x8 digits: the lighter BatchNorm and smoothness terms measured in tests/pipeline/distill/test_synthesis.py
@@ -57,3 +61,12 @@ def test_synthetic_data_refuses_a_transfer_set_and_a_budget_search_in_one_line(t
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "--budget with data.synthetic" in proc.stderr
     assert not (tmp_path / "b" / ".edgedistill-cache").exists()
+
+
+def test_synthesized_pixels_are_kept_as_the_source_keeps_its_own():
+    unit = torch.tensor([0.0, 0.2, 0.5004, 1.0]).view(1, 1, 2, 2)
+    as_bytes = to_source_pixels(unit, 255.0)
+    assert as_bytes.dtype == np.uint8 and as_bytes.shape == (1, 2, 2, 1)
+    assert as_bytes.ravel().tolist() == [0, 51, 128, 255]
+    as_floats = to_source_pixels(unit, 1.0)  # a float source: not rounded to 0 or 1
+    assert as_floats.dtype == np.float32 and np.allclose(as_floats.ravel(), [0.0, 0.2, 0.5004, 1.0])
