@@ -29,9 +29,9 @@ Scores = Callable[[torch.Tensor], torch.Tensor]  # images in [0, 1] (NCHW) -> th
 
 @dataclass(frozen=True)
 class InversionSettings:
-    """How a batch is synthesized. The defaults are those of a first measurement on the bundled MNIST teacher:
-    1,024 images (4 batches of 256, 100 steps each, 5 minutes on 2 cores), then a DS-CNN distilled on them alone
-    for 30 epochs (teacher outputs per shifted view) read the real test split at 94.8%."""
+    """How a batch is synthesized. The defaults are those measured on the bundled MNIST teacher: 2,050 images
+    (batches of 256, 100 steps each: 11 minutes on 2 cores), then the DS-CNN student distilled on them alone for
+    30 epochs (a data-free build, README) read the real test split at 96.4%."""
 
     steps: int = 100
     lr: float = 0.1  # Adam, on pixels in [0, 1], cosine-annealed to 0
