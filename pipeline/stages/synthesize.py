@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from edgedistill.contracts import SynthesizedData
+from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import atomic_path
 from edgedistill.pipeline.config import DistillationConfig, SyntheticConfig
 from edgedistill.pipeline.data.bundle import DataBundle
@@ -23,7 +24,7 @@ from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME
 from edgedistill.progress import Progress
 
-IMAGES_FILE = "synthetic.npz"  # x: (N, H, W, C) uint8, y: (N,) int64
+IMAGES_FILE = "synthetic.npz"  # x: (N, H, W, C) as the source keeps its pixels (to_source_pixels), y: (N,) int64
 
 
 def inversion_settings(cfg: SyntheticConfig) -> InversionSettings:
@@ -48,8 +49,6 @@ def to_source_pixels(unit: torch.Tensor, pixel_max: float) -> np.ndarray:
 
 def check_invertible(teacher: Teacher) -> None:
     """One line, before any work, when the teacher cannot be inverted: no module, or no BatchNorm statistics."""
-    from edgedistill.errors import EdgeDistillError
-
     if teacher.module is None:
         raise EdgeDistillError(
             f"data.synthetic: the teacher ({teacher.description}) is precomputed logits, which cannot be run on "
