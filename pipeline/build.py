@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
 from pydantic import BaseModel
 
 from edgedistill.contracts import BudgetSearch, Int8Choice, Manifest, Report, ShippedFile, StageTiming
@@ -218,6 +217,7 @@ def _synthesized_data(
     assert synthetic is not None
     check_invertible(teacher)
     made = run(SynthesizeStage(data, teacher, synthetic, config.distillation, progress))
-    with np.load(made.path("images")) as arrays:
-        x, y = arrays["x"], arrays["y"]
-    return synthetic_bundle(data, x, y, synthetic.val_fraction, synthetic.seed, cache.root / "data")
+    images = made.path("images")
+    return synthetic_bundle(
+        data, images, made.sha256["images"], synthetic.val_fraction, synthetic.seed, cache.root / "data"
+    )

@@ -114,6 +114,18 @@ class _Lambda(nn.Module):
         return self.fn(x)
 
 
+class _Gate(nn.Module):
+    """Squeeze-excite: the channels pooled, squeezed to `squeezed` by a 1x1 convolution, ReLU, a 1x1 convolution
+    back, and `fn` (a sigmoid or hard-sigmoid) scaling each channel of the input."""
+
+    def __init__(self, channels: int, squeezed: int, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.reduce, self.restore, self.fn = nn.Conv2d(channels, squeezed, 1), nn.Conv2d(squeezed, channels, 1), fn
+
+    def forward(self, x):
+        return x * self.fn(self.restore(F.relu(self.reduce(x.mean((2, 3), keepdim=True)))))
+
+
 def _conv_draw(rng: np.random.Generator, dtype: str) -> KernelSpec:
     kernel = int(rng.choice([1, 3]))  # as many kxk as 1x1: with a third, kxk had fewer models than coefficients
     side = _side(rng)
@@ -264,16 +276,9 @@ def _activation(spec: KernelSpec) -> nn.Module:
 
 @family("se", _elementwise_draw("se", ("sigmoid", "hardsigmoid")), weight=2)
 def _squeeze_excite(spec: KernelSpec) -> nn.Module:
-    c, squeezed = spec.cin, max(8, spec.cin // 4)
+    c = spec.cin
     dw = nn.Conv2d(c, c, 3, 1, 1, groups=c)
-    reduce, expand = nn.Conv2d(c, squeezed, 1), nn.Conv2d(squeezed, c, 1)
-    gate = torch.sigmoid if spec.variant == "sigmoid" else F.hardsigmoid
-
-    def forward(x):
-        y = dw(x)
-        return y * gate(expand(F.relu(reduce(y.mean((2, 3), keepdim=True)))))
-
-    return _Lambda(forward, dw, reduce, expand)
+    return nn.Sequential(dw, _Gate(c, max(8, c // 4), torch.sigmoid if spec.variant == "sigmoid" else F.hardsigmoid))
 
 
 def _even_draw(name: str, variants: tuple[str, ...] = ("",)) -> Draw:
@@ -379,10 +384,7 @@ class _InvertedBlock(nn.Module):
         self.same, self.kernel = same and stride == 2, kernel
         padding = 0 if self.same else kernel // 2
         self.depthwise = nn.Sequential(nn.Conv2d(hidden, hidden, kernel, stride, padding, groups=hidden), act())
-        self.gate = gate
-        if gate is not None:
-            squeezed = _rounded(hidden / 4)
-            self.reduce, self.restore = nn.Conv2d(hidden, squeezed, 1), nn.Conv2d(squeezed, hidden, 1)
+        self.gate = _Gate(hidden, _rounded(hidden / 4), gate) if gate is not None else None
         self.project = nn.Conv2d(hidden, cout, 1)
         self.residual = stride == 1 and cin == cout
 
@@ -393,7 +395,7 @@ class _InvertedBlock(nn.Module):
             y = F.pad(y, (total // 2, total - total // 2, total // 2, total - total // 2))
         y = self.depthwise(y)
         if self.gate is not None:
-            y = y * self.gate(self.restore(F.relu(self.reduce(y.mean((2, 3), keepdim=True)))))
+            y = self.gate(y)
         y = self.project(y)
         return x + y if self.residual else y
 
@@ -434,16 +436,13 @@ class _BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, gate) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU(), nn.Conv2d(cout, cout, 3, 1, 1))
-        self.gate = gate
-        if gate is not None:
-            squeezed = _rounded(cout / 4)
-            self.reduce, self.restore = nn.Conv2d(cout, squeezed, 1), nn.Conv2d(squeezed, cout, 1)
+        self.gate = _Gate(cout, _rounded(cout / 4), gate) if gate is not None else None
         self.shortcut = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else nn.Identity()
 
     def forward(self, x):
         y = self.body(x)
         if self.gate is not None:
-            y = y * self.gate(self.restore(F.relu(self.reduce(y.mean((2, 3), keepdim=True)))))
+            y = self.gate(y)
         return F.relu(y + self.shortcut(x))
 
 

@@ -16,25 +16,28 @@ SYNTHETIC_STORES = "synthetic"  # under the data root: one store per set of synt
 
 
 def synthetic_bundle(
-    real: DataBundle, x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int, root: Path
+    real: DataBundle, images: Path, images_sha256: str, val_fraction: float, seed: int, root: Path
 ) -> DataBundle:
     """real's classes, normalisation and test split, with train and validation splits (per class) over the
-    synthesized images x (N, H, W, C, uint8) and the classes they were made for, y."""
-    digest = hashlib.sha256(np.ascontiguousarray(x).tobytes())
-    digest.update(np.ascontiguousarray(y, np.int64).tobytes())
-    key = source_key({"synthetic": digest.hexdigest()})
-    store = cached_store(root / SYNTHETIC_STORES, key, lambda tmp: write_arrays(tmp, x, y.astype(np.int64), None))
-    images = SourceImages([store.folder])
+    synthesized images in the .npz `images` (x: N, H, W, C as the source keeps its pixels; y: the classes they
+    were made for). Their store is keyed by the file's hash (the stage cache's), so a later build neither reads
+    nor hashes the images again."""
+
+    def write(tmp: Path) -> None:
+        with np.load(images) as arrays:
+            write_arrays(tmp, arrays["x"], arrays["y"].astype(np.int64), None)
+
+    store = cached_store(root / SYNTHETIC_STORES, source_key({"synthetic": images_sha256}), write)
+    source = SourceImages([store.folder])
     train_idx, val_idx, _ = stratified_split(store.labels, val_fraction, 0.0, seed)
     fingerprint = hashlib.sha256(f"{real.fingerprint}|synthetic|{store.content_sha256}".encode()).hexdigest()
-    empty = np.zeros(0, np.int64)
     return dataclasses.replace(
         real,
-        source=f"{len(y)} images synthesized from the teacher; test split: {real.source}",
-        train=Split(images, store.labels[train_idx], train_idx),
-        val=Split(images, store.labels[val_idx], val_idx),
-        transfer=Split(images, np.full(0, UNLABELED, np.int64), empty),
-        labelled_rows=len(y),
+        source=f"{len(store)} images synthesized from the teacher; test split: {real.source}",
+        train=Split(source, store.labels[train_idx], train_idx),
+        val=Split(source, store.labels[val_idx], val_idx),
+        transfer=Split(source, np.full(0, UNLABELED, np.int64), np.zeros(0, np.int64)),
+        labelled_rows=len(store),
         unlabeled_rows=0,
         fingerprint=fingerprint,
     )

@@ -6,6 +6,8 @@ BatchNorm layer's batch mean and variance match the running statistics the teach
 each image the class it was assigned (class-balanced), and image priors (total variation, L2) keep it smooth.
 Each step sees a randomly shifted (and, where the task allows, flipped) view, so that no single pixel grid is
 fitted. Images live in [0, 1] (the pipeline's unit scale) and the teacher sees them through its own normaliser.
+The settings are data.synthetic's (SyntheticConfig: its defaults are those measured on the bundled MNIST teacher,
+see the README); only the optimisation's fields are read here.
 
 A teacher without BatchNorm running statistics (an ONNX graph, whose BN is folded into its convolutions; logits
 read from a file) has nothing to invert: `bn_layers` says so in one line.
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,23 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.pipeline.config import SyntheticConfig
 
 Scores = Callable[[torch.Tensor], torch.Tensor]  # images in [0, 1] (NCHW) -> the teacher's class scores
-
-
-@dataclass(frozen=True)
-class InversionSettings:
-    """How a batch is synthesized. The defaults are those measured on the bundled MNIST teacher: 2,050 images
-    (batches of 256, 100 steps each: 11 minutes on 2 cores), then the DS-CNN student distilled on them alone for
-    30 epochs (a data-free build, README) read the real test split at 96.4%."""
-
-    steps: int = 100
-    lr: float = 0.1  # Adam, on pixels in [0, 1], cosine-annealed to 0
-    bn_weight: float = 1.0  # the BatchNorm-statistics term, against the class cross-entropy's 1
-    tv_weight: float = 0.5  # total variation (mean absolute difference of neighbouring pixels)
-    l2_weight: float = 3e-5  # squared pixel values, per image
-    jitter: int = 2  # each step's view is shifted by up to this many pixels each way
-    flip: bool = False  # and mirrored at random (not for digits or text)
 
 
 def bn_layers(teacher: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -105,7 +92,7 @@ def inversion_loss(
     statistics: BatchNormStatistics,
     view: torch.Tensor,
     labels: torch.Tensor,
-    settings: InversionSettings,
+    settings: SyntheticConfig,
 ) -> torch.Tensor:
     """What a step minimises on one view of the batch (pixels in [0, 1])."""
     logits = scores(view)
@@ -114,7 +101,7 @@ def inversion_loss(
     return F.cross_entropy(logits, labels) + settings.bn_weight * bn + prior
 
 
-def random_view(x: torch.Tensor, rng: np.random.Generator, settings: InversionSettings) -> torch.Tensor:
+def random_view(x: torch.Tensor, rng: np.random.Generator, settings: SyntheticConfig) -> torch.Tensor:
     """x shifted by up to settings.jitter pixels each way (wrapping around), mirrored at random if allowed."""
     dy, dx = (int(v) for v in rng.integers(-settings.jitter, settings.jitter + 1, 2))
     view = torch.roll(x, shifts=(dy, dx), dims=(2, 3)) if dy or dx else x
@@ -126,7 +113,7 @@ def synthesize_batch(
     scores: Scores,
     labels: torch.Tensor,
     shape: tuple[int, int, int],
-    settings: InversionSettings,
+    settings: SyntheticConfig,
     device: torch.device,
     seed: int,
     on_step: Callable[[], None] = lambda: None,

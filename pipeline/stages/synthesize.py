@@ -18,25 +18,13 @@ from edgedistill.fsutil import atomic_path
 from edgedistill.pipeline.config import DistillationConfig, SyntheticConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.runtime import resolve_runtime
-from edgedistill.pipeline.distill.synthesis import InversionSettings, balanced_labels, bn_layers, synthesize_batch
+from edgedistill.pipeline.distill.synthesis import balanced_labels, bn_layers, synthesize_batch
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME
 from edgedistill.progress import Progress
 
 IMAGES_FILE = "synthetic.npz"  # x: (N, H, W, C) as the source keeps its pixels (to_source_pixels), y: (N,) int64
-
-
-def inversion_settings(cfg: SyntheticConfig) -> InversionSettings:
-    return InversionSettings(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        bn_weight=cfg.bn_weight,
-        tv_weight=cfg.tv_weight,
-        l2_weight=cfg.l2_weight,
-        jitter=cfg.jitter,
-        flip=cfg.flip,
-    )
 
 
 def to_source_pixels(unit: torch.Tensor, pixel_max: float) -> np.ndarray:
@@ -89,7 +77,6 @@ class SynthesizeStage(Stage[SynthesizedData]):
         batches = [(start, min(cfg.batch_size, total - start)) for start in range(0, total, cfg.batch_size)]
         runtime = resolve_runtime(self.recipe.device, "fp32")
         module = teacher.module.to(runtime.device)
-        settings = inversion_settings(cfg)
         resume = workdir / RESUME
         resume.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -102,7 +89,7 @@ class SynthesizeStage(Stage[SynthesizedData]):
                     if not done.is_file():
                         labels = balanced_labels(size, data.num_classes, start)
                         x = synthesize_batch(
-                            module, teacher.run, labels, (c, h, w), settings, runtime.device, cfg.seed + k, advance
+                            module, teacher.run, labels, (c, h, w), cfg, runtime.device, cfg.seed + k, advance
                         )
                         raw = to_source_pixels(x.float().cpu(), data.pixel_max)
                         with atomic_path(done) as tmp, open(tmp, "wb") as f:

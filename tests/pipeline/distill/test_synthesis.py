@@ -9,12 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgedistill.errors import EdgeDistillError
-from edgedistill.pipeline.config import DataConfig
+from edgedistill.pipeline.config import DataConfig, SyntheticConfig
 from edgedistill.pipeline.data.bundle import load_data
 from edgedistill.pipeline.data.transforms import make_normalizer, to_unit_tensor
 from edgedistill.pipeline.distill.synthesis import (
     BatchNormStatistics,
-    InversionSettings,
     balanced_labels,
     bn_layers,
     synthesize_batch,
@@ -25,7 +24,7 @@ from tests.conftest import TEACHER_KWARGS
 
 # 8x8 images hold little for the priors and shifts to work on: lighter BatchNorm and smoothness terms than for
 # MNIST (measured here at 60 steps: the teacher agreed with 82% of the labels at the defaults, 97% with these)
-SETTINGS = InversionSettings(steps=60, bn_weight=0.3, tv_weight=0.1, jitter=1)
+SETTINGS = SyntheticConfig(steps=60, bn_weight=0.3, tv_weight=0.1, jitter=1)
 
 
 @pytest.fixture(scope="module")
@@ -93,5 +92,5 @@ def test_synthesis_runs_on_the_meta_device(digits):
     moved.load_state_dict(teacher.state_dict(), assign=True)
     moved = moved.to(meta)
     scores = lambda x: moved(normalize(x))  # noqa: E731
-    x = synthesize_batch(moved, scores, balanced_labels(8, 10), (1, 8, 8), InversionSettings(steps=2), meta, 0)
+    x = synthesize_batch(moved, scores, balanced_labels(8, 10), (1, 8, 8), SyntheticConfig(steps=2), meta, 0)
     assert x.device == meta and x.shape == (8, 1, 8, 8)
