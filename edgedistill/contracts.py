@@ -85,6 +85,12 @@ class StudentArch(Contract):
         """(C, H, W) of one input."""
         return (self.in_channels, *self.input_hw)
 
+    @property
+    def label(self) -> str:
+        """How a report names it: 'dscnn w0.5 at 28x28', with its options when it has any."""
+        options = "".join(f", {k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.name} w{self.width:g} at {self.input_hw[0]}x{self.input_hw[1]}{options}"
+
 
 # ---- stage outputs -------------------------------------------------------------------------------------------
 
@@ -121,6 +127,17 @@ class PruningSummary(Contract):
     unstructured: UnstructuredPruning | None
 
 
+class CohortMember(Contract):
+    """One student of a mutual-learning cohort, measured at the cohort's best epoch."""
+
+    arch: StudentArch
+    params: int
+    macs: int
+    val_accuracy: float
+    test_accuracy: float
+    shipped: bool  # the best on validation: the one the build goes on with
+
+
 class TrainedStudent(Contract):
     """distill's output (and prune's, with `pruning`): a student trained from a teacher."""
 
@@ -134,6 +151,9 @@ class TrainedStudent(Contract):
     val_accuracy: float
     history: History
     pruning: PruningSummary | None = None
+    cohort: list[CohortMember] = Field(
+        default_factory=list, description="distillation.mode mutual: every member of the cohort; empty otherwise"
+    )
 
 
 class SynthesizedData(Contract):
@@ -602,6 +622,13 @@ class Report(Contract):
     stages: list[StageTiming]
     recommended: Recommendation
     budget: BudgetSearch | None = None
+    cohort: list[CohortMember] = Field(
+        default_factory=list,
+        description="distillation.mode mutual: every student of the cohort, measured (the shipped one is `student`)",
+    )
+    synthesized: SynthesizedData | None = Field(
+        None, description="data.synthetic: the images the student was trained on, made from the teacher; else null"
+    )
     latency_estimate: LatencyEstimate
     total_seconds: float
 

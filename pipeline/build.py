@@ -15,7 +15,15 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from edgedistill.contracts import BudgetSearch, Int8Choice, Manifest, Report, ShippedFile, StageTiming
+from edgedistill.contracts import (
+    BudgetSearch,
+    Int8Choice,
+    Manifest,
+    Report,
+    ShippedFile,
+    StageTiming,
+    SynthesizedData,
+)
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.pipeline.budget import Budget
 from edgedistill.pipeline.budget import search as search_budget
@@ -28,7 +36,7 @@ from edgedistill.pipeline.distill.world import current_world, leave_world
 from edgedistill.pipeline.distill_chain import distill
 from edgedistill.pipeline.latency_estimates import estimate_artifacts
 from edgedistill.pipeline.report.assemble import assemble_report
-from edgedistill.pipeline.report.html import REPORT_HTML, render_html
+from edgedistill.pipeline.report.html import PICTURES, REPORT_HTML, SYNTHESIZED_PNG, render_html
 from edgedistill.pipeline.report.manifest import build_manifest, recommend
 from edgedistill.pipeline.stages.base import Stage, run_stage
 from edgedistill.pipeline.stages.benchmark import HostBenchmarkStage
@@ -119,8 +127,9 @@ def _build(
     timings.append(
         StageTiming(name="load", key=data.fingerprint[:24], cached=False, seconds=round(time.perf_counter() - t0, 3))
     )
+    synthesized = None
     if config.data.synthetic is not None:  # data-free: train and validate on images made from the teacher
-        data = _synthesized_data(config, data, teacher, cache, progress, run)
+        data, synthesized = _synthesized_data(config, data, teacher, cache, progress, run)
 
     chain = distill(config, data, teacher, task, progress, run)
     if world.distributed:  # the training is done: rank 0 goes on alone to export, verify, measure and ship
@@ -156,6 +165,8 @@ def _build(
     shipped["student.pt"] = (distilled.path("student"), distilled.sha256["student"])
     if "pruning" in distilled.files:  # the pruned student rebuilds from its arch + this history
         shipped["pruning.json"] = (distilled.path("pruning"), distilled.sha256["pruning"])
+    if synthesized is not None:  # what the student learnt from, to look at
+        shipped[SYNTHESIZED_PNG] = (synthesized.path("grid"), synthesized.sha256["grid"])
     if qat is not None and quantization is not None and quantization.shipped == "qat":
         shipped[QAT_STATE] = (qat.path("state"), qat.sha256["state"])  # with student.pt: re-exports the int8 model
     files = {name: ShippedFile(sha256=sha, size_bytes=path.stat().st_size) for name, (path, sha) in shipped.items()}
@@ -192,13 +203,14 @@ def _build(
         on_device=on_device,
         quantization=quantization,
         budget=budget_search,
+        synthesized=None if synthesized is None else synthesized.result,
     )
     out_dir = Path(out_root) / target.name
     publish(
         out_dir,
         {name: path for name, (path, _) in shipped.items()},
         {"manifest.json": manifest.model_dump(mode="json"), "report.json": report.model_dump(mode="json")},
-        {REPORT_HTML: render_html(report, manifest)},
+        {REPORT_HTML: render_html(report, manifest, pictures_of(shipped))},
     )
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)
 
@@ -210,14 +222,20 @@ def _synthesized_data(
     cache: StageCache,
     progress: Progress,
     run: Callable[[Stage], StageOutput],
-) -> DataBundle:
+) -> tuple[DataBundle, StageOutput[SynthesizedData]]:
     """data with its training and validation splits replaced by images synthesized from the teacher (cached as
-    the synthesize stage); its test split stays the source's."""
+    the synthesize stage; its output is returned too); its test split stays the source's."""
     synthetic = config.data.synthetic
     assert synthetic is not None
     check_invertible(teacher)
     made = run(SynthesizeStage(data, teacher, synthetic, config.distillation, progress))
     images = made.path("images")
-    return synthetic_bundle(
+    bundle = synthetic_bundle(
         data, images, made.sha256["images"], synthetic.val_fraction, synthetic.seed, cache.root / "data"
     )
+    return bundle, made
+
+
+def pictures_of(shipped: dict[str, tuple[Path, str]]) -> dict[str, bytes]:
+    """The shipped images report.html shows (inlined: the page stays one file)."""
+    return {name: path.read_bytes() for name, (path, _) in shipped.items() if name in PICTURES}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,17 @@ import torch
 from torch import nn
 
 from edgedistill.contracts import StudentArch, TrainedStudent
-from edgedistill.pipeline.config import DistillationConfig, StudentConfig
+from edgedistill.pipeline.config import DistillationConfig, MutualConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle, Split
 from edgedistill.pipeline.data.loader import to_unit
-from edgedistill.pipeline.data.transforms import make_normalizer
+from edgedistill.pipeline.data.transforms import Normalizer, make_normalizer
 from edgedistill.pipeline.distill.kd_objective import KDObjective
-from edgedistill.pipeline.distill.runtime import resolve_runtime
+from edgedistill.pipeline.distill.losses import LOSSES, labelled_cross_entropy, with_mixed_labels
+from edgedistill.pipeline.distill.mutual import Cohort, best_member_accuracy, cohort_loss
+from edgedistill.pipeline.distill.runtime import TrainRuntime, resolve_runtime
 from edgedistill.pipeline.distill.teacher import Teacher, load_state_dict_into
 from edgedistill.pipeline.distill.training import BatchLoss, FitResult, fit
+from edgedistill.pipeline.distill.views import Mix, ViewPolicy
 from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.pipeline.store.cache import RESUME, SCRATCH, StageOutput
 from edgedistill.progress import Progress
@@ -102,6 +106,14 @@ def fresh_student(data: DataBundle, cfg: StudentConfig, seed: int) -> tuple[Stud
     return arch, build_from_arch(arch), student_view(data, arch)
 
 
+def view_policy(recipe: DistillationConfig) -> ViewPolicy:
+    """The recipe's views of each training batch (distillation.augment and hflip) as the training loop takes them."""
+    a = recipe.augment
+    if isinstance(a, bool):
+        return ViewPolicy(shift=a, hflip=recipe.hflip)
+    return ViewPolicy(shift=a.shift, hflip=recipe.hflip, crop=a.crop, color=a.color, mixup=a.mixup, cutmix=a.cutmix)
+
+
 def fit_settings(recipe: DistillationConfig, data: DataBundle) -> dict[str, Any]:
     """The keyword arguments of training.fit every student training shares: validation split, recipe, device."""
     return {
@@ -112,8 +124,7 @@ def fit_settings(recipe: DistillationConfig, data: DataBundle) -> dict[str, Any]
         "lr": recipe.lr,
         "weight_decay": recipe.weight_decay,
         "seed": recipe.seed,
-        "augment": recipe.augment,
-        "hflip": recipe.hflip,
+        "augment": view_policy(recipe),
         "runtime": resolve_runtime(recipe.device, recipe.precision),
         "workers": data.loader_workers,
     }
@@ -124,11 +135,40 @@ def kd_batch_loss(objective: KDObjective, train: Split) -> BatchLoss:
     teacher's outputs for the batch and the batch's labels (-1 where it has none), all on the logits' device."""
     train_y = torch.from_numpy(train.y)
 
-    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        t_logits, t_feats = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch)
-        return objective(logits.float(), train_y[idx].to(logits.device), t_logits, t_feats)
+    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor, mix: Mix | None) -> torch.Tensor:
+        t_logits, t_feats = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch, mix)
+        return objective(logits.float(), train_y[idx].to(logits.device), t_logits, t_feats, mix)
 
     return loss_fn
+
+
+def teacher_objective(
+    model: nn.Module,
+    view,
+    data: DataBundle,
+    teacher: Teacher,
+    recipe: DistillationConfig,
+    runtime: TrainRuntime,
+    progress: Progress,
+    workdir: Path,
+    world: World = SINGLE,
+) -> tuple[KDObjective, str]:
+    """The distillation objective of `model` (on the training device) from the teacher, with the teacher's outputs
+    precomputed once over the training set when no augmentation changes them; (objective, how the teacher runs)."""
+    train = data.training_set()
+    example = to_unit(
+        torch.from_numpy(train.images.read(train.rows[: min(8, len(train))])), data.pixel_max, runtime.device
+    )
+    objective = KDObjective(recipe, teacher, runtime.prepare(model), view, example, runtime)
+    teacher_outputs = (
+        "precomputed once"
+        if not view_policy(recipe).active
+        and objective.precompute(train, data.pixel_max, workdir / SCRATCH / "teacher", progress, world)
+        else "live on each batch"
+    )
+    if not teacher.live:
+        teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
+    return objective, teacher_outputs
 
 
 def distill_into(
@@ -149,21 +189,9 @@ def distill_into(
     workdir holds the precomputed teacher outputs and, with resume, the checkpoint of every finished epoch."""
     train = data.training_set()
     settings = fit_settings(recipe, data)
-    runtime = settings["runtime"]
-    example = to_unit(
-        torch.from_numpy(train.images.read(train.rows[: min(8, len(train))])), data.pixel_max, runtime.device
+    objective, teacher_outputs = teacher_objective(
+        model, view, data, teacher, recipe, settings["runtime"], progress, workdir, world
     )
-    objective = KDObjective(recipe, teacher, runtime.prepare(model), view, example, runtime)
-    augmenting = recipe.augment or recipe.hflip
-    teacher_outputs = (
-        "precomputed once"
-        if not augmenting
-        and objective.precompute(train, data.pixel_max, workdir / SCRATCH / "teacher", progress, world)
-        else "live on each batch"
-    )
-    if not teacher.live:
-        teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
-
     try:
         result = fit(
             model,
@@ -181,3 +209,88 @@ def distill_into(
     finally:
         objective.close()
     return result, teacher_outputs
+
+
+@dataclass(frozen=True)
+class TrainedCohort:
+    """A mutual-learning cohort at its best epoch (by its best member's validation accuracy), on the CPU."""
+
+    fit: FitResult
+    teacher_outputs: str
+    archs: list[StudentArch]
+    members: list[nn.Module]
+    views: list[Normalizer]
+
+
+def cohort_configs(student: StudentConfig, mutual: MutualConfig) -> list[StudentConfig]:
+    """The cohort: the configured student first, then its peers (by default one more of the student)."""
+    return [student, *(mutual.peers or [student])]
+
+
+def cohort_batch_loss(train: Split, recipe: DistillationConfig, objective: KDObjective | None) -> BatchLoss:
+    """The training loop's loss for a cohort over `train`: each member's labelled cross-entropy (or, learning from
+    the teacher too, the recipe's distillation loss against the teacher's outputs for the batch) plus the mutual
+    term (see distill.mutual)."""
+    train_y = torch.from_numpy(train.y)
+    mutual, logit_loss = recipe.mutual, LOSSES[recipe.loss]
+
+    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, batch: torch.Tensor, mix: Mix | None) -> torch.Tensor:
+        labels = train_y[idx].to(logits.device)
+        t = None
+        if objective is not None:
+            t = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch, mix)[0].float()
+
+        def own(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if t is None:
+                return with_mixed_labels(lambda ys: labelled_cross_entropy(z, ys), y, mix)
+            return with_mixed_labels(lambda ys: logit_loss(z, t, ys, recipe.temperature, recipe.alpha), y, mix)
+
+        return cohort_loss(logits, labels, temperature=mutual.temperature, weight=mutual.weight, own=own)
+
+    return loss_fn
+
+
+def distill_cohort(
+    data: DataBundle,
+    teacher: Teacher,
+    student: StudentConfig,
+    recipe: DistillationConfig,
+    progress: Progress,
+    label: str,
+    workdir: Path,
+    world: World = SINGLE,
+) -> TrainedCohort:
+    """Train the student with its peers (deep mutual learning) from the labels and each other, on the training
+    split; with mutual.teacher also from the teacher, on the training split plus the transfer set. Member k is
+    seeded by recipe.seed + k."""
+    configs = cohort_configs(student, recipe.mutual)
+    built = [fresh_student(data, cfg, recipe.seed + k) for k, cfg in enumerate(configs)]
+    archs, members, views = [b[0] for b in built], [b[1] for b in built], [b[2] for b in built]
+    cohort = Cohort(members, views)
+    # without the teacher nothing labels the transfer set: the cohort trains on the labelled images, with the steps
+    # distillation gets (as the labels-only baseline does)
+    train = data.training_set() if recipe.mutual.teacher else data.train
+    settings = fit_settings(recipe, data)
+    objective, teacher_outputs = None, "not used: the labels and the peers"
+    if recipe.mutual.teacher:
+        objective, teacher_outputs = teacher_objective(
+            members[0], views[0], data, teacher, recipe, settings["runtime"], progress, workdir, world
+        )
+    try:
+        result = fit(
+            cohort,
+            train=train,
+            loss_fn=cohort_batch_loss(train, recipe, objective),
+            normalize=cohort.unit_view(),
+            progress=progress,
+            label=label,
+            checkpoint=workdir / RESUME / "fit.pt",
+            world=world,
+            val_score=best_member_accuracy,
+            epoch_size=len(data.training_set()),
+            **settings,
+        )
+    finally:
+        if objective is not None:
+            objective.close()
+    return TrainedCohort(result, teacher_outputs, archs, [m.eval() for m in cohort.members], views)

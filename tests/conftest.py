@@ -105,7 +105,7 @@ def digits_teacher(digits_npz, tmp_path_factory) -> Path:
         model,
         train=data.train,
         pixel_max=data.pixel_max,
-        loss_fn=lambda logits, idx, _b: F.cross_entropy(logits, y[idx]),
+        loss_fn=lambda logits, idx, _b, _mix: F.cross_entropy(logits, y[idx]),
         val=data.val,
         normalize=make_normalizer(data.mean, data.std),
         epochs=6,

@@ -31,7 +31,16 @@ def test_demo_meets_the_accuracy_and_size_targets(demo):
     assert abs(r["artifacts"]["tflite_fp32"]["accuracy"] - int8["accuracy"]) <= 1.0
     assert int8["int8_gate"].startswith("passed")
     assert int8["size_bytes"] * 10 <= r["teacher"]["file_bytes"]
-    assert r["data"] == {**r["data"], "train": 3500, "val": 500, "test": 1000}
+    # 10% of the training labels; the other 90% a transfer set the teacher labels
+    assert r["data"] == {**r["data"], "train": 350, "transfer_unlabeled": 3150, "val": 500, "test": 1000}
+
+
+def test_demo_shows_what_distillation_buys_over_the_labels_alone(demo):
+    """The summary's gain over the same student trained on its 350 labels alone, with the same recipe and steps.
+    Measured (benchmarks/results/modes.json, seeds 0-2): labels alone 96.07 +- 0.60, distilled 98.27 +- 0.15."""
+    _, r, _ = demo
+    assert r["baseline"]["labelled_samples"] == 350
+    assert r["checks"]["distillation_gain_points"] >= 0.5, r["checks"]
 
 
 def test_demo_manifest_feeds_raw_digits_to_the_int8_model(demo):

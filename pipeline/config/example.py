@@ -19,11 +19,12 @@ from pydantic.fields import FieldInfo
 
 from edgedistill.pipeline.config.schema import ProjectConfig
 
-# what the example sets beyond the defaults: the bundled MNIST digits and their bundled teacher
+# what the example sets beyond the defaults: the bundled MNIST digits, 10% of them labelled (the other 90% a
+# transfer set the teacher labels, where distillation pays), and their bundled teacher
 EXAMPLE_PROJECT: dict[str, Any] = {
     "name": "mnist-example",
     "teacher": {"bundled": "mnist-resnet8"},
-    "data": {"bundled": "mnist"},
+    "data": {"bundled": "mnist", "labeled_fraction": 0.1},
 }
 
 HEADER = (
@@ -43,6 +44,16 @@ def section_model(annotation: Any) -> type[BaseModel] | None:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
             return section_model(args[0])
+    return None
+
+
+def alternative_section(annotation: Any) -> type[BaseModel] | None:
+    """The model of a field that holds a plain value or a section (`bool | X`), else None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) == 1 and len(args) > 1:
+            return models[0]
     return None
 
 
@@ -93,7 +104,14 @@ def _field_lines(name: str, field: FieldInfo, values: dict[str, Any], indent: st
         raise TypeError(f"{path}: give the field a default or `examples` (the example config shows one)")
     if on and sub is not None:
         return lines + [f"{indent}{name}:"] + render_fields(sub, plain(value), indent + INDENT, path)
-    return lines + [f"{indent}{'' if on else '# '}{name}: {inline(value)}"]
+    lines.append(f"{indent}{'' if on else '# '}{name}: {inline(value)}")
+    alternative = alternative_section(field.annotation)
+    if alternative is not None and not isinstance(plain(value), dict):  # the section it may be instead, commented
+        shown = plain(field.examples[0]) if field.examples else {}
+        body = render_fields(alternative, shown, indent + INDENT, path)
+        lines += [f"{indent}# or as a section:", f"{indent}# {name}:"]
+        lines += [f"{indent}# {line[len(indent) :]}" for line in body]
+    return lines
 
 
 def render_fields(model: type[BaseModel], values: dict[str, Any], indent: str = "", where: str = "") -> list[str]:

@@ -303,6 +303,57 @@ class RelationConfig(_Strict):
         return self
 
 
+class AugmentConfig(_Strict):
+    """Views for consistent teaching (Beyer et al., CVPR 2022: "a good teacher is patient and consistent"): each
+    batch is augmented on the training device and the teacher's outputs are computed on the very same view, mixed
+    images included; pair strong views with a long schedule (more epochs)."""
+
+    shift: bool = Field(True, description="random shifts of up to 1/14 of the image side")
+    crop: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="random resized crops: each image a crop of between this share of its area and all of it, aspect "
+        "ratio 3/4 to 4/3, resized back; null: off",
+        examples=[0.35],
+    )
+    color: float = Field(
+        0.0, ge=0, le=1, description="colour jitter: brightness, contrast (and saturation) scaled by 1 +- this at most"
+    )
+    mixup: float = Field(
+        0.0,
+        ge=0,
+        description="mixup: each batch blended with a shuffled copy of itself, its own share drawn from Beta(a, a) "
+        "for this a (the hard labels mixed alike); 0: off",
+    )
+    cutmix: float = Field(
+        0.0,
+        ge=0,
+        description="cutmix: a box of a shuffled copy pasted in, the share left drawn from Beta(a, a); with mixup on "
+        "too, each batch takes one of the two; 0: off",
+    )
+
+
+class MutualConfig(_Strict):
+    """Deep mutual learning (Zhang et al., CVPR 2018): the student trains in a cohort, each member on the labels
+    plus its peers' softened outputs (on the unlabelled images too); every member is measured and the best on
+    validation ships."""
+
+    peers: list[StudentConfig] = Field(
+        default_factory=list,
+        description="the cohort's other members (registry students, any architecture); default: one more of the "
+        "configured student, initialised differently",
+        examples=[[{"name": "dscnn", "width": 1.0}]],
+    )
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the peers' outputs")
+    weight: float = Field(1.0, ge=0, description="weight of the mean KL to the peers against each member's own loss")
+    teacher: bool = Field(
+        False,
+        description="also learn from the configured teacher's soft targets (distillation.temperature and alpha): "
+        "online and offline distillation together; default: the labels and the peers alone",
+    )
+
+
 class DistillationConfig(_Strict):
     """Hinton KD: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE (where there is a label)."""
 
@@ -317,8 +368,11 @@ class DistillationConfig(_Strict):
     batch_size: int = Field(64, ge=1, description="samples per optimizer step")
     lr: float = Field(5e-3, gt=0, description="peak learning rate (AdamW, one-cycle schedule)")
     weight_decay: float = Field(5e-4, ge=0, description="AdamW weight decay")
-    augment: bool = Field(
-        True, description="random shifts of up to 1/14 of the image side, 2 px at 28x28 (teacher sees the same view)"
+    augment: bool | AugmentConfig = Field(
+        True,
+        description="true: random shifts of up to 1/14 of the image side, 2 px at 28x28; or the views of consistent "
+        "teaching (crops, colour, mixup, cutmix); the teacher sees the same view as the student",
+        examples=[{"crop": 0.35, "mixup": 0.2, "cutmix": 1.0}],
     )
     hflip: bool = Field(
         False, description="also mirror images left-right: only where that keeps the label (not digits or text)"
@@ -329,6 +383,11 @@ class DistillationConfig(_Strict):
         examples=[[{"teacher": "layer2", "student": "blocks.2", "weight": 1.0}]],
     )
     relation: RelationConfig | None = Field(None, description="RKD on embeddings; off when absent")
+    mode: Literal["teacher", "mutual"] = Field(
+        "teacher",
+        description="teacher: the student learns from the teacher; mutual: from its peers in a cohort (see mutual)",
+    )
+    mutual: MutualConfig = Field(default_factory=MutualConfig, description="the cohort of mode: mutual")
     assistants: list[StudentConfig] = Field(
         default_factory=list,
         description="teacher-assistant chain: teacher -> assistants[0] -> ... -> student",
@@ -373,6 +432,14 @@ class DistillationConfig(_Strict):
             raise ValueError(
                 "hints and relation layers name layers of the configured teacher and student: they cannot be combined with "
                 "assistants or born_again (the teachers of those links have other layers)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _mutual_alone(self) -> DistillationConfig:
+        if self.mode == "mutual" and (self.hints or self.relation or self.assistants or self.born_again):
+            raise ValueError(
+                "mode mutual trains a cohort from its labels and peers: drop hints, relation, assistants and born_again"
             )
         return self
 

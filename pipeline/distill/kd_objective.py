@@ -20,10 +20,18 @@ from edgedistill.pipeline.data.bundle import Split
 from edgedistill.pipeline.data.loader import batches_of, sequential_batches, to_unit
 from edgedistill.pipeline.data.store import RowWriter, map_rows
 from edgedistill.pipeline.distill.features import FeatureTap, HintAdapter, feature_shape, last_linear
-from edgedistill.pipeline.distill.losses import LOSSES, hint_loss, rkd_angle, rkd_distance
+from edgedistill.pipeline.distill.losses import (
+    LOSSES,
+    hint_loss,
+    mixed_teacher_logits,
+    rkd_angle,
+    rkd_distance,
+    with_mixed_labels,
+)
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.distill.training import EVAL_BYTES
+from edgedistill.pipeline.distill.views import Mix
 from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import Progress
 
@@ -145,23 +153,31 @@ class KDObjective(nn.Module):
         return logits.float(), feats
 
     def teacher_outputs(
-        self, idx: torch.Tensor, rows: np.ndarray, unit_batch: torch.Tensor
+        self, idx: torch.Tensor, rows: np.ndarray, unit_batch: torch.Tensor, mix: Mix | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Teacher logits and features for a batch: training-set positions idx, source rows, images as the student sees them."""
+        """Teacher logits and features for a batch: training-set positions idx, source rows, images as the student
+        sees them (a live teacher runs on them, mix and all; logits from a file are mixed as the images were)."""
         device = unit_batch.device
         if self._precomputed is not None:
             at = idx.numpy()
             got = {k: torch.from_numpy(np.asarray(v[at], np.float32)).to(device) for k, v in self._precomputed.items()}
             return got.pop(LOGITS), got
         if not self.teacher.live:
-            return self.teacher.logits(rows, unit_batch).to(device), {}
+            return mixed_teacher_logits(self.teacher.logits(rows, unit_batch).to(device), mix), {}
         return self._run_teacher(unit_batch)
 
     def forward(
-        self, student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor, teacher_feats: dict
+        self,
+        student_logits: torch.Tensor,
+        labels: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        teacher_feats: dict,
+        mix: Mix | None = None,
     ) -> torch.Tensor:
         r = self.recipe
-        total = self.logit_loss(student_logits, teacher_logits, labels, r.temperature, r.alpha)
+        total = with_mixed_labels(
+            lambda y: self.logit_loss(student_logits, teacher_logits, y, r.temperature, r.alpha), labels, mix
+        )
         student_feats = self.student_tap.take() if self.student_tap else {}
         for i, hint in enumerate(r.hints):
             key = f"hint{i}"

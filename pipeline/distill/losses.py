@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from edgedistill.pipeline.data.sources import UNLABELED
+from edgedistill.pipeline.distill.views import Mix
 
 # loss(student_logits, teacher_logits, labels, temperature, alpha) -> scalar
 DistillLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float, float], torch.Tensor]
@@ -33,6 +34,26 @@ def labelled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.
     left out by ignore_index, not by reading a mask on the host (no wait for the GPU, and it runs on the `meta`
     device); a fully labelled batch is the very sum it always was."""
     return F.cross_entropy(logits, labels, reduction="sum", ignore_index=UNLABELED) / len(labels)
+
+
+def with_mixed_labels(
+    loss: Callable[[torch.Tensor], torch.Tensor], labels: torch.Tensor, mix: Mix | None
+) -> torch.Tensor:
+    """loss(labels); for a mixed batch (mixup, cutmix) share * loss(labels) + (1 - share) * loss(partners' labels),
+    the partners' labels gathered on the labels' device (-1 stays -1: an unlabelled partner adds no hard term)."""
+    if mix is None:
+        return loss(labels)
+    return mix.share * loss(labels) + (1 - mix.share) * loss(labels[mix.partner.to(labels.device)])
+
+
+def mixed_teacher_logits(teacher: torch.Tensor, mix: Mix | None) -> torch.Tensor:
+    """Logits for a mixed batch from a teacher that never saw the mix (logits read from a file per sample): the
+    log of the mixed probabilities."""
+    if mix is None:
+        return teacher
+    p = F.softmax(teacher.float(), dim=1)
+    mixed = mix.share * p + (1 - mix.share) * p[mix.partner.to(p.device)]
+    return mixed.clamp_min(1e-12).log()
 
 
 @register_loss("hinton")

@@ -1,9 +1,9 @@
 """The training loop shared by the example teacher, the baseline, distill and prune stages.
 
-AdamW + OneCycle, optional augmentation (random shifts, left-right flips), validation every epoch,
-and the best state_dict by validation accuracy kept (not the last one). Batches stream from the
-decoded stores; training runs on the configured device and precision, and resumes from its last
-finished epoch after a kill.
+AdamW + OneCycle, optional augmentation (distill.views: shifts and flips, or crops, colour, mixup and
+cutmix), validation every epoch, and the best state_dict by validation accuracy kept (not the last one).
+Batches stream from the decoded stores; training runs on the configured device and precision, and resumes
+from its last finished epoch after a kill.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from edgedistill.fsutil import write_torch
@@ -34,12 +33,13 @@ from edgedistill.pipeline.distill.runtime import (
     restore_rng_state,
     rng_state,
 )
+from edgedistill.pipeline.distill.views import Mix, ViewPolicy, apply_views
 from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import Progress
 
 EVAL_BYTES = 32 << 20  # float32 input per evaluation batch: 512 MNIST digits, 55 photos at 224x224
-# loss(student_logits, batch_indices, augmented_batch_in_0..1_range) -> scalar
-BatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# loss(student_logits, batch_indices, augmented_batch_in_0..1_range, how the batch was mixed or None) -> scalar
+BatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Mix | None], torch.Tensor]
 
 
 @dataclass
@@ -54,42 +54,6 @@ def set_seed(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
     return torch.Generator().manual_seed(seed)
-
-
-def random_shift(
-    x: torch.Tensor, max_shift: int, generator: torch.Generator, share: tuple[int, slice] | None = None
-) -> torch.Tensor:
-    """Shift every image in an NCHW batch by up to max_shift pixels in x and y, filling with zeros.
-
-    share (whole batch size, this rank's slice of it): x is one rank's shard of a batch; the offsets are drawn
-    for the whole batch, so every rank's generator stays in step, and the shard takes its own."""
-    if max_shift <= 0:
-        return x
-    n, _, h, w = x.shape
-    whole, part = share or (n, slice(None))
-    padded = F.pad(x, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (whole, 2), generator=generator)[part]
-    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
-
-
-def shift_for(height: int, width: int) -> int:
-    """Random-shift range fit for the image size: 1/14 of the shorter side (2 px at 28x28), at least 1 px."""
-    return max(1, round(min(height, width) / 14))
-
-
-def augment_batch(
-    x: torch.Tensor,
-    generator: torch.Generator,
-    max_shift: int,
-    hflip: bool = False,
-    share: tuple[int, slice] | None = None,
-) -> torch.Tensor:
-    x = random_shift(x, max_shift, generator, share)
-    if hflip:
-        whole, part = share or (len(x), slice(None))
-        flip = (torch.rand(whole, generator=generator) < 0.5)[part]
-        x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
-    return x
 
 
 def epoch_order(n: int, epoch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -198,13 +162,12 @@ class TrainStep:
         total_steps: int,
         generator: torch.Generator,
         pixel_max: float,
-        augment: bool,
-        hflip: bool,
+        views: ViewPolicy,
         world: World = SINGLE,
         extra: nn.Module | None = None,
     ) -> None:
         self.trained, self.loss_fn, self.normalize, self.runtime = trained, loss_fn, normalize, runtime
-        self.generator, self.pixel_max, self.augment, self.hflip = generator, pixel_max, augment, hflip
+        self.generator, self.pixel_max, self.views = generator, pixel_max, views
         self.world, self.extra = world, extra
         self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=total_steps)
@@ -214,15 +177,14 @@ class TrainStep:
         """Train on one batch (positions idx in the training split, raw NHWC images: this rank's shard of a batch
         of `whole` rows); returns its loss, detached, on the training device (reading it would wait for the GPU)."""
         runtime, world = self.runtime, self.world
-        batch = to_unit(raw, self.pixel_max, runtime.device)
-        if self.augment or self.hflip:
+        batch, mix = to_unit(raw, self.pixel_max, runtime.device), None
+        if self.views.active:
             share = (whole, slice(world.rank, None, world.size)) if world.distributed else None
-            shift = shift_for(*batch.shape[-2:]) if self.augment else 0
-            batch = augment_batch(batch, self.generator, shift, self.hflip, share)
+            batch, mix = apply_views(batch, self.views, self.generator, share)
         if runtime.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with runtime.autocast():
-            loss = self.loss_fn(self.trained(self.normalize(batch)), idx, batch)
+            loss = self.loss_fn(self.trained(self.normalize(batch)), idx, batch, mix)
         self.opt.zero_grad(set_to_none=True)
         step_loss = loss * _shard_weight(len(idx), whole, world)
         if self.scaler is not None:
@@ -259,7 +221,7 @@ def fit(
     lr: float,
     weight_decay: float,
     seed: int,
-    augment: bool,
+    augment: bool | ViewPolicy,
     progress: Progress,
     label: str,
     hflip: bool = False,
@@ -270,9 +232,13 @@ def fit(
     checkpoint: Path | None = None,
     world: World = SINGLE,
     epoch_start: Callable[[int], None] | None = None,
+    val_score: Callable[[torch.Tensor, np.ndarray], float] = accuracy,
 ) -> FitResult:
     """Train `model` on the `train` split, streamed from the stores; loss_fn sees the student logits, the
-    batch's positions in `train` and the augmented batch (NCHW in [0, 1], on the training device).
+    batch's positions in `train`, the augmented batch (NCHW in [0, 1], on the training device) and how it was
+    mixed (None unless the views mix images).
+
+    augment: the views of each batch (a ViewPolicy), or True for random shifts (and left-right flips with hflip).
 
     epoch_size: samples per epoch (default: all of `train` once), so a small labelled set can get as many
     steps as a large transfer set. extra: modules trained alongside (e.g. hint adapters), not kept.
@@ -282,6 +248,8 @@ def fit(
     world: in a distributed world every rank calls fit; each trains on its shard of every batch (the same
     batches and steps as one process), rank 0 validates and checkpoints, and only its result counts.
     epoch_start: called with each epoch's number (from 1) before it trains, resumed epochs included.
+    val_score: the validation score the best epoch is chosen by, from the model's validation outputs and labels
+    (default: top-1 accuracy).
     The model (and extra) are handed back on the CPU in the default memory format, holding the best epoch.
     """
     gen = set_seed(seed)
@@ -303,8 +271,7 @@ def fit(
         total_steps=epochs * steps_per_epoch,
         generator=gen,
         pixel_max=pixel_max,
-        augment=augment,
-        hflip=hflip,
+        views=augment if isinstance(augment, ViewPolicy) else ViewPolicy(shift=augment, hflip=hflip),
         world=world,
         extra=extra,
     )
@@ -333,7 +300,7 @@ def fit(
                         total_loss += step(idx, raw, len(batch_rows)).float() * len(idx)
                         advance(steps=len(batch_rows))
                 if world.is_main:  # rank 0 validates, keeps the best state and writes the checkpoint
-                    val_acc = accuracy(evaluate(model, val, normalize, pixel_max, runtime), val.y)
+                    val_acc = val_score(evaluate(model, val, normalize, pixel_max, runtime), val.y)
                     result.history.append(
                         {
                             "epoch": epoch,

@@ -53,8 +53,8 @@ def train_teacher(
     train_y = torch.from_numpy(data.train.y)
     normalize = make_normalizer(data.mean, data.std, input_size)
 
-    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, _batch: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, train_y[idx].to(logits.device))
+    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, _batch: torch.Tensor, _mix: object) -> torch.Tensor:
+        return F.cross_entropy(logits, train_y[idx].to(logits.device))  # shifts only: nothing is mixed
 
     fit(
         model,

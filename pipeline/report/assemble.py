@@ -26,6 +26,7 @@ from edgedistill.contracts import (
     Report,
     StageTiming,
     StudentReport,
+    SynthesizedData,
     TeacherReport,
     TrainedStudent,
     VerifiedArtifact,
@@ -158,6 +159,7 @@ def assemble_report(
     on_device: DeviceMeasurement | None = None,
     quantization: Int8Choice | None = None,
     budget: BudgetSearch | None = None,
+    synthesized: SynthesizedData | None = None,
 ) -> Report:
     """Every number of the build in one document (report.json)."""
     c = data.image_shape[2]
@@ -226,6 +228,8 @@ def assemble_report(
         stages=timings,
         recommended=recommended,
         budget=budget,
+        cohort=chain.student.result.cohort,
+        synthesized=synthesized,
         latency_estimate=estimate,
         total_seconds=round(time.perf_counter() - started, 3),
     )

@@ -47,6 +47,13 @@ def print_summary(report: Report, console: Console) -> None:
         table.add_row(
             *row(["student, labels only", "", f"{b.params:,}", f"{b.macs:,}"], {task.primary_metric: b.test_accuracy})
         )
+    for peer in (m for m in report.cohort if not m.shipped):
+        table.add_row(
+            *row(
+                [f"cohort peer, {peer.arch.label}", "", f"{peer.params:,}", f"{peer.macs:,}"],
+                {task.primary_metric: peer.test_accuracy},
+            )
+        )
     student = {**s.metrics(), **task.reference_metrics}  # the student is the reference: agreement 100%
     table.add_row(*row(["student (PyTorch)", "", f"{s.params:,}", f"{s.macs:,}"], student))
     for a in report.artifacts.values():

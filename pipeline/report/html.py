@@ -6,6 +6,7 @@ build/<target>` renders it again from the two JSON files.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
@@ -34,6 +35,10 @@ th:first-child, td:first-child { text-align: left; } th { background: #f6f6f6; }
 """
     + STYLE
 )
+
+
+SYNTHESIZED_PNG = "synthesized.png"  # data.synthetic: the first synthesized images of each class
+PICTURES = (SYNTHESIZED_PNG,)  # images of a build folder report.html inlines
 
 
 def _e(value: Any) -> str:
@@ -70,6 +75,12 @@ def _models_table(report: Report) -> str:
         rows.append(
             ["student, labels only", "", "", _num(b.params, ","), _num(b.macs, ",")]
             + [_num(labels_only[col.metric], col.spec) if col.metric in labels_only else "" for col in task.columns]
+        )
+    for peer in (m for m in report.cohort if not m.shipped):
+        measured = {task.primary_metric: peer.test_accuracy}
+        rows.append(
+            [f"cohort peer, {_e(peer.arch.label)}", "", "", _num(peer.params, ","), _num(peer.macs, ",")]
+            + [_num(measured[col.metric], col.spec) if col.metric in measured else "" for col in task.columns]
         )
     rows.append(
         ["student (PyTorch)" + (", pruned" if report.pruning else ""), "", "", _num(s.params, ","), _num(s.macs, ",")]
@@ -250,7 +261,28 @@ def _budget_section(report: Report) -> str:
     )
 
 
-def render_html(report: Report, manifest: Manifest) -> str:
+def _synthesized_section(report: Report, pictures: dict[str, bytes]) -> str:
+    made = report.synthesized
+    if made is None:
+        return ""
+    text = (
+        f"{made.images} images ({made.per_class} per class, {made.steps} optimisation steps per batch, "
+        f"{made.seconds:.0f} s), synthesized from the teacher: the student never saw a real training image. The "
+        f"teacher gives {made.teacher_agreement:.1f}% of them the class each was made for."
+    )
+    grid = pictures.get(SYNTHESIZED_PNG)
+    image = (
+        f'<p><img alt="the first synthesized images of each class, a row per class" '
+        f'src="data:image/png;base64,{base64.b64encode(grid).decode()}"></p>'
+        if grid
+        else ""
+    )
+    return f"<h2>Synthesized training images</h2><p>{_e(text)} A row per class, in label order.</p>{image}"
+
+
+def render_html(report: Report, manifest: Manifest, pictures: dict[str, bytes] | None = None) -> str:
+    """The page; pictures: shipped images it shows, by file name (SYNTHESIZED_PNG), inlined."""
+    pictures = pictures or {}
     checks = report.checks
     notes = []
     if checks.student_retention_of_teacher is not None:
@@ -293,7 +325,7 @@ def render_html(report: Report, manifest: Manifest) -> str:
 {"".join(f"<p>{_e(n)}</p>" for n in notes)}{warnings}
 <h2>Models</h2>{_models_table(report)}
 <h2>Figures</h2><div class="figures">{figures}</div>
-{_layer_errors_section(report)}{_budget_section(report)}
+{_layer_errors_section(report)}{_budget_section(report)}{_synthesized_section(report, pictures)}
 <h2>How to feed the model (manifest.json)</h2>{_manifest_section(manifest)}
 <h2>Stages</h2>{stages}
 <h2>Config used</h2><pre>{_e(config)}</pre>
@@ -307,7 +339,9 @@ def render_build_folder(folder: Path) -> Path:
     folder = Path(folder)
     report = _read(folder / "report.json", Report, folder)
     manifest = _read(folder / "manifest.json", Manifest, folder)
-    page = render_html(report, manifest)
+    page = render_html(
+        report, manifest, {name: (folder / name).read_bytes() for name in PICTURES if (folder / name).is_file()}
+    )
     dest = folder / REPORT_HTML
     write_text(dest, page)
     return dest

@@ -14,8 +14,9 @@ from edgedistill.contracts import BaselineStudent
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle, Split
-from edgedistill.pipeline.distill.losses import labelled_cross_entropy
+from edgedistill.pipeline.distill.losses import labelled_cross_entropy, with_mixed_labels
 from edgedistill.pipeline.distill.training import BatchLoss, accuracy, evaluate, fit
+from edgedistill.pipeline.distill.views import Mix
 from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME
@@ -27,7 +28,13 @@ from edgedistill.students.profile import profile_model
 def label_batch_loss(train: Split) -> BatchLoss:
     """The training loop's loss for training on labels alone: cross-entropy on the labelled samples of `train`."""
     train_y = torch.from_numpy(train.y)
-    return lambda logits, idx, _batch: labelled_cross_entropy(logits.float(), train_y[idx].to(logits.device))
+
+    def loss_fn(logits: torch.Tensor, idx: torch.Tensor, _batch: torch.Tensor, mix: Mix | None) -> torch.Tensor:
+        return with_mixed_labels(
+            lambda labels: labelled_cross_entropy(logits.float(), labels), train_y[idx].to(logits.device), mix
+        )
+
+    return loss_fn
 
 
 @register_stage

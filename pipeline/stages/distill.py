@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.contracts import SampleCounts, TrainedStudent
+from edgedistill.contracts import CohortMember, SampleCounts, TrainedStudent
 from edgedistill.fsutil import write_torch
 from edgedistill.pipeline.config import DistillationConfig, StudentConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.training import accuracy, evaluate
 from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
-from edgedistill.pipeline.student import STUDENT_FILE, distill_into, fresh_student
+from edgedistill.pipeline.student import STUDENT_FILE, cohort_configs, distill_cohort, distill_into, fresh_student
 from edgedistill.progress import Progress
 from edgedistill.students.profile import profile_model
 
@@ -44,6 +45,8 @@ class DistillStage(Stage[TrainedStudent]):
         }
 
     def run(self, workdir: Path) -> tuple[dict[str, str], TrainedStudent]:
+        if self.recipe.mode == "mutual":
+            return self._run_cohort(workdir)
         data, r = self.data, self.recipe
         arch, model, view = fresh_student(data, self.student, r.seed)
         result, teacher_outputs = distill_into(
@@ -69,4 +72,51 @@ class DistillStage(Stage[TrainedStudent]):
             best_epoch=result.best_epoch,
             val_accuracy=round(result.best_val_accuracy, 3),
             history=result.history,
+        )
+
+    def _run_cohort(self, workdir: Path) -> tuple[dict[str, str], TrainedStudent]:
+        """Mode mutual: the cohort trained together, every member measured on validation and test, the best on
+        validation kept (the configured student on a tie)."""
+        data, r = self.data, self.recipe
+        names = ", ".join(cfg.name for cfg in cohort_configs(self.student, r.mutual))
+        trained = distill_cohort(
+            data,
+            self.teacher,
+            self.student,
+            r,
+            self.progress,
+            f"distilling a cohort ({names})",
+            workdir,
+            current_world(),
+        )
+        measured = []
+        for arch, member, view in zip(trained.archs, trained.members, trained.views, strict=True):
+            val = accuracy(evaluate(member, data.val, view, data.pixel_max), data.val.y)
+            test = accuracy(evaluate(member, data.test, view, data.pixel_max), data.test.y)
+            measured.append((arch, member, profile_model(member, arch.shape), val, test))
+        best = max(range(len(measured)), key=lambda k: (measured[k][3], -k))
+        arch, model, profile, val, _ = measured[best]
+        write_torch(workdir / STUDENT_FILE, model.state_dict())  # on the CPU: fit hands the cohort back there
+        teacher = f"its {len(measured) - 1} peer(s) in a cohort (mutual learning)"
+        return {"student": STUDENT_FILE}, TrainedStudent(
+            arch=arch,
+            teacher=f"{teacher} and {self.teacher.description}" if r.mutual.teacher else teacher,
+            params=profile.params,
+            macs=profile.macs,
+            samples=SampleCounts(labelled=len(data.train), transfer=len(data.transfer)),
+            teacher_outputs=trained.teacher_outputs,
+            best_epoch=trained.fit.best_epoch,
+            val_accuracy=round(val, 3),
+            history=trained.fit.history,
+            cohort=[
+                CohortMember(
+                    arch=a,
+                    params=p.params,
+                    macs=p.macs,
+                    val_accuracy=round(v, 3),
+                    test_accuracy=round(t, 3),
+                    shipped=k == best,
+                )
+                for k, (a, _, p, v, t) in enumerate(measured)
+            ],
         )

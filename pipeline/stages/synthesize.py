@@ -17,6 +17,7 @@ from edgedistill.errors import EdgeDistillError
 from edgedistill.fsutil import atomic_path
 from edgedistill.pipeline.config import DistillationConfig, SyntheticConfig
 from edgedistill.pipeline.data.bundle import DataBundle
+from edgedistill.pipeline.data.synthetic import image_grid_png
 from edgedistill.pipeline.distill.runtime import resolve_runtime
 from edgedistill.pipeline.distill.synthesis import balanced_labels, bn_layers, synthesize_batch
 from edgedistill.pipeline.distill.teacher import Teacher
@@ -24,6 +25,7 @@ from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME
 from edgedistill.progress import Progress
 
+GRID_FILE = "synthesized.png"  # the first 8 images of each class, a row per class: shipped, shown in report.html
 IMAGES_FILE = "synthetic.npz"  # x: (N, H, W, C) as the source keeps its pixels (to_source_pixels), y: (N,) int64
 
 
@@ -50,6 +52,7 @@ def check_invertible(teacher: Teacher) -> None:
 class SynthesizeStage(Stage[SynthesizedData]):
     name = "synthesize"
     output_type = SynthesizedData
+    version = 2
     tools = ("torch",)
 
     data: DataBundle  # the configured source: its classes, image shape and pixel scale
@@ -108,7 +111,8 @@ class SynthesizeStage(Stage[SynthesizedData]):
                 for i in range(0, total, 256)
             )
         np.savez(workdir / IMAGES_FILE, x=x, y=y)
-        return {"images": IMAGES_FILE}, SynthesizedData(
+        (workdir / GRID_FILE).write_bytes(image_grid_png(x, y, data.num_classes))
+        return {"images": IMAGES_FILE, "grid": GRID_FILE}, SynthesizedData(
             images=total,
             per_class=cfg.images_per_class,
             steps=cfg.steps,

@@ -75,6 +75,13 @@ def test_defaults_fill_every_section():
             "unknown student 'vgg'",
         ),
         ({"distillation": {"relation": {"teacher": "layer3"}, "born_again": 1}}, "distillation", "cannot be combined"),
+        ({"distillation": {"mode": "mutual", "born_again": 1}}, "distillation", "mode mutual trains a cohort"),
+        ({"distillation": {"mode": "online"}}, "distillation.mode", "'teacher' or 'mutual'"),
+        (
+            {"distillation": {"mutual": {"peers": [{"name": "vgg"}]}}},
+            "distillation.mutual.peers.0.name",
+            "unknown student 'vgg'",
+        ),
         (
             {"prune": {"importance": "l2"}},
             "prune",

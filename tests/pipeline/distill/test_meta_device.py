@@ -17,11 +17,13 @@ from edgedistill.pipeline.config import DistillationConfig
 from edgedistill.pipeline.data.loader import BatchStream, to_unit
 from edgedistill.pipeline.data.transforms import make_normalizer
 from edgedistill.pipeline.distill.kd_objective import KDObjective
+from edgedistill.pipeline.distill.mutual import Cohort
 from edgedistill.pipeline.distill.runtime import TrainRuntime
 from edgedistill.pipeline.distill.teacher import Teacher
 from edgedistill.pipeline.distill.training import TrainStep
+from edgedistill.pipeline.distill.views import ViewPolicy
 from edgedistill.pipeline.stages.baseline import label_batch_loss
-from edgedistill.pipeline.student import kd_batch_loss
+from edgedistill.pipeline.student import cohort_batch_loss, kd_batch_loss
 from edgedistill.students import build_student
 from tests.conftest import split_in_store
 
@@ -61,7 +63,23 @@ def logits_teacher() -> Teacher:
     return Teacher("table", None, "t", None, lambda x: x, (SIDE, SIDE), table=table)  # type: ignore[arg-type]
 
 
-def one_step(model: torch.nn.Module, loss_fn, train, *, extra: torch.nn.Module | None = None) -> TrainStep:
+SHIFT_FLIP = ViewPolicy(shift=True, hflip=True)
+# every view of consistent teaching; cutmix alone, so that each step mixes the same way whatever the draws
+STRONG = {
+    "crop-colour-mixup": ViewPolicy(shift=False, hflip=True, crop=0.35, color=0.4, mixup=0.4),
+    "crop-colour-cutmix": ViewPolicy(shift=False, hflip=True, crop=0.35, color=0.4, cutmix=1.0),
+}
+
+
+def one_step(
+    model: torch.nn.Module,
+    loss_fn,
+    train,
+    *,
+    extra: torch.nn.Module | None = None,
+    normalize=None,
+    views: ViewPolicy = SHIFT_FLIP,
+) -> TrainStep:
     """One augmented training step on meta from the first 8 rows, read through the loader as fit reads them."""
     META.prepare(model)
     if extra is not None:
@@ -71,15 +89,14 @@ def one_step(model: torch.nn.Module, loss_fn, train, *, extra: torch.nn.Module |
         model,
         params,
         loss_fn,
-        view(),
+        normalize or view(),
         runtime=META,
         lr=1e-3,
         weight_decay=1e-4,
         total_steps=4,
         generator=torch.Generator().manual_seed(0),
         pixel_max=255.0,
-        augment=True,
-        hflip=True,
+        views=views,
         extra=extra,
     )
     (idx, raw), *_ = list(BatchStream(train, 0, META.device).epoch([np.arange(8)]))
@@ -138,3 +155,33 @@ def test_quantization_aware_training_runs_every_step_on_the_device(train):
     qat = QATStudent(student("dscnn"), (3, SIDE, SIDE))
     objective = KDObjective(DistillationConfig(), live_teacher(), META.prepare(qat), view(), None, META)  # type: ignore[arg-type]
     one_step(qat, kd_batch_loss(objective, train), train, extra=objective)
+
+
+@pytest.mark.parametrize("with_teacher", [False, True], ids=["peers", "peers-and-teacher"])
+def test_a_mutual_learning_cohort_runs_every_step_on_the_device(train, with_teacher):
+    """Two members of other architectures, one at its own input size, each on its own view of the batch."""
+    members = [student("dscnn"), student("resnet8")]
+    views = [view(), make_normalizer([0.4, 0.4, 0.4], [0.3, 0.3, 0.3], (8, 8))]
+    cohort = Cohort(members, views)
+    recipe = DistillationConfig(mode="mutual", mutual={"teacher": with_teacher})
+    objective = (
+        KDObjective(recipe, live_teacher(), META.prepare(members[0]), views[0], None, META)  # type: ignore[arg-type]
+        if with_teacher
+        else None
+    )
+    one_step(cohort, cohort_batch_loss(train, recipe, objective), train, normalize=cohort.unit_view())
+    assert all(p.grad is not None for p in cohort.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("views", list(STRONG.values()), ids=list(STRONG))
+@pytest.mark.parametrize("teacher", ["labels-only", "live", "logits"])
+def test_consistent_views_with_mixed_images_and_labels_run_every_step_on_the_device(train, views, teacher):
+    """Crops, colour jitter and mixup or cutmix on the device; the mixing partners index labels on the device and
+    logits read from a file are mixed there."""
+    model = student("dscnn")
+    if teacher == "labels-only":
+        one_step(model, label_batch_loss(train), train, views=views)
+        return
+    source = live_teacher() if teacher == "live" else logits_teacher()
+    objective = KDObjective(DistillationConfig(), source, META.prepare(model), view(), None, META)  # type: ignore[arg-type]
+    one_step(model, kd_batch_loss(objective, train), train, extra=objective, views=views)

@@ -12,20 +12,11 @@ from torch import nn
 from edgedistill.errors import ConfigError
 from edgedistill.pipeline.data.transforms import make_normalizer
 from edgedistill.pipeline.distill.runtime import CPU, TrainRuntime, mps_available, resolve_runtime
-from edgedistill.pipeline.distill.training import accuracy, evaluate, fit, random_shift
+from edgedistill.pipeline.distill.training import accuracy, evaluate, fit
+from edgedistill.pipeline.distill.views import ViewPolicy
 from edgedistill.pipeline.distill.world import SINGLE, World
 from edgedistill.progress import quiet
 from tests.conftest import run_ranks, split_in_store
-
-
-def test_random_shift_moves_content_within_bounds():
-    x = torch.zeros(16, 1, 10, 10)
-    x[:, :, 4:6, 4:6] = 1.0
-    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
-    assert shifted.shape == x.shape
-    assert torch.all(shifted.sum(dim=(1, 2, 3)) == 4)  # the blob stays whole inside the frame
-    assert not torch.equal(shifted, x)
-    assert torch.equal(random_shift(x, 0, torch.Generator()), x)
 
 
 def toy_task(tmp_path, n: int = 256):
@@ -53,7 +44,7 @@ def train_toy(
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     y = torch.from_numpy(train.y)
 
-    def loss_fn(logits, idx, _batch):
+    def loss_fn(logits, idx, _batch, _mix):
         if loss_hook is not None:
             loss_hook()
         loss = F.cross_entropy(logits.float(), y[idx].to(logits.device))
@@ -228,7 +219,7 @@ def test_a_model_trained_in_channels_last_comes_back_on_the_cpu_in_the_default_f
         model,
         train=train,
         pixel_max=255.0,
-        loss_fn=lambda logits, idx, _b: F.cross_entropy(logits.float(), torch.from_numpy(train.y)[idx]),
+        loss_fn=lambda logits, idx, _b, _mix: F.cross_entropy(logits.float(), torch.from_numpy(train.y)[idx]),
         val=val,
         normalize=make_normalizer([0.5], [0.25]),
         epochs=1,
@@ -295,8 +286,7 @@ def test_the_checkpoint_holds_the_training_devices_random_state_and_restores_it(
             total_steps=4,
             generator=torch.Generator().manual_seed(0),
             pixel_max=255.0,
-            augment=False,
-            hflip=False,
+            views=ViewPolicy(shift=False),
         )
 
     model = nn.Linear(4, 2)
@@ -315,31 +305,3 @@ def test_asking_for_a_missing_accelerator_fails_in_one_line():
     with pytest.raises(ConfigError, match=r"distillation.device: cuda is not available here"):
         resolve_runtime("cuda", "fp32")
     assert resolve_runtime("auto", "fp32").device.type in ("cpu", "mps")
-
-
-def test_shift_range_fits_the_image_size_and_flips_mirror_whole_images():
-    from edgedistill.pipeline.distill.training import augment_batch, shift_for
-
-    assert (shift_for(8, 8), shift_for(28, 28), shift_for(32, 32), shift_for(224, 224)) == (1, 2, 2, 16)
-    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
-    flipped = augment_batch(x.repeat(16, 1, 1, 1), torch.Generator().manual_seed(0), max_shift=0, hflip=True)
-    same = [torch.equal(f, o) for f, o in zip(flipped, x.repeat(16, 1, 1, 1))]
-    mirrored = [torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x.repeat(16, 1, 1, 1))]
-    assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)
-
-
-@pytest.mark.parametrize("hflip", [False, True])
-def test_a_ranks_shard_is_augmented_as_its_rows_of_the_whole_batch_would_be(hflip):
-    """Each rank draws the random numbers for the whole batch and keeps its share: the ranks together augment
-    the batch exactly as one process does, and their generators stay in step for the next epoch's order."""
-    from edgedistill.pipeline.distill.training import augment_batch
-
-    whole = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(3))
-    one = torch.Generator().manual_seed(0)
-    expected = augment_batch(whole, one, 2, hflip)
-    for rank in (0, 1):
-        gen = torch.Generator().manual_seed(0)
-        mine = slice(rank, None, 2)
-        got = augment_batch(whole[mine], gen, 2, hflip, share=(7, mine))
-        assert torch.equal(got, expected[mine])
-        assert torch.equal(gen.get_state(), one.get_state())

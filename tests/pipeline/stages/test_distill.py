@@ -82,3 +82,19 @@ def test_with_few_labels_the_teacher_lifts_the_student_far_above_labels_alone(tm
         distilled.result.val_accuracy,
         baseline.result.val_accuracy,
     )
+
+
+def test_a_mutual_cohort_of_two_architectures_ships_its_best_member(tmp_path, digits_npz, digits_teacher):
+    data = load_data(DataConfig(npz=digits_npz))
+    peer = StudentConfig(name="resnet8", input_size=12, options={"base": 4})
+    recipe = DistillationConfig(epochs=6, augment=False, mode="mutual", mutual={"peers": [peer]})
+    out = run_stage(DistillStage(data, _teacher(data, digits_teacher), SMALL, recipe, quiet()), StageCache(tmp_path))
+    cohort = out.result.cohort
+    assert [m.arch.name for m in cohort] == ["dscnn", "resnet8"] and cohort[1].arch.input_hw == (12, 12)
+    assert all(m.val_accuracy > 60 and m.test_accuracy > 60 for m in cohort)  # both learned from labels and peer
+    shipped = [m for m in cohort if m.shipped]
+    assert len(shipped) == 1 and shipped[0].val_accuracy == max(m.val_accuracy for m in cohort)
+    assert out.result.arch == shipped[0].arch and out.result.val_accuracy == shipped[0].val_accuracy
+    assert out.result.teacher_outputs.startswith("not used")
+    student = load_student(out)  # the shipped member's weights alone, for its own architecture
+    assert student(torch.zeros(1, 1, *out.result.arch.input_hw)).shape == (1, 10)

@@ -3,10 +3,12 @@ validation images; the source is read for its test split."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
 import torch
+from PIL import Image
 
 from edgedistill.pipeline.stages.synthesize import to_source_pixels
 from tests.conftest import run_cli, tiny_config, write_config
@@ -42,6 +44,19 @@ def test_a_data_free_build_trains_on_synthesized_images_and_is_measured_on_the_r
     # instead of 40), and so does its int8 model, calibrated on the synthesized images (measured 65.5%)
     assert report["student"]["accuracy"] >= 50, report["student"]["accuracy"]
     assert report["artifacts"]["tflite_int8"]["accuracy"] >= report["student"]["accuracy"] - 5
+    made = report["synthesized"]
+    assert made["images"] == 300 and made["per_class"] == 30 and made["teacher_agreement"] > 50
+    out = tmp_path / "build" / "rpi4"
+    grid = Image.open(out / "synthesized.png")  # what the student learnt from: a row per class, 8 images each
+    assert grid.size == (8 * (48 + 2) + 2, 10 * (48 + 2) + 2)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "synthesized.png" in manifest["files"]
+    page = (out / "report.html").read_text()
+    inlined = base64.b64encode((out / "synthesized.png").read_bytes()).decode()
+    assert "Synthesized training images" in page and f"data:image/png;base64,{inlined}" in page
+    (out / "report.html").unlink()
+    assert run_cli("report", str(out), cwd=tmp_path).returncode == 0  # rendered again from the folder: still there
+    assert f"data:image/png;base64,{inlined}" in (out / "report.html").read_text()
     entries = [p for p in (tmp_path / ".edgedistill-cache" / "synthesize").iterdir() if not p.name.startswith(".")]
     assert len(entries) == 1
     again = run_cli("build", "--target", "rpi4", "--quiet", "--json", cwd=tmp_path)
