@@ -6,12 +6,15 @@ Parts (each run is one seed of one arm, cached as stages, so a rerun only trains
   a transfer set the teacher labels; the DS-CNN student, the default recipe): the distilled student against the
   same student trained on the labels alone with the same recipe and steps (the summary line's gain).
 - mutual: the same data, no teacher: a DS-CNN at half width trained alone on its 350 labels, against the same
-  student trained in a pair (deep mutual learning: each member also matches its peer's softened outputs, on the
-  labelled and the unlabelled images).
+  student trained in a pair (deep mutual learning: each member also matches its peer's softened outputs).
+- views: an RGB task (int8_recovery's photo crops, 3,000 images, 10 classes; its ResNet-8 teacher trained here
+  on every training label, once, about 10 minutes), 10% of the labels: the student distilled with today's
+  shifts and flips against the same student distilled on consistent views (crops, mixup, cutmix, flips; the
+  teacher on the same views).
 
 "spread" is twice the larger of the two arms' seed standard deviations; a gain counts when it is larger.
 
-    python -m edgedistill.benchmarks.suites.modes [--parts example mutual] [--seeds 0 1 2] [--cache DIR]
+    python -m edgedistill.benchmarks.suites.modes [--parts example mutual views] [--seeds 0 1 2] [--cache DIR]
         [--json benchmarks/results/modes.json]
 """
 
@@ -29,7 +32,15 @@ from rich.console import Console
 from rich.table import Table
 
 from edgedistill.benchmarks.suites.provenance import write_results
-from edgedistill.pipeline.config import DistillationConfig, ProjectConfig, StudentConfig, default_config
+from edgedistill.pipeline.config import (
+    AugmentConfig,
+    DataConfig,
+    DistillationConfig,
+    ProjectConfig,
+    StudentConfig,
+    TeacherConfig,
+    default_config,
+)
 from edgedistill.pipeline.data.bundle import DataBundle, load_data
 from edgedistill.pipeline.distill.teacher import load_teacher
 from edgedistill.pipeline.distill.training import accuracy, evaluate
@@ -119,7 +130,46 @@ def mutual_part(cache: StageCache, progress: Progress) -> Part:
     )
 
 
-PARTS: dict[str, Callable[[StageCache, Progress], Part]] = {"example": example_part, "mutual": mutual_part}
+PHOTOS = 3000  # labelled crops of the photos task (int8_recovery's), 10% of the training split keeping its labels
+VIEWS_STUDENT = StudentConfig(name="resnet8", input_size=64, options={"base": 16})  # at 48 px, base 8: capacity-bound
+CONSISTENT = AugmentConfig(shift=False, crop=0.35, mixup=0.2, cutmix=1.0)
+
+
+def views_part(cache: StageCache, progress: Progress) -> Part:
+    from edgedistill.benchmarks.suites.int8_recovery import TEACHER, TEACHER_VIEW, make_photo_crops, teacher_checkpoint
+
+    npz = make_photo_crops(cache.root / "photos" / f"photos{PHOTOS}.npz", PHOTOS)
+    checkpoint, _ = teacher_checkpoint(npz, cache.root / "photos" / "teacher.pt", epochs=30)
+    data = load_data(DataConfig(npz=npz, labeled_fraction=0.1), cache.root / "data", progress)
+    teacher_cfg = TeacherConfig(
+        factory="edgedistill.students.resnet:resnet8",
+        kwargs=TEACHER,
+        checkpoint=checkpoint,
+        input_size=(TEACHER_VIEW, TEACHER_VIEW),
+    )
+    teacher = load_teacher(teacher_cfg, data, progress)
+
+    def recipe(seed: int, augment: bool | AugmentConfig) -> DistillationConfig:
+        return DistillationConfig(epochs=15, hflip=True, augment=augment, seed=seed, baseline=False)
+
+    def distilled(augment: bool | AugmentConfig) -> Callable[[int], tuple[float, float]]:
+        return lambda seed: timed(
+            lambda: run_stage(DistillStage(data, teacher, VIEWS_STUDENT, recipe(seed, augment), progress), cache), data
+        )
+
+    return Part(
+        what=f"RGB photo crops (int8_recovery's photos task): {len(data.train)} labels + {len(data.transfer)} "
+        f"unlabelled, ResNet-8 teacher, {VIEWS_STUDENT.name} base 16 at 64x64, 15 epochs",
+        reference=Arm("KD, shifts and flips (augment: true)", distilled(True)),
+        mode=Arm("KD, consistent views (crop 0.35, mixup 0.2, cutmix 1.0, flips)", distilled(CONSISTENT)),
+    )
+
+
+PARTS: dict[str, Callable[[StageCache, Progress], Part]] = {
+    "example": example_part,
+    "mutual": mutual_part,
+    "views": views_part,
+}
 
 
 def summarize(values: list[float]) -> dict[str, Any]:
