@@ -133,6 +133,11 @@ def build(
                 "--budget with data.synthetic: the candidate search trains its proxies on the source's real images; "
                 "drop one of them"
             )
+        if config.distillation.mode == "mutual" and config.distillation.mutual.peers:
+            raise EdgeDistillError(
+                "--budget with distillation.mutual.peers: the search costs each candidate alone, and a peer it did not "
+                "cost may be the member that ships; drop the peers (each candidate then trains with a copy of itself)"
+            )
     cache_dir = cache_dir or base / ".edgedistill-cache"
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from edgedistill.pipeline.launch import launch

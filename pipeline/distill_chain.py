@@ -90,8 +90,8 @@ def distill(
             "distill" if len(students) == 1 else f"distill ({role})",
         )
         links.append(
-            ChainLink(
-                role=role, teacher=current.description, arch=out.result.arch, val_accuracy=out.result.val_accuracy
+            ChainLink(  # what the link learnt from: the teacher, or (mode mutual) its peers
+                role=role, teacher=out.result.teacher, arch=out.result.arch, val_accuracy=out.result.val_accuracy
             )
         )
         if i + 1 < len(students):

@@ -167,7 +167,7 @@ def teacher_objective(
         else "live on each batch"
     )
     if not teacher.live:
-        teacher_outputs = "precomputed logits (augmented views reuse their sample's logits)"
+        teacher_outputs = "precomputed logits (augmented views reuse their sample's logits, mixed as the images are)"
     return objective, teacher_outputs
 
 

@@ -235,7 +235,8 @@ class DataConfig(_Strict):
     )
     synthetic: SyntheticConfig | None = Field(
         None,
-        description="data-free: train on images synthesized from the teacher; the source gives the test split only",
+        description="data-free: train on images synthesized from the teacher; the source gives the test split only "
+        "(give normalize: no real training image is read)",
     )
 
     @field_validator("image_size")
@@ -249,6 +250,11 @@ class DataConfig(_Strict):
             raise ValueError("give exactly one of 'bundled', 'npz' or 'image_folder'")
         if self.synthetic is not None and (self.unlabeled is not None or self.labeled_fraction < 1):
             raise ValueError("'synthetic' trains on synthesized images alone: drop 'unlabeled' and 'labeled_fraction'")
+        if self.synthetic is not None and self.normalize is None:
+            raise ValueError(
+                "'synthetic' needs 'normalize' (the mean/std of the teacher's training images, e.g. ImageNet's): "
+                "with no real training image to read, it cannot be measured"
+            )
         return self
 
 

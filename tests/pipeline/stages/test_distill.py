@@ -12,7 +12,7 @@ from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.store.cache import StageCache
 from edgedistill.pipeline.student import build_from_arch, load_student
 from edgedistill.progress import quiet
-from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS
+from tests.conftest import TEACHER_FACTORY, TEACHER_KWARGS, run_cli, tiny_config, write_config
 
 
 def test_stages_are_registered_by_name():
@@ -98,3 +98,17 @@ def test_a_mutual_cohort_of_two_architectures_ships_its_best_member(tmp_path, di
     assert out.result.teacher_outputs.startswith("not used")
     student = load_student(out)  # the shipped member's weights alone, for its own architecture
     assert student(torch.zeros(1, 1, *out.result.arch.input_hw)).shape == (1, 10)
+
+
+def test_a_budget_search_refuses_mutual_peers_it_would_not_cost_in_one_line(tmp_path, digits_npz, digits_teacher):
+    peers = [{"name": "resnet8", "options": {"base": 4}}]
+    write_config(
+        tmp_path,
+        tiny_config(
+            digits_npz, digits_teacher, **{"distillation.mode": "mutual", "distillation.mutual": {"peers": peers}}
+        ),
+    )
+    proc = run_cli("build", "--target", "rpi4", "--budget", "size=1MB", cwd=tmp_path)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "--budget with distillation.mutual.peers" in proc.stderr
+    assert not (tmp_path / ".edgedistill-cache").exists()

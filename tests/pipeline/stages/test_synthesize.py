@@ -15,6 +15,8 @@ from tests.conftest import run_cli, tiny_config, write_config
 
 # 8x8 digits: the lighter BatchNorm and smoothness terms measured in tests/pipeline/distill/test_synthesis.py
 SYNTHETIC = {"images_per_class": 30, "steps": 60, "batch_size": 150, "bn_weight": 0.3, "tv_weight": 0.1, "jitter": 1}
+# the digits' training-split statistics, which the test teacher was trained with: a data-free build is told them
+NORMALIZE = {"mean": [0.30655], "std": [0.3771]}
 
 
 def test_a_data_free_build_trains_on_synthesized_images_and_is_measured_on_the_real_test_split(
@@ -25,6 +27,7 @@ def test_a_data_free_build_trains_on_synthesized_images_and_is_measured_on_the_r
         digits_teacher,
         **{
             "data.synthetic": SYNTHETIC,
+            "data.normalize": NORMALIZE,
             "export.formats": ["tflite_int8"],
             "distillation.baseline": False,
             "distillation.epochs": 40,
@@ -65,17 +68,24 @@ def test_a_data_free_build_trains_on_synthesized_images_and_is_measured_on_the_r
     assert second["name"] == "synthesize" and second["cached"] is True
 
 
-def test_synthetic_data_refuses_a_transfer_set_and_a_budget_search_in_one_line(tmp_path, digits_npz, digits_teacher):
+def test_synthetic_data_refuses_a_transfer_set_a_budget_search_and_unknown_statistics_in_one_line(
+    tmp_path, digits_npz, digits_teacher
+):
     cfg = tiny_config(digits_npz, digits_teacher, **{"data.synthetic": SYNTHETIC, "data.labeled_fraction": 0.5})
     write_config(tmp_path / "a", cfg)
     proc = run_cli("build", "--target", "rpi4", cwd=tmp_path / "a")
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "data: 'synthetic' trains on synthesized images alone" in proc.stderr
-    write_config(tmp_path / "b", tiny_config(digits_npz, digits_teacher, **{"data.synthetic": SYNTHETIC}))
+    synthetic = {"data.synthetic": SYNTHETIC, "data.normalize": NORMALIZE}
+    write_config(tmp_path / "b", tiny_config(digits_npz, digits_teacher, **synthetic))
     proc = run_cli("build", "--target", "rpi4", "--budget", "size=1MB", cwd=tmp_path / "b")
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
     assert "--budget with data.synthetic" in proc.stderr
     assert not (tmp_path / "b" / ".edgedistill-cache").exists()
+    write_config(tmp_path / "c", tiny_config(digits_npz, digits_teacher, **{"data.synthetic": SYNTHETIC}))
+    proc = run_cli("build", "--target", "rpi4", cwd=tmp_path / "c")  # no real training image to measure
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "data: 'synthetic' needs 'normalize'" in proc.stderr
 
 
 def test_synthesized_pixels_are_kept_as_the_source_keeps_its_own():
