@@ -342,8 +342,8 @@ class AugmentConfig(_Strict):
 
 class MutualConfig(_Strict):
     """Deep mutual learning (Zhang et al., CVPR 2018): the student trains in a cohort, each member on the labels
-    plus its peers' softened outputs (on the unlabelled images too); every member is measured and the best on
-    validation ships."""
+    plus its peers' softened outputs (with the teacher, on the unlabelled images too); every member is measured
+    and the best on validation ships."""
 
     peers: list[StudentConfig] = Field(
         default_factory=list,
