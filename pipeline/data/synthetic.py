@@ -44,22 +44,24 @@ def synthetic_bundle(
 
 
 def image_grid_png(x: np.ndarray, y: np.ndarray, num_classes: int, per_class: int = 8, thumb: int = 48) -> bytes:
-    """A PNG of the first `per_class` images of every class, one row per class, each image scaled to `thumb`
-    pixels on its longer side (nearest neighbour: the pixels as they are). x: N, H, W, C as the source keeps its
-    pixels (uint8 0..255, or float 0..1)."""
+    """A PNG of the first `per_class` images of every class, one row per class. Small images are enlarged by a
+    whole factor up to `thumb` pixels on the longer side (nearest neighbour: the pixels as they are), larger ones
+    shrunk to it (bilinear), so the page stays small at 224x224. x: N, H, W, C as the source keeps its pixels
+    (uint8 0..255, or float 0..1)."""
     import io
 
     from PIL import Image
 
     h, w, c = x.shape[1:]
-    scale = max(1, thumb // max(h, w))
-    th, tw = h * scale, w * scale
+    scale = max(1, thumb // max(h, w)) if max(h, w) <= thumb else thumb / max(h, w)
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    method = Image.NEAREST if scale >= 1 else Image.BILINEAR
     gap = 2
     sheet = Image.new("RGB", (per_class * (tw + gap) + gap, num_classes * (th + gap) + gap), (255, 255, 255))
     for cls in range(num_classes):
         for k, i in enumerate(np.flatnonzero(y == cls)[:per_class]):
             img = x[i] if x.dtype == np.uint8 else (np.clip(x[i], 0, 1) * 255).round().astype(np.uint8)
-            tile = Image.fromarray(img[..., 0] if c == 1 else img).convert("RGB").resize((tw, th), Image.NEAREST)
+            tile = Image.fromarray(img[..., 0] if c == 1 else img).convert("RGB").resize((tw, th), method)
             sheet.paste(tile, (gap + k * (tw + gap), gap + cls * (th + gap)))
     out = io.BytesIO()
     sheet.save(out, format="PNG", optimize=True)
