@@ -241,9 +241,12 @@ def cohort_batch_loss(train: Split, recipe: DistillationConfig, objective: KDObj
             t = objective.teacher_outputs(idx, train.rows[idx.numpy()], batch, mix)[0].float()
 
         def own(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            if t is None:
-                return with_mixed_labels(lambda ys: labelled_cross_entropy(z, ys), y, mix)
-            return with_mixed_labels(lambda ys: logit_loss(z, t, ys, recipe.temperature, recipe.alpha), y, mix)
+            def hard(ys: torch.Tensor) -> torch.Tensor:
+                if t is None:
+                    return labelled_cross_entropy(z, ys)
+                return logit_loss(z, t, ys, recipe.temperature, recipe.alpha)
+
+            return with_mixed_labels(hard, y, mix)
 
         return cohort_loss(logits, labels, temperature=mutual.temperature, weight=mutual.weight, own=own)
 

@@ -31,6 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.benchmarks.suites.distillation import test_accuracy
 from edgedistill.benchmarks.suites.provenance import write_results
 from edgedistill.pipeline.config import (
     AugmentConfig,
@@ -42,13 +43,11 @@ from edgedistill.pipeline.config import (
     default_config,
 )
 from edgedistill.pipeline.data.bundle import DataBundle, load_data
-from edgedistill.pipeline.distill.teacher import load_teacher
-from edgedistill.pipeline.distill.training import accuracy, evaluate
+from edgedistill.pipeline.distill.teacher import Teacher, load_teacher
 from edgedistill.pipeline.stages.base import run_stage
 from edgedistill.pipeline.stages.baseline import BaselineStage
 from edgedistill.pipeline.stages.distill import DistillStage
 from edgedistill.pipeline.store.cache import StageCache, StageOutput
-from edgedistill.pipeline.student import load_student, student_view
 from edgedistill.progress import Progress
 
 
@@ -67,34 +66,29 @@ class Part:
     mode: Arm  # the mode
 
 
-def test_accuracy(out: StageOutput, data: DataBundle) -> float:
-    model = load_student(out)
-    return round(
-        accuracy(evaluate(model, data.test, student_view(data, out.result.arch), data.pixel_max), data.test.y), 3
-    )
-
-
-def timed(stage_run: Callable[[], StageOutput], data: DataBundle) -> tuple[float, float]:
+def timed(out: StageOutput, data: DataBundle) -> tuple[float, float]:
     """(test accuracy, seconds of the stage: its own recorded time, also when it came from the cache)."""
-    out = stage_run()
-    return test_accuracy(out, data), round(out.seconds, 1)
+    return round(test_accuracy(out, data), 3), round(out.seconds, 1)
+
+
+def the_example(cache: StageCache, progress: Progress) -> tuple[ProjectConfig, DataBundle, Teacher]:
+    """The bundled example's config, data and teacher."""
+    config = default_config()
+    data = load_data(config.data, cache.root / "data", progress)
+    return config, data, load_teacher(config.teacher, data, progress)
 
 
 def example_part(cache: StageCache, progress: Progress) -> Part:
-    config: ProjectConfig = default_config()
-    data = load_data(config.data, cache.root / "data", progress)
-    teacher = load_teacher(config.teacher, data, progress)
+    config, data, teacher = the_example(cache, progress)
 
     def recipe(seed: int) -> DistillationConfig:
         return config.distillation.model_copy(update={"seed": seed})
 
     def labels_only(seed: int) -> tuple[float, float]:
-        return timed(lambda: run_stage(BaselineStage(data, config.student, recipe(seed), progress), cache), data)
+        return timed(run_stage(BaselineStage(data, config.student, recipe(seed), progress), cache), data)
 
     def distilled(seed: int) -> tuple[float, float]:
-        return timed(
-            lambda: run_stage(DistillStage(data, teacher, config.student, recipe(seed).link(), progress), cache), data
-        )
+        return timed(run_stage(DistillStage(data, teacher, config.student, recipe(seed).link(), progress), cache), data)
 
     return Part(
         what=f"the bundled example: {len(data.train)} labels + {len(data.transfer)} unlabelled, "
@@ -108,19 +102,17 @@ MUTUAL_STUDENT = StudentConfig(name="dscnn", width=0.5)
 
 
 def mutual_part(cache: StageCache, progress: Progress) -> Part:
-    config: ProjectConfig = default_config()
-    data = load_data(config.data, cache.root / "data", progress)
-    teacher = load_teacher(config.teacher, data, progress)  # a stage input; mode mutual does not learn from it
+    config, data, teacher = the_example(cache, progress)  # the teacher: a stage input mode mutual does not learn from
 
     def recipe(seed: int, **update: Any) -> DistillationConfig:
         return config.distillation.model_copy(update={"seed": seed, **update})
 
     def alone(seed: int) -> tuple[float, float]:
-        return timed(lambda: run_stage(BaselineStage(data, MUTUAL_STUDENT, recipe(seed), progress), cache), data)
+        return timed(run_stage(BaselineStage(data, MUTUAL_STUDENT, recipe(seed), progress), cache), data)
 
     def pair(seed: int) -> tuple[float, float]:
         mutual = recipe(seed, mode="mutual", baseline=False)
-        return timed(lambda: run_stage(DistillStage(data, teacher, MUTUAL_STUDENT, mutual, progress), cache), data)
+        return timed(run_stage(DistillStage(data, teacher, MUTUAL_STUDENT, mutual, progress), cache), data)
 
     return Part(
         what=f"{len(data.train)} labels, no teacher, {MUTUAL_STUDENT.name} at width {MUTUAL_STUDENT.width}, "
@@ -154,7 +146,7 @@ def views_part(cache: StageCache, progress: Progress) -> Part:
 
     def distilled(augment: bool | AugmentConfig) -> Callable[[int], tuple[float, float]]:
         return lambda seed: timed(
-            lambda: run_stage(DistillStage(data, teacher, VIEWS_STUDENT, recipe(seed, augment), progress), cache), data
+            run_stage(DistillStage(data, teacher, VIEWS_STUDENT, recipe(seed, augment), progress), cache), data
         )
 
     return Part(

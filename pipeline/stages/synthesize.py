@@ -18,6 +18,7 @@ from edgedistill.fsutil import atomic_path
 from edgedistill.pipeline.config import DistillationConfig, SyntheticConfig
 from edgedistill.pipeline.data.bundle import DataBundle
 from edgedistill.pipeline.data.synthetic import image_grid_png
+from edgedistill.pipeline.data.transforms import to_unit_tensor
 from edgedistill.pipeline.distill.runtime import resolve_runtime
 from edgedistill.pipeline.distill.synthesis import balanced_labels, bn_layers, synthesize_batch
 from edgedistill.pipeline.distill.teacher import Teacher
@@ -105,7 +106,7 @@ class SynthesizeStage(Stage[SynthesizedData]):
         x = np.concatenate(parts)
         y = balanced_labels(total, data.num_classes).numpy().astype(np.int64)
         with torch.no_grad():
-            unit = torch.from_numpy(x).permute(0, 3, 1, 2).float() / data.pixel_max
+            unit = to_unit_tensor(x, data.pixel_max)
             agreed = sum(
                 int((teacher.run(unit[i : i + 256]).argmax(1).numpy() == y[i : i + 256]).sum())
                 for i in range(0, total, 256)
