@@ -27,7 +27,7 @@ from edgedistill.contracts import (
 from edgedistill.devices.profiles import DeviceProfile
 from edgedistill.pipeline.budget import Budget
 from edgedistill.pipeline.budget import search as search_budget
-from edgedistill.pipeline.config import ProjectConfig
+from edgedistill.pipeline.config import DistillationConfig, ProjectConfig, SyntheticConfig
 from edgedistill.pipeline.data.bundle import DataBundle, load_data
 from edgedistill.pipeline.data.synthetic import synthetic_bundle
 from edgedistill.pipeline.device_benchmark import DeviceSpec, measure_on_device, resolve_target
@@ -129,7 +129,9 @@ def _build(
     )
     synthesized = None
     if config.data.synthetic is not None:  # data-free: train and validate on images made from the teacher
-        data, synthesized = _synthesized_data(config, data, teacher, cache, progress, run)
+        data, synthesized = synthesized_data(
+            config.data.synthetic, config.distillation, data, teacher, cache, progress, run
+        )
 
     chain = distill(config, data, teacher, task, progress, run)
     if world.distributed:  # the training is done: rank 0 goes on alone to export, verify, measure and ship
@@ -215,8 +217,9 @@ def _build(
     return BuildResult(out_dir=out_dir, report=report, manifest=manifest)
 
 
-def _synthesized_data(
-    config: ProjectConfig,
+def synthesized_data(
+    synthetic: SyntheticConfig,
+    recipe: DistillationConfig,
     data: DataBundle,
     teacher: Teacher,
     cache: StageCache,
@@ -224,14 +227,11 @@ def _synthesized_data(
     run: Callable[[Stage], StageOutput],
 ) -> tuple[DataBundle, StageOutput[SynthesizedData]]:
     """data with its training and validation splits replaced by images synthesized from the teacher (cached as
-    the synthesize stage; its output is returned too); its test split stays the source's."""
-    synthetic = config.data.synthetic
-    assert synthetic is not None
+    the synthesize stage, on the recipe's device; its output is returned too); its test split stays the source's."""
     check_invertible(teacher)
-    made = run(SynthesizeStage(data, teacher, synthetic, config.distillation, progress))
-    images = made.path("images")
+    made = run(SynthesizeStage(data, teacher, synthetic, recipe, progress))
     bundle = synthetic_bundle(
-        data, images, made.sha256["images"], synthetic.val_fraction, synthetic.seed, cache.root / "data"
+        data, made.path("images"), made.sha256["images"], synthetic.val_fraction, synthetic.seed, cache.root / "data"
     )
     return bundle, made
 
