@@ -1,6 +1,10 @@
 """synthesize: data-free distillation's training images, made from the teacher's BatchNorm statistics and its
 classes (pipeline/distill/synthesis.py), class-balanced, in batches on the training device. Each finished batch
-is kept in the stage's resume folder, so a killed build synthesizes only the batches it had not finished."""
+is kept in the stage's resume folder, so a killed build synthesizes only the batches it had not finished.
+
+In a distributed build (`--nproc N`, torchrun) the batches are made in parallel: in each round every rank makes
+one of the batches still to make on its own device, and every rank receives them all (rank 0 keeps them in its
+resume folder). A batch is the same whichever rank makes it: its noise and its shifts come from its own seed."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from edgedistill.pipeline.data.transforms import to_unit_tensor
 from edgedistill.pipeline.distill.runtime import resolve_runtime
 from edgedistill.pipeline.distill.synthesis import balanced_labels, bn_layers, synthesize_batch
 from edgedistill.pipeline.distill.teacher import Teacher
+from edgedistill.pipeline.distill.world import current_world
 from edgedistill.pipeline.stages.base import Stage, register_stage
 from edgedistill.pipeline.store.cache import RESUME
 from edgedistill.progress import Progress
@@ -54,6 +59,7 @@ class SynthesizeStage(Stage[SynthesizedData]):
     name = "synthesize"
     output_type = SynthesizedData
     version = 2
+    distributed = True  # every rank makes its share of the batches
     tools = ("torch",)
 
     data: DataBundle  # the configured source: its classes, image shape and pixel scale
@@ -79,31 +85,41 @@ class SynthesizeStage(Stage[SynthesizedData]):
         h, w, c = data.image_shape
         total = cfg.images_per_class * data.num_classes
         batches = [(start, min(cfg.batch_size, total - start)) for start in range(0, total, cfg.batch_size)]
-        runtime = resolve_runtime(self.recipe.device, "fp32")
+        world = current_world()
+        runtime = resolve_runtime(self.recipe.device, "fp32")  # in a distributed build, this rank's own device
         module = teacher.module.to(runtime.device)
         resume = workdir / RESUME
         resume.mkdir(parents=True, exist_ok=True)
+
+        def kept(k: int) -> Path:
+            return resume / f"batch_{k:05d}.npy"
+
+        # rank 0's resume folder says what is left; the ranks share it out, a batch each per round
+        todo = world.broadcast([k for k in range(len(batches)) if not kept(k).is_file()])
         started = time.perf_counter()
-        parts = []
         label = f"synthesizing {total} images from the teacher ({len(batches)} batches x {cfg.steps} steps)"
         try:
             with self.progress.task(label, total=len(batches) * cfg.steps) as advance:
-                for k, (start, size) in enumerate(batches):
-                    done = resume / f"batch_{k:05d}.npy"
-                    if not done.is_file():
+                advance(steps=(len(batches) - len(todo)) * cfg.steps)
+                for first in range(0, len(todo), world.size):
+                    mine = todo[first + world.rank] if first + world.rank < len(todo) else None
+                    made = None
+                    if mine is not None:
+                        start, size = batches[mine]
                         labels = balanced_labels(size, data.num_classes, start)
+                        on_step = advance if world.is_main else lambda: None
                         x = synthesize_batch(
-                            module, teacher.run, labels, (c, h, w), cfg, runtime.device, cfg.seed + k, advance
+                            module, teacher.run, labels, (c, h, w), cfg, runtime.device, cfg.seed + mine, on_step
                         )
-                        raw = to_source_pixels(x.float().cpu(), data.pixel_max)
-                        with atomic_path(done) as tmp, open(tmp, "wb") as f:
+                        made = (mine, to_source_pixels(x.float().cpu(), data.pixel_max))
+                    for k, raw in filter(None, world.all_gather(made)):
+                        with atomic_path(kept(k)) as tmp, open(tmp, "wb") as f:
                             np.save(f, raw)
-                    else:
-                        advance(steps=cfg.steps)
-                    parts.append(np.load(done))
+                        if k != mine and world.is_main:
+                            advance(steps=cfg.steps)  # another rank's batch
         finally:
             teacher.module.to("cpu")  # the teacher is shared with later stages, which run it on the CPU
-        x = np.concatenate(parts)
+        x = np.concatenate([np.load(kept(k)) for k in range(len(batches))])
         y = balanced_labels(total, data.num_classes).numpy().astype(np.int64)
         with torch.no_grad():
             unit = to_unit_tensor(x, data.pixel_max)

@@ -67,6 +67,19 @@ def test_a_data_free_build_trains_on_synthesized_images_and_is_measured_on_the_r
     second = json.loads(again.stdout)["stages"][1]
     assert second["name"] == "synthesize" and second["cached"] is True
 
+    # two processes (torchrun, gloo) make the two batches in parallel, one each: the same images
+    write_config(tmp_path / "ddp", {**cfg, "distillation": {**cfg["distillation"], "epochs": 2}})
+    ddp = run_cli("build", "--target", "rpi4", "--nproc", "2", "--quiet", cwd=tmp_path / "ddp")
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    [one], [two] = (
+        list((folder / ".edgedistill-cache").glob("synthesize/[!.]*/synthetic.npz"))
+        for folder in (tmp_path, tmp_path / "ddp")
+    )
+    with np.load(one) as a, np.load(two) as b:
+        assert np.array_equal(a["y"], b["y"])
+        diff = np.abs(a["x"].astype(int) - b["x"].astype(int))
+        assert diff.max() <= 1, diff.max()
+
 
 def test_synthetic_data_refuses_a_transfer_set_a_budget_search_and_unknown_statistics_in_one_line(
     tmp_path, digits_npz, digits_teacher
