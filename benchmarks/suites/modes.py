@@ -283,6 +283,9 @@ def noise_images(data: DataBundle, root: Path, seed: int, count: int) -> DataBun
     return synthetic_bundle(data, dest, digest, INT8_CALIBRATION.val_fraction, seed, root / "data")
 
 
+FP32, NOISE = "fp32 student", "int8 calibrated on uniform noise"  # the int8 part's controls
+
+
 def int8_goal(reference: Measured, mode: Measured, controls: dict[str, Measured]) -> tuple[bool, str]:
     fp32, noise = controls[FP32]["mean"], controls[NOISE]["mean"]
     cost, gap, above = fp32 - reference["mean"], mode["mean"] - reference["mean"], mode["mean"] - noise
@@ -291,9 +294,6 @@ def int8_goal(reference: Measured, mode: Measured, controls: dict[str, Measured]
         f"PTQ with real calibration costs {cost:.2f} (needs >= {INT8_POINT:.2f}); synthesized is {gap:+.2f} from "
         f"real (needs within {INT8_POINT:.2f}) and {above:+.2f} from noise (needs > 0)"
     )
-
-
-FP32, NOISE = "fp32 student", "int8 calibrated on uniform noise"
 
 
 def int8_part(cache: StageCache, progress: Progress) -> Part:

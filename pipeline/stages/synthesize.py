@@ -117,16 +117,15 @@ class SynthesizeStage(Stage[SynthesizedData]):
                             np.save(f, raw)
                         if k != mine and world.is_main:
                             advance(steps=cfg.steps)  # another rank's batch
+            x = np.concatenate([np.load(kept(k)) for k in range(len(batches))])
+            y = balanced_labels(total, data.num_classes).numpy().astype(np.int64)
+            agreed = 0
+            with torch.no_grad():  # the classes the teacher reads in the stored pixels, on the training device
+                for i in range(0, total, 256):
+                    scores = teacher.run(to_unit_tensor(x[i : i + 256], data.pixel_max).to(runtime.device))
+                    agreed += int((scores.argmax(1).cpu().numpy() == y[i : i + 256]).sum())
         finally:
             teacher.module.to("cpu")  # the teacher is shared with later stages, which run it on the CPU
-        x = np.concatenate([np.load(kept(k)) for k in range(len(batches))])
-        y = balanced_labels(total, data.num_classes).numpy().astype(np.int64)
-        with torch.no_grad():
-            unit = to_unit_tensor(x, data.pixel_max)
-            agreed = sum(
-                int((teacher.run(unit[i : i + 256]).argmax(1).numpy() == y[i : i + 256]).sum())
-                for i in range(0, total, 256)
-            )
         np.savez(workdir / IMAGES_FILE, x=x, y=y)
         (workdir / GRID_FILE).write_bytes(image_grid_png(x, y, data.num_classes))
         return {"images": IMAGES_FILE, "grid": GRID_FILE}, SynthesizedData(
