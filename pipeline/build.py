@@ -231,7 +231,13 @@ def synthesized_data(
     check_invertible(teacher)
     made = run(SynthesizeStage(data, teacher, synthetic, recipe, progress))
     bundle = synthetic_bundle(
-        data, made.path("images"), made.sha256["images"], synthetic.val_fraction, synthetic.seed, cache.root / "data"
+        data,
+        made.path("images"),
+        made.sha256["images"],
+        synthetic.val_fraction,
+        synthetic.seed,
+        cache.root / "data",
+        whole_source_test=synthetic.test == "source",
     )
     return bundle, made
 

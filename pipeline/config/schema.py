@@ -170,6 +170,11 @@ class SyntheticConfig(_Strict):
     jitter: int = Field(2, ge=0, description="each step sees the images shifted by up to this many pixels")
     flip: bool = Field(False, description="and mirrored at random (not for digits or text)")
     seed: int = Field(0, description="seed of the starting noise and the shifts")
+    test: Literal["split", "source"] = Field(
+        "split",
+        description="the real images the student is measured on: the source's test split (data.split.test; the "
+        "rest is never read for training), or the whole source (a file or folder of test images alone)",
+    )
 
 
 class DataConfig(_Strict):

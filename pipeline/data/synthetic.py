@@ -16,12 +16,18 @@ SYNTHETIC_STORES = "synthetic"  # under the data root: one store per set of synt
 
 
 def synthetic_bundle(
-    real: DataBundle, images: Path, images_sha256: str, val_fraction: float, seed: int, root: Path
+    real: DataBundle,
+    images: Path,
+    images_sha256: str,
+    val_fraction: float,
+    seed: int,
+    root: Path,
+    whole_source_test: bool = False,
 ) -> DataBundle:
-    """real's classes, normalisation and test split, with train and validation splits (per class) over the
-    synthesized images in the .npz `images` (x: N, H, W, C as the source keeps its pixels; y: the classes they
-    were made for). Their store is keyed by the file's hash (the stage cache's), so a later build neither reads
-    nor hashes the images again."""
+    """real's classes, normalisation and test split (or, whole_source_test, every labelled image of the source as
+    the test split), with train and validation splits (per class) over the synthesized images in the .npz `images`
+    (x: N, H, W, C as the source keeps its pixels; y: the classes they were made for). Their store is keyed by the
+    file's hash (the stage cache's), so a later build neither reads nor hashes the images again."""
 
     def write(tmp: Path) -> None:
         with np.load(images) as arrays:
@@ -31,8 +37,16 @@ def synthetic_bundle(
     source = SourceImages([store.folder])
     train_idx, val_idx, _ = stratified_split(store.labels, val_fraction, 0.0, seed)
     fingerprint = hashlib.sha256(f"{real.fingerprint}|synthetic|{store.content_sha256}".encode()).hexdigest()
+    test = real.test
+    if whole_source_test:
+        fingerprint = hashlib.sha256(f"{fingerprint}|whole source test".encode()).hexdigest()
+        labelled = (real.train, real.val, real.test)  # a data-free source has no transfer set
+        rows = np.concatenate([s.rows for s in labelled])
+        order = np.argsort(rows, kind="stable")
+        test = Split(real.test.images, np.concatenate([s.y for s in labelled])[order], rows[order])
     return dataclasses.replace(
         real,
+        test=test,
         source=f"{len(store)} images synthesized from the teacher; test split: {real.source}",
         train=Split(source, store.labels[train_idx], train_idx),
         val=Split(source, store.labels[val_idx], val_idx),

@@ -70,7 +70,7 @@ class SynthesizeStage(Stage[SynthesizedData]):
 
     def cache_inputs(self) -> dict[str, Any]:
         return {
-            "synthetic": self.synthetic.model_dump(mode="json"),
+            "synthetic": self.synthetic.model_dump(mode="json", exclude={"test"}),  # what is measured: not made
             "teacher": self.teacher.fingerprint,
             "classes": self.data.class_names,
             "shape": list(self.data.image_shape),

@@ -30,3 +30,22 @@ def test_large_and_float_images_are_shrunk_to_thumbnails():
     photos = np.random.default_rng(0).random((3, 224, 160, 3)).astype(np.float32)  # float pixels in 0..1
     grid = _grid(photos, y)
     assert grid.shape == (3 * (48 + 2) + 2, 2 * (34 + 2) + 2, 3)  # 224x160 -> 48x34; one image per class
+
+
+def test_a_data_free_build_is_measured_on_the_source_s_test_split_or_on_all_of_it(tmp_path, digits_npz):
+    """data.synthetic.test: `split` keeps the source's test split (the rest may be what the teacher learnt from);
+    `source` measures on every image of a source that holds test images alone."""
+    from edgedistill.pipeline.config import DataConfig
+    from edgedistill.pipeline.data.bundle import load_data
+    from edgedistill.pipeline.data.synthetic import synthetic_bundle
+
+    real = load_data(DataConfig(npz=digits_npz), tmp_path / "data")
+    made = tmp_path / "synthetic.npz"
+    np.savez(made, x=np.zeros((40, 8, 8, 1), np.uint8), y=np.arange(40) % 10)
+    kept = synthetic_bundle(real, made, "sha", 0.1, 0, tmp_path / "data")
+    assert np.array_equal(kept.test.rows, real.test.rows) and len(kept.train) + len(kept.val) == 40
+    whole = synthetic_bundle(real, made, "sha", 0.1, 0, tmp_path / "data", whole_source_test=True)
+    assert whole.test.rows.tolist() == list(range(1797))
+    with np.load(digits_npz) as source:
+        assert np.array_equal(whole.test.y, source["y"]) and np.array_equal(whole.test.x[..., 0], source["x"])
+    assert whole.fingerprint != kept.fingerprint and len(whole.train) == len(kept.train)

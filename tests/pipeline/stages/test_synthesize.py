@@ -67,10 +67,15 @@ def test_a_data_free_build_trains_on_synthesized_images_and_is_measured_on_the_r
     second = json.loads(again.stdout)["stages"][1]
     assert second["name"] == "synthesize" and second["cached"] is True
 
-    # two processes (torchrun, gloo) make the two batches in parallel, one each: the same images
-    write_config(tmp_path / "ddp", {**cfg, "distillation": {**cfg["distillation"], "epochs": 2}})
+    # two processes (torchrun, gloo) make the two batches in parallel, one each: the same images (the rest of
+    # the build kept short: its images are what is compared). Measured on every digit (test: source) this time.
+    short = {"distillation": {**cfg["distillation"], "epochs": 2}, "export": {"formats": ["onnx"]}}
+    whole = {**cfg["data"], "synthetic": {**SYNTHETIC, "test": "source"}}
+    write_config(tmp_path / "ddp", {**cfg, **short, "data": whole})
     ddp = run_cli("build", "--target", "rpi4", "--nproc", "2", "--quiet", cwd=tmp_path / "ddp")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+    measured = json.loads((tmp_path / "ddp" / "build" / "rpi4" / "report.json").read_text())["data"]
+    assert measured["test"] == 1797 and measured["train"] + measured["val"] == 300
     [one], [two] = (
         list((folder / ".edgedistill-cache").glob("synthesize/[!.]*/synthetic.npz"))
         for folder in (tmp_path, tmp_path / "ddp")
