@@ -37,8 +37,9 @@ def synthetic_bundle(
     source = SourceImages([store.folder])
     train_idx, val_idx, _ = stratified_split(store.labels, val_fraction, 0.0, seed)
     fingerprint = hashlib.sha256(f"{real.fingerprint}|synthetic|{store.content_sha256}".encode()).hexdigest()
-    test = real.test
+    test, measured_on = real.test, f"test split: {real.source}"
     if whole_source_test:
+        measured_on = f"test: every image of {real.source}"
         fingerprint = hashlib.sha256(f"{fingerprint}|whole source test".encode()).hexdigest()
         labelled = (real.train, real.val, real.test)  # a data-free source has no transfer set
         rows = np.concatenate([s.rows for s in labelled])
@@ -47,7 +48,7 @@ def synthetic_bundle(
     return dataclasses.replace(
         real,
         test=test,
-        source=f"{len(store)} images synthesized from the teacher; test split: {real.source}",
+        source=f"{len(store)} images synthesized from the teacher; {measured_on}",
         train=Split(source, store.labels[train_idx], train_idx),
         val=Split(source, store.labels[val_idx], val_idx),
         transfer=Split(source, np.full(0, UNLABELED, np.int64), np.zeros(0, np.int64)),

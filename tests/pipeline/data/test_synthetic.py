@@ -49,3 +49,4 @@ def test_a_data_free_build_is_measured_on_the_source_s_test_split_or_on_all_of_i
     with np.load(digits_npz) as source:
         assert np.array_equal(whole.test.y, source["y"]) and np.array_equal(whole.test.x[..., 0], source["x"])
     assert whole.fingerprint != kept.fingerprint and len(whole.train) == len(kept.train)
+    assert "; test split: " in kept.source and "; test: every image of " in whole.source
