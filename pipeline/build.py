@@ -224,12 +224,14 @@ def synthesized_data(
     teacher: Teacher,
     cache: StageCache,
     progress: Progress,
-    run: Callable[[Stage], StageOutput],
+    run: Callable[[Stage], StageOutput] | None = None,
 ) -> tuple[DataBundle, StageOutput[SynthesizedData]]:
     """data with its training and validation splits replaced by images synthesized from the teacher (cached as
-    the synthesize stage, on the recipe's device; its output is returned too); its test split stays the source's."""
+    the synthesize stage, on the recipe's device, through `run`, default run_stage on the cache; its output is
+    returned too); its test split stays the source's, or is the whole source (synthetic.test)."""
     check_invertible(teacher)
-    made = run(SynthesizeStage(data, teacher, synthetic, recipe, progress))
+    stage = SynthesizeStage(data, teacher, synthetic, recipe, progress)
+    made = run(stage) if run is not None else run_stage(stage, cache)
     bundle = synthetic_bundle(
         data,
         made.path("images"),

@@ -45,7 +45,7 @@ from rich.table import Table
 
 from edgedistill.benchmarks.suites.distillation import test_accuracy
 from edgedistill.benchmarks.suites.provenance import write_results
-from edgedistill.contracts import SynthesizedData, TrainedStudent
+from edgedistill.contracts import TrainedStudent
 from edgedistill.fsutil import atomic_path
 from edgedistill.pipeline.build import synthesized_data
 from edgedistill.pipeline.config import (
@@ -209,18 +209,6 @@ def views_part(cache: StageCache, progress: Progress) -> Part:
     )
 
 
-def synthesized(
-    synthetic: SyntheticConfig,
-    recipe: DistillationConfig,
-    data: DataBundle,
-    teacher: Teacher,
-    cache: StageCache,
-    progress: Progress,
-) -> tuple[DataBundle, StageOutput[SynthesizedData]]:
-    """data with its training and validation splits synthesized from the teacher, as a data-free build makes them."""
-    return synthesized_data(synthetic, recipe, data, teacher, cache, progress, lambda stage: run_stage(stage, cache))
-
-
 DATA_FREE = SyntheticConfig(batch_size=250)  # the defaults (150 images per class, 100 steps), 6 whole batches
 DATA_FREE_EPOCHS = 40
 DATA_FREE_GOAL = 95.0  # % on the real test split, every seed (issue 25)
@@ -248,7 +236,7 @@ def datafree_part(cache: StageCache, progress: Progress) -> Part:
         project = ProjectConfig.model_validate(settings)  # as a user's config: checked
         assert project.data.synthetic is not None
         recipe = project.distillation
-        synthetic, made = synthesized(project.data.synthetic, recipe, data, teacher, cache, progress)
+        synthetic, made = synthesized_data(project.data.synthetic, recipe, data, teacher, cache, progress)
         distilled = run_stage(DistillStage(synthetic, teacher, project.student, recipe.link(), progress), cache)
         accuracy, seconds = timed(distilled, synthetic)
         return accuracy, round(seconds + made.seconds, 1)  # a run: synthesis and distillation
@@ -323,7 +311,7 @@ def int8_part(cache: StageCache, progress: Progress) -> Part:
 
     def synthesized_from_teacher(seed: int) -> tuple[DataBundle, float]:
         settings = INT8_CALIBRATION.model_copy(update={"seed": seed})
-        bundle, made = synthesized(settings, photos_recipe(seed), data, teacher, cache, progress)
+        bundle, made = synthesized_data(settings, photos_recipe(seed), data, teacher, cache, progress)
         return bundle, made.seconds
 
     return Part(
